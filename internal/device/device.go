@@ -1,0 +1,53 @@
+// Package device owns the choice of where the model's graph runs: on the
+// CPU by Gorgonia's tape machine, or on a CUDA GPU in a binary built with
+// the cuda build tag. Commands parse --device with Select and never look
+// for a GPU themselves.
+package device
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is where a graph runs.
+type Kind string
+
+// The kinds a user can ask for; Auto resolves to one of the others.
+const (
+	Auto Kind = "auto"
+	CPU  Kind = "cpu"
+	CUDA Kind = "cuda"
+)
+
+// Names lists the values --device accepts.
+func Names() []string { return []string{string(Auto), string(CPU), string(CUDA)} }
+
+// Parse checks a --device value.
+func Parse(s string) (Kind, error) {
+	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
+	case Auto, CPU, CUDA:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown device %q: use one of %s", s, strings.Join(Names(), ", "))
+}
+
+// Select resolves a requested kind to the one that will run: Auto becomes
+// CUDA when this binary has CUDA support and a GPU answers, else CPU; CUDA
+// fails when it cannot be had, with an error that says how to get it.
+func Select(k Kind) (Kind, error) {
+	switch k {
+	case CPU:
+		return CPU, nil
+	case CUDA:
+		if err := cudaUsable(); err != nil {
+			return "", err
+		}
+		return CUDA, nil
+	case Auto, "":
+		if cudaUsable() == nil {
+			return CUDA, nil
+		}
+		return CPU, nil
+	}
+	return "", fmt.Errorf("unknown device %q: use one of %s", k, strings.Join(Names(), ", "))
+}

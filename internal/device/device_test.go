@@ -1,0 +1,48 @@
+package device
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Kind
+		wantErr string
+	}{
+		{"auto", Auto, ""},
+		{"CPU", CPU, ""},
+		{" cuda ", CUDA, ""},
+		{"tpu", "", `unknown device "tpu"`},
+		{"", "", `unknown device ""`},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Parse(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Parse(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestSelectWithoutCUDA(t *testing.T) {
+	if CUDASupport {
+		t.Skip("CUDA build")
+	}
+	if k, err := Select(Auto); err != nil || k != CPU {
+		t.Errorf("Select(auto) = %v, %v; want cpu", k, err)
+	}
+	if k, err := Select(CPU); err != nil || k != CPU {
+		t.Errorf("Select(cpu) = %v, %v; want cpu", k, err)
+	}
+	_, err := Select(CUDA)
+	if err == nil || !strings.Contains(err.Error(), "make build-cuda") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Select(cuda) error = %v, want one line naming make build-cuda", err)
+	}
+}

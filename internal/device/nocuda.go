@@ -1,0 +1,13 @@
+//go:build !cuda
+
+package device
+
+import "errors"
+
+// CUDASupport reports whether this binary was built with CUDA support.
+const CUDASupport = false
+
+// cudaUsable says why CUDA cannot be used: this build has no CUDA code.
+func cudaUsable() error {
+	return errors.New("this softmaxctl was built without CUDA support: build one with `make build-cuda` on a machine with the CUDA toolkit, or use --device cpu")
+}

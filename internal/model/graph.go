@@ -1,0 +1,158 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Graph is the expression graph of softmax regression for batches of up to
+// Batch rows, compiled once for the tape machine:
+//
+//	logits = X·W + b          (X is the batch flattened to Batch×In)
+//	loss   = CrossEntropyFromLogits(logits, Y)
+//
+// and, for training, the gradients of loss with respect to W and b.
+// Batches smaller than Batch are padded with all-zero label rows, which
+// CrossEntropy ignores, so one graph serves every batch of an epoch.
+type Graph struct {
+	Model *Model
+	Batch int
+
+	g                     *G.ExprGraph
+	x, y, w, b            *G.Node
+	logits, loss          *G.Node
+	xT, yT                *tensor.Dense
+	vm                    G.VM
+	lossVal, logitsVal    G.Value
+	train                 bool
+	wGrad, bGrad          *G.Node
+	wBacking, bBacking    []float32
+	logitsBuf, lossScalar []float32
+}
+
+// NewGraph builds the graph for batches of up to batch rows. With train set
+// it also builds the gradient nodes and Run computes them.
+func (m *Model) NewGraph(batch int, train bool) (*Graph, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("batch size must be at least 1, got %d", batch)
+	}
+	gr := &Graph{Model: m, Batch: batch, train: train, g: G.NewGraph()}
+	gr.xT = tensor.New(tensor.WithShape(batch, m.In), tensor.Of(tensor.Float32))
+	gr.yT = tensor.New(tensor.WithShape(batch, m.Out), tensor.Of(tensor.Float32))
+	wT := tensor.New(tensor.WithShape(m.In, m.Out), tensor.WithBacking(m.W))
+	bT := tensor.New(tensor.WithShape(m.Out), tensor.WithBacking(m.B))
+
+	gr.x = G.NewMatrix(gr.g, tensor.Float32, G.WithShape(batch, m.In), G.WithName("X"), G.WithValue(gr.xT))
+	gr.y = G.NewMatrix(gr.g, tensor.Float32, G.WithShape(batch, m.Out), G.WithName("Y"), G.WithValue(gr.yT))
+	gr.w = G.NewMatrix(gr.g, tensor.Float32, G.WithShape(m.In, m.Out), G.WithName("W"), G.WithValue(wT))
+	gr.b = G.NewVector(gr.g, tensor.Float32, G.WithShape(m.Out), G.WithName("b"), G.WithValue(bT))
+
+	var err error
+	if gr.logits, err = Forward(gr.x, gr.w, gr.b); err != nil {
+		return nil, err
+	}
+	if gr.loss, err = CrossEntropyFromLogits(gr.logits, gr.y); err != nil {
+		return nil, err
+	}
+	// The tape machine reuses node memory: Read copies what we need out
+	// of the program at the point it is computed.
+	G.Read(gr.loss, &gr.lossVal)
+	G.Read(gr.logits, &gr.logitsVal)
+
+	var opts []G.VMOpt
+	if train {
+		grads, err := G.Grad(gr.loss, gr.w, gr.b)
+		if err != nil {
+			return nil, fmt.Errorf("differentiate loss: %w", err)
+		}
+		gr.wGrad, gr.bGrad = grads[0], grads[1]
+		opts = append(opts, G.BindDualValues(gr.w, gr.b))
+	}
+	gr.vm = G.NewTapeMachine(gr.g, opts...)
+	return gr, nil
+}
+
+// Forward is the model's forward pass up to the logits: X·W + b, with b
+// broadcast over the rows of the batch.
+func Forward(x, w, b *G.Node) (*G.Node, error) {
+	xw, err := G.Mul(x, w)
+	if err != nil {
+		return nil, fmt.Errorf("X·W: %w", err)
+	}
+	o, err := G.BroadcastAdd(xw, b, nil, []byte{0})
+	if err != nil {
+		return nil, fmt.Errorf("X·W + b: %w", err)
+	}
+	return o, nil
+}
+
+// Inputs returns the storage of the batch: x is Batch×In pixels scaled to
+// [0, 1], y is Batch×Out one-hot labels. Fill them, zeroing unused rows of
+// y (and x), then call Run.
+func (gr *Graph) Inputs() (x, y []float32) {
+	return gr.xT.Data().([]float32), gr.yT.Data().([]float32)
+}
+
+// Run executes the graph on the current inputs and returns the mean loss
+// over the labelled rows. In a training graph it also computes the
+// gradients, which Grads returns until the next Run.
+func (gr *Graph) Run() (float64, error) {
+	gr.vm.Reset()
+	if err := gr.vm.RunAll(); err != nil {
+		return 0, fmt.Errorf("run graph: %w", err)
+	}
+	loss := float64(gr.lossVal.Data().(float32))
+	return loss, nil
+}
+
+// Logits returns the Batch×Out logits of the last Run.
+func (gr *Graph) Logits() []float32 {
+	return gr.logitsVal.Data().([]float32)
+}
+
+// Grads returns the gradients of the last Run with respect to W and b.
+func (gr *Graph) Grads() (dW, dB []float32, err error) {
+	if !gr.train {
+		return nil, nil, fmt.Errorf("graph was built without gradients")
+	}
+	gw, err := gr.w.Grad()
+	if err != nil {
+		return nil, nil, fmt.Errorf("gradient of W: %w", err)
+	}
+	gb, err := gr.b.Grad()
+	if err != nil {
+		return nil, nil, fmt.Errorf("gradient of b: %w", err)
+	}
+	return gw.Data().([]float32), gb.Data().([]float32), nil
+}
+
+// SGD applies one step of stochastic gradient descent to the model's
+// parameters with the gradients of the last Run: p -= lr · ∂loss/∂p.
+func (gr *Graph) SGD(lr float32) error {
+	dW, dB, err := gr.Grads()
+	if err != nil {
+		return err
+	}
+	params := [2][]float32{gr.paramData(gr.w), gr.paramData(gr.b)}
+	for i, g := range [2][]float32{dW, dB} {
+		p := params[i]
+		for j := range p {
+			p[j] -= lr * g[j]
+		}
+	}
+	return nil
+}
+
+// paramData returns the storage the graph reads a parameter from.
+func (gr *Graph) paramData(n *G.Node) []float32 {
+	return n.Value().Data().([]float32)
+}
+
+// Close releases the machine.
+func (gr *Graph) Close() error { return gr.vm.Close() }
+
+// isFinite reports whether v is neither NaN nor infinite.
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

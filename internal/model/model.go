@@ -1,0 +1,79 @@
+// Package model is the chapter's Module: softmax regression's parameters,
+// its forward pass (flatten → linear → softmax) and its loss
+// (cross-entropy), written as a Gorgonia expression graph and run by
+// Gorgonia's tape machine. Gradients come from Gorgonia's symbolic
+// differentiation; Step applies the SGD update.
+//
+// The loss lives in ops.go (Softmax, LogSoftmax, CrossEntropy); the graph
+// that ties parameters, inputs and loss together lives in graph.go.
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Model holds the parameters of softmax regression: W (In×Out, row-major)
+// and b (Out). A graph built from a Model reads and updates these slices in
+// place, so every graph built from one Model shares its parameters.
+type Model struct {
+	In, Out int
+	W       []float32
+	B       []float32
+}
+
+// New returns a model whose weights are drawn from N(0, sigma²) with a
+// generator seeded by seed, and whose biases are zero, as in the chapter.
+func New(in, out int, sigma float64, seed int64) (*Model, error) {
+	if in < 1 || out < 2 {
+		return nil, fmt.Errorf("model needs at least 1 input and 2 classes, got %d and %d", in, out)
+	}
+	if !(sigma >= 0) || math.IsInf(sigma, 0) {
+		return nil, fmt.Errorf("sigma must be a finite number >= 0, got %v", sigma)
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
+	m := &Model{In: in, Out: out, W: make([]float32, in*out), B: make([]float32, out)}
+	for i := range m.W {
+		m.W[i] = float32(rng.NormFloat64() * sigma)
+	}
+	return m, nil
+}
+
+// FromParams wraps existing parameters (from a checkpoint) in a Model.
+func FromParams(in, out int, w, b []float32) (*Model, error) {
+	if len(w) != in*out || len(b) != out {
+		return nil, fmt.Errorf("parameters have %d weights and %d biases, want %d and %d", len(w), len(b), in*out, out)
+	}
+	return &Model{In: in, Out: out, W: w, B: b}, nil
+}
+
+// Finite reports whether every parameter is a finite number.
+func (m *Model) Finite() bool {
+	for _, v := range m.W {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return false
+		}
+	}
+	for _, v := range m.B {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Argmax returns, for each row of the rows×cols matrix v, the index of its
+// largest entry (the first one on ties), into dst.
+func Argmax(v []float32, cols int, dst []int) {
+	for r := range dst {
+		row := v[r*cols : (r+1)*cols]
+		best := 0
+		for j := 1; j < cols; j++ {
+			if row[j] > row[best] {
+				best = j
+			}
+		}
+		dst[r] = best
+	}
+}
