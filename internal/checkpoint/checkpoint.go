@@ -1,0 +1,217 @@
+// Package checkpoint saves and loads softmaxctl models as safetensors files.
+//
+// A checkpoint holds a softmax regression model, logits = x·W + b, where x is
+// a flattened input image scaled as Meta.Scaling says. The file contains two
+// little-endian float32 tensors:
+//
+//	"W"  shape [In, Out]  row-major, W[i*Out+j] links input pixel i to class j
+//	"b"  shape [Out]
+//
+// and, in the safetensors "__metadata__" map (whose values must be strings),
+// the keys "format" ("softmaxctl"), "format_version" ("1"), "dataset",
+// "classes" (a JSON array of names), "input_shape" (a JSON array such as
+// [28,28]), "scaling" (such as "pixel/255"), "epochs", "lr", "batch_size",
+// "sigma", "seed", "metrics" (a JSON object of numbers) and "version".
+// In must equal the product of input_shape and Out the number of classes.
+// Load requires format, dataset, classes, input_shape and scaling, treats the
+// other keys as optional, and ignores keys it does not know, so that files
+// written by hand or by later versions still load.
+//
+// The files are ordinary safetensors files, so other tools read them
+// directly. In Python with NumPy:
+//
+//	import json
+//	from safetensors import safe_open
+//	from safetensors.numpy import load_file
+//
+//	t = load_file("model.safetensors")
+//	W, b = t["W"], t["b"]                      # float32, (784, 10) and (10,)
+//	logits = x.reshape(len(x), -1) / 255.0 @ W + b
+//
+//	with safe_open("model.safetensors", framework="numpy") as f:
+//	    classes = json.loads(f.metadata()["classes"])
+//
+// and with PyTorch:
+//
+//	from safetensors.torch import load_file
+//
+//	t = load_file("model.safetensors")
+//	W, b = t["W"], t["b"]                      # torch.float32 tensors
+//
+// A checkpoint of 784×10 weights is about 31 KiB. Load refuses files larger
+// than 64 MiB and headers larger than 1 MiB, so that a forged or mistaken
+// file cannot make it allocate unbounded memory.
+package checkpoint
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+const (
+	// maxFileSize caps what Load reads; a real checkpoint is about 31 KiB.
+	maxFileSize = 64 << 20
+	// maxHeaderSize caps the JSON header; a real one is under 1 KiB.
+	maxHeaderSize = 1 << 20
+)
+
+// Meta describes how a model was trained and how to feed it.
+type Meta struct {
+	Dataset    string   // dataset the model was trained on, such as "fashion-mnist"
+	Classes    []string // class names, in output order
+	InputShape []int    // shape of one input before flattening, such as [28, 28]
+	Scaling    string   // how raw pixels become inputs, such as "pixel/255"
+
+	// Training hyperparameters, recorded so that a run can be reproduced.
+	Epochs    int
+	LR        float64
+	BatchSize int
+	Sigma     float64 // standard deviation of the initial weights
+	Seed      int64
+
+	Metrics map[string]float64 // final metrics such as "val_acc"; nil if none
+	Version string             // version of the softmaxctl that wrote the file
+}
+
+// Checkpoint is a trained softmax regression model and its metadata.
+type Checkpoint struct {
+	W   []float32 // In×Out weights, row-major: W[i*Out+j]
+	B   []float32 // Out biases
+	In  int       // number of inputs, the product of Meta.InputShape
+	Out int       // number of classes, len(Meta.Classes)
+
+	Meta Meta
+}
+
+// Save writes c to path in the safetensors format, atomically: the data goes
+// to a temporary file in the same directory, which is synced and then renamed
+// over path. A reader therefore sees either the old file or the complete new
+// one, never a torn write, and a failed Save leaves path untouched and no
+// temporary file behind. The file is created with mode 0644.
+func Save(path string, c *Checkpoint) (err error) {
+	if path == "" {
+		return errors.New("cannot save model: no output file given; pass a file name such as model.safetensors")
+	}
+	where := quotePath(path)
+	// Encode first, so that an invalid checkpoint never creates a file.
+	var buf bytes.Buffer
+	if err := Encode(&buf, c); err != nil {
+		return fmt.Errorf("cannot save model to %s: %w", where, err)
+	}
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return fmt.Errorf("cannot save model to %s: it is a directory; pass a file name such as %s",
+			where, quotePath(filepath.Join(path, "model.safetensors")))
+	}
+
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return &wrapped{fmt.Sprintf("cannot save model to %s: directory %s does not exist; create it first (mkdir -p %s)",
+				where, quotePath(dir), quotePath(dir)), err}
+		case errors.Is(err, fs.ErrPermission):
+			return &wrapped{fmt.Sprintf("cannot save model to %s: no permission to create files in %s; choose another location",
+				where, quotePath(dir)), err}
+		}
+		return &wrapped{fmt.Sprintf("cannot save model to %s: cannot create a file in %s: %s",
+			where, quotePath(dir), cause(err)), err}
+	}
+	defer func() {
+		if err != nil {
+			// Close may already have happened; its error is irrelevant here.
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	fail := func(what string, err error) error {
+		return &wrapped{fmt.Sprintf("cannot save model to %s: %s: %s; check free disk space and permissions",
+			where, what, cause(err)), err}
+	}
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		return fail("writing", err)
+	}
+	// CreateTemp uses 0600; a model is not secret and is usually shared.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fail("setting permissions", err)
+	}
+	// Sync before rename: otherwise a crash can leave the new name pointing
+	// at an empty or partial file on some file systems.
+	if err := tmp.Sync(); err != nil {
+		return fail("syncing", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fail("closing", err)
+	}
+	if err := rename(tmp.Name(), path); err != nil {
+		return fail("renaming the temporary file into place", err)
+	}
+	// Syncing the directory makes the rename itself durable. It is best
+	// effort: some systems cannot sync directories, and the data is already
+	// safely in place for every reader.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// rename is os.Rename, replaceable by tests to exercise cleanup after the
+// temporary file has been written.
+var rename = os.Rename
+
+// Load reads and validates the checkpoint at path. Its errors are single
+// lines that name the file, say what is wrong and what to do; a missing file
+// gives an error that matches fs.ErrNotExist.
+func Load(path string) (*Checkpoint, error) {
+	where := quotePath(path)
+	f, err := os.Open(path)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, &wrapped{fmt.Sprintf("model file %s not found: train one with `softmaxctl train --out %s`",
+				where, where), err}
+		case errors.Is(err, fs.ErrPermission):
+			return nil, &wrapped{fmt.Sprintf("cannot read model file %s: permission denied; check its permissions", where), err}
+		}
+		return nil, &wrapped{fmt.Sprintf("cannot open model file %s: %s", where, cause(err)), err}
+	}
+	defer f.Close()
+
+	info, err := f.Stat()
+	if err != nil {
+		return nil, &wrapped{fmt.Sprintf("cannot read model file %s: %s", where, cause(err)), err}
+	}
+	if info.IsDir() {
+		return nil, fmt.Errorf("model file %s is a directory: pass the path of a .safetensors file", where)
+	}
+	tooBig := &formatError{fmt.Sprintf("is larger than %d MiB, far more than a softmaxctl model (about 31 KiB)", maxFileSize>>20), fixRetrain}
+	// Check the size up front for regular files, and also cap the read, since
+	// pipes and devices report no meaningful size.
+	if info.Mode().IsRegular() && info.Size() > maxFileSize {
+		return nil, tooBig.at(path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, &wrapped{fmt.Sprintf("cannot read model file %s: %s", where, cause(err)), err}
+	}
+	if len(data) > maxFileSize {
+		return nil, tooBig.at(path)
+	}
+
+	c, err := Decode(data)
+	if err != nil {
+		var fe *formatError
+		if errors.As(err, &fe) {
+			return nil, fe.at(path)
+		}
+		return nil, fmt.Errorf("model file %s: %w", where, err)
+	}
+	return c, nil
+}
