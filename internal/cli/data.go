@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/pflag"
+
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+)
+
+// dataOptions are the flags that say which dataset to use and where it is.
+type dataOptions struct {
+	Dataset    string
+	Dir        string
+	NoDownload bool
+	// Mirrors overrides the download locations (download --mirror); empty
+	// means the dataset's official ones.
+	Mirrors []string
+}
+
+func (d *dataOptions) addFlags(fs *pflag.FlagSet, autoDownload bool) {
+	fs.StringVar(&d.Dataset, "dataset", "fashion-mnist", "dataset: "+strings.Join(dataset.Names(), " or "))
+	fs.StringVar(&d.Dir, "data", "", "folder with the dataset's four IDX files (default $SOFTMAXCTL_DATA, else the user cache folder)")
+	if autoDownload {
+		fs.BoolVar(&d.NoDownload, "no-download", false, "fail instead of downloading missing dataset files")
+	}
+}
+
+// resolve checks the dataset name and finds its folder.
+func (d *dataOptions) resolve() (dataset.Spec, string, error) {
+	spec, err := dataset.Lookup(d.Dataset)
+	if err != nil {
+		return dataset.Spec{}, "", usageError{err}
+	}
+	dir, err := dataset.ResolveDir(d.Dir, spec.Name)
+	if err != nil {
+		return dataset.Spec{}, "", err
+	}
+	return spec, dir, nil
+}
+
+// load returns the requested splits, downloading missing files first
+// unless --no-download was given.
+func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split) (dataset.Spec, string, []*dataset.Set, error) {
+	spec, dir, err := d.resolve()
+	if err != nil {
+		return spec, dir, nil, err
+	}
+	if missing := dataset.Present(dir, spec); len(missing) > 0 {
+		if d.NoDownload {
+			return spec, dir, nil, fmt.Errorf("%s is missing %s in %s: run `softmaxctl download --dataset %s` (add --mirror URL to fetch from a copy), or point --data at a folder that has the files",
+				spec.Name, strings.Join(missing, ", "), dir, spec.Name)
+		}
+		fmt.Fprintf(ios.ErrOut, "downloading %s into %s\n", spec.Name, dir)
+		if err := download(ctx, ios, spec, dir, d.Mirrors, false); err != nil {
+			return spec, dir, nil, fmt.Errorf("%s is not in %s and could not be downloaded: %w", spec.Name, dir, err)
+		}
+	}
+	sets := make([]*dataset.Set, len(splits))
+	for i, sp := range splits {
+		s, err := dataset.Load(dir, spec, sp)
+		if err != nil {
+			return spec, dir, nil, err
+		}
+		sets[i] = s
+	}
+	return spec, dir, sets, nil
+}
+
+// download fetches spec's files into dir, with progress bars on a terminal.
+func download(ctx context.Context, ios *IO, spec dataset.Spec, dir string, mirrors []string, force bool) error {
+	opts := dataset.DownloadOptions{Spec: spec, Dir: dir, Mirrors: mirrors, Force: force, Log: ios.ErrOut}
+	if ios.ErrTTY {
+		opts.Progress = func(name string, total int64) io.Writer {
+			return progressbar.NewOptions64(total,
+				progressbar.OptionSetWriter(ios.ErrOut),
+				progressbar.OptionSetDescription(name),
+				progressbar.OptionShowBytes(true),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionClearOnFinish(),
+			)
+		}
+	}
+	return dataset.Download(ctx, opts)
+}

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+)
+
+// DownloadOptions are the inputs of `softmaxctl download`.
+type DownloadOptions struct {
+	IO    *IO
+	Data  dataOptions
+	Force bool
+}
+
+// NewCmdDownload builds `softmaxctl download`.
+func NewCmdDownload(ios *IO, runF func(*cobra.Command, *DownloadOptions) error) *cobra.Command {
+	opts := &DownloadOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "download",
+		Short: "Download a dataset's four IDX files and verify their checksums",
+		Long: `Download the four IDX files of a dataset from its official locations (or only
+from the --mirror base URLs given), verify each against the official MD5, and
+keep it only if it matches. Files already present and valid are skipped.`,
+		Example: `  softmaxctl download
+  softmaxctl download --dataset mnist --data ./mnist
+  softmaxctl download --mirror https://example.org/fashion/ --mirror file:///srv/mnist/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return runDownload(cmd, opts)
+		},
+	}
+	opts.Data.addFlags(cmd.Flags(), false)
+	cmd.Flags().StringArrayVar(&opts.Data.Mirrors, "mirror", nil, "base URL (http, https or file) to fetch from instead of the official ones; repeat for fallbacks")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "download again even if the files are present and valid")
+	return cmd
+}
+
+func runDownload(cmd *cobra.Command, o *DownloadOptions) error {
+	for _, m := range o.Data.Mirrors {
+		u, err := url.Parse(m)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
+			return usagef("--mirror %q is not an http, https or file URL", m)
+		}
+	}
+	spec, dir, err := o.Data.resolve()
+	if err != nil {
+		return err
+	}
+	if err := download(cmd.Context(), o.IO, spec, dir, o.Data.Mirrors, o.Force); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.IO.Out, "%s is ready in %s (%s)\n", spec.Name, dir, strings.Join(fileNames(spec.Files[:]), ", "))
+	return err
+}
+
+func fileNames(fs []dataset.File) []string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.Name
+	}
+	return names
+}

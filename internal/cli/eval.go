@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/softmaxctl/softmaxctl/internal/checkpoint"
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/metrics"
+	"github.com/softmaxctl/softmaxctl/internal/model"
+	"github.com/softmaxctl/softmaxctl/internal/train"
+)
+
+// EvalOptions are the inputs of `softmaxctl eval`.
+type EvalOptions struct {
+	IO    *IO
+	Data  dataOptions
+	Model string
+	Split string
+	JSON  bool
+}
+
+// NewCmdEval builds `softmaxctl eval`.
+func NewCmdEval(ios *IO, runF func(*cobra.Command, *EvalOptions) error) *cobra.Command {
+	opts := &EvalOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Measure a saved model: accuracy, loss, per-class scores, confusion matrix",
+		Long: `Evaluate a saved model on the test (default) or training split: accuracy, mean
+cross-entropy, per-class precision, recall and F1, and the confusion matrix.
+The dataset defaults to the one the model was trained on.`,
+		Example: `  softmaxctl eval --model model.safetensors
+  softmaxctl eval --model model.safetensors --split train --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return runEval(cmd, opts)
+		},
+	}
+	opts.Data.addFlags(cmd.Flags(), true)
+	cmd.Flags().Lookup("dataset").DefValue = ""
+	opts.Data.Dataset = ""
+	cmd.Flags().Lookup("dataset").Usage = "dataset (default: the one the model was trained on)"
+	cmd.Flags().StringVarP(&opts.Model, "model", "m", "model.safetensors", "the model file to evaluate")
+	cmd.Flags().StringVar(&opts.Split, "split", "test", "which split: test or train")
+	return withJSONFlag(cmd, &opts.JSON)
+}
+
+func withJSONFlag(cmd *cobra.Command, p *bool) *cobra.Command {
+	cmd.Flags().BoolVar(p, "json", false, "print the result as JSON on stdout")
+	return cmd
+}
+
+// loadModel reads a checkpoint and wraps it in a model.
+func loadModel(path string) (*checkpoint.Checkpoint, *model.Model, error) {
+	ck, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := model.FromParams(ck.In, ck.Out, ck.W, ck.B)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	return ck, m, nil
+}
+
+// datasetFor settles --dataset against the dataset a model was trained on.
+func datasetFor(d *dataOptions, ck *checkpoint.Checkpoint, path string) error {
+	if d.Dataset == "" {
+		d.Dataset = ck.Meta.Dataset
+		return nil
+	}
+	if d.Dataset != ck.Meta.Dataset {
+		return usagef("model %s was trained on %s, not %s: drop --dataset or pass --dataset %s", path, ck.Meta.Dataset, d.Dataset, ck.Meta.Dataset)
+	}
+	return nil
+}
+
+type evalJSON struct {
+	Model     string               `json:"model"`
+	Dataset   string               `json:"dataset"`
+	Split     string               `json:"split"`
+	Examples  int                  `json:"examples"`
+	Accuracy  float64              `json:"accuracy"`
+	Loss      float64              `json:"loss"`
+	MacroF1   float64              `json:"macro_f1"`
+	PerClass  []metrics.ClassStats `json:"per_class"`
+	Confusion [][]int64            `json:"confusion"`
+	Classes   []string             `json:"classes"`
+}
+
+func runEval(cmd *cobra.Command, o *EvalOptions) error {
+	split := dataset.Split(o.Split)
+	if split != dataset.Train && split != dataset.Test {
+		return usagef("unknown --split %q: use test or train", o.Split)
+	}
+	ck, m, err := loadModel(o.Model)
+	if err != nil {
+		return err
+	}
+	if err := datasetFor(&o.Data, ck, o.Model); err != nil {
+		return err
+	}
+	spec, _, sets, err := o.Data.load(cmd.Context(), o.IO, split)
+	if err != nil {
+		return err
+	}
+	s := sets[0]
+	if s.Dim() != m.In || len(spec.Classes) != m.Out {
+		return fmt.Errorf("model %s takes %d inputs and %d classes, but %s has %d and %d", o.Model, m.In, m.Out, spec.Name, s.Dim(), len(spec.Classes))
+	}
+	res, err := train.Evaluate(m, s)
+	if err != nil {
+		return err
+	}
+	c := res.Confusion
+	if o.JSON {
+		out := evalJSON{
+			Model: o.Model, Dataset: spec.Name, Split: o.Split, Examples: s.N,
+			Accuracy: c.Accuracy(), Loss: res.Loss, MacroF1: c.MacroF1(),
+			PerClass: c.PerClass(spec.Classes), Classes: spec.Classes,
+		}
+		for t := 0; t < c.K; t++ {
+			row := make([]int64, c.K)
+			for p := range row {
+				row[p] = c.At(t, p)
+			}
+			out.Confusion = append(out.Confusion, row)
+		}
+		enc := json.NewEncoder(o.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(o.IO.Out, "model     %s (%s, %d epochs, lr %g, batch %d)\n", o.Model, ck.Meta.Dataset, ck.Meta.Epochs, ck.Meta.LR, ck.Meta.BatchSize)
+	fmt.Fprintf(o.IO.Out, "split     %s (%d examples)\n", o.Split, s.N)
+	fmt.Fprintf(o.IO.Out, "accuracy  %.4f\n", c.Accuracy())
+	fmt.Fprintf(o.IO.Out, "loss      %.4f\n", res.Loss)
+	fmt.Fprintf(o.IO.Out, "macro F1  %.4f\n\n", c.MacroF1())
+	return metrics.WriteTables(o.IO.Out, c, spec.Classes)
+}

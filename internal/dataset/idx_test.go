@@ -1,0 +1,172 @@
+package dataset
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestReadIDX(t *testing.T) {
+	data := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	good := idxBytes([]uint32{2, 3, 2}, data)
+	goodGz := gzipBytes(t, good)
+	badCRC := bytes.Clone(goodGz)
+	badCRC[len(badCRC)-8] ^= 0xff
+
+	tests := []struct {
+		name    string
+		in      []byte
+		limit   int64
+		dims    []int
+		wantErr string // substring; empty means success
+	}{
+		{name: "good raw", in: good, dims: []int{2, 3, 2}},
+		{name: "good gzip", in: goodGz, dims: []int{2, 3, 2}},
+		{name: "good at limit", in: good, limit: 12, dims: []int{2, 3, 2}},
+		{name: "labels", in: idxBytes([]uint32{3}, []byte{0, 9, 5}), dims: []int{3}},
+		{name: "empty dimension", in: idxBytes([]uint32{0, 28, 28}, nil), dims: []int{0, 28, 28}},
+		{name: "empty input", in: nil, wantErr: "truncated file: the IDX header needs 4 bytes, got 0"},
+		{name: "wrong magic", in: append([]byte{0x1f, 0x00}, good[2:]...), wantErr: "not an IDX file"},
+		{name: "text file", in: []byte("hello world"), wantErr: "not an IDX file"},
+		{name: "wrong type byte", in: append([]byte{0, 0, 0x0d}, good[3:]...), wantErr: "unsupported IDX element type 0x0d"},
+		{name: "no dimensions", in: []byte{0, 0, 8, 0}, wantErr: "no dimensions"},
+		{name: "truncated magic", in: good[:3], wantErr: "truncated file: the IDX header needs 4 bytes, got 3"},
+		{name: "truncated dimensions", in: good[:9], wantErr: "truncated file: the IDX header needs 16 bytes, got 9"},
+		{name: "truncated data", in: good[:len(good)-1], wantErr: "truncated file: dimensions [2 3 2] need 12 bytes of data, got 11"},
+		{name: "truncated gzip data", in: gzipBytes(t, good[:len(good)-5]), wantErr: "truncated gzip stream: dimensions [2 3 2] need 12 bytes of data, got 7"},
+		{name: "truncated gzip stream", in: goodGz[:len(goodGz)/2], wantErr: "truncated gzip stream"},
+		{name: "gzip without trailer", in: goodGz[:len(goodGz)-8], wantErr: "truncated gzip stream: its end"},
+		{name: "gzip bad checksum", in: badCRC, wantErr: "corrupt gzip data"},
+		{name: "gzip header only", in: goodGz[:5], wantErr: "gzip header"},
+		{name: "trailing bytes", in: append(bytes.Clone(good), 0), wantErr: "unexpected bytes after the 12 bytes"},
+		{name: "over limit", in: good, limit: 11, wantErr: "more data than the 11-byte limit"},
+		{name: "forged huge dims limited", in: idxBytes([]uint32{0xffffffff}, data), limit: 1 << 20, wantErr: "claims dimensions [4294967295]"},
+		{name: "forged huge dims unlimited", in: idxBytes([]uint32{0xffffffff}, data), wantErr: "need 4294967295 bytes of data, got 12"},
+		{name: "forged huge gzip", in: gzipBytes(t, idxBytes([]uint32{60000, 0xffff, 0xffff}, data)), wantErr: "got 12"},
+		{name: "overflowing dims", in: idxBytes([]uint32{0xffffffff, 0xffffffff, 0xffffffff}, data), wantErr: "more data than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dims, got, err := ReadIDX(bytes.NewReader(tt.in), tt.limit)
+			if tt.wantErr != "" {
+				checkOneLine(t, err)
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %q does not contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equalInts(dims, tt.dims) {
+				t.Errorf("dims = %v, want %v", dims, tt.dims)
+			}
+			n := 1
+			for _, d := range tt.dims {
+				n *= d
+			}
+			if len(got) != n {
+				t.Fatalf("got %d bytes, want %d", len(got), n)
+			}
+		})
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestReadIDXContent checks the bytes come back unchanged, for data larger
+// than the first buffer so that growing is exercised.
+func TestReadIDXContent(t *testing.T) {
+	s := newSynth(3000, 28, 28, 1) // 2.35 MB, more than firstChunk
+	for _, gz := range []bool{false, true} {
+		f := s.files(t, gz)
+		dims, pix, err := ReadIDX(bytes.NewReader(f[0]), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalInts(dims, []int{3000, 28, 28}) || !bytes.Equal(pix, s.pix) {
+			t.Errorf("gzip=%v: content differs (dims %v)", gz, dims)
+		}
+		if cap(pix) != len(pix) {
+			t.Errorf("gzip=%v: cap %d, want exactly %d", gz, cap(pix), len(pix))
+		}
+	}
+}
+
+// TestReadIDXForgedAllocates checks that headers claiming far more data than
+// the stream holds fail without allocating what they claim.
+func TestReadIDXForgedAllocates(t *testing.T) {
+	payload := make([]byte, 100)
+	tests := []struct {
+		name  string
+		in    []byte
+		limit int64
+	}{
+		{"4G labels, no limit", idxBytes([]uint32{0xffffffff}, payload), 0},
+		{"4G labels, limited", idxBytes([]uint32{0xffffffff}, payload), 1 << 30},
+		{"huge images, no limit", idxBytes([]uint32{0xffffffff, 28, 28}, payload), 0},
+		{"huge images gzip", gzipBytes(t, idxBytes([]uint32{0xffffffff, 28, 28}, payload)), 0},
+		{"1 GB claim within limit", idxBytes([]uint32{1 << 30}, payload), 1 << 31},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, _, err := ReadIDX(bytes.NewReader(tt.in), tt.limit)
+			runtime.ReadMemStats(&after)
+			if err == nil {
+				t.Fatal("forged header accepted")
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+				t.Errorf("allocated %d bytes for a %d-byte input", got, len(tt.in))
+			}
+		})
+	}
+}
+
+// TestReadImagesForgedAllocates checks the same through ReadImages, which
+// allocates up front in proportion to the file's size.
+func TestReadImagesForgedAllocates(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"raw", idxBytes([]uint32{0xffffff, 28, 28}, make([]byte, 1000))},
+		{"gzip", gzipBytes(t, idxBytes([]uint32{0xffffff, 28, 28}, make([]byte, 1000)))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name)
+			if err := os.WriteFile(path, tt.in, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := ReadImages(path)
+			runtime.ReadMemStats(&after)
+			checkOneLine(t, err)
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+				t.Errorf("allocated %d bytes for a %d-byte file", got, len(tt.in))
+			}
+		})
+	}
+}

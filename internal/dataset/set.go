@@ -1,0 +1,60 @@
+package dataset
+
+import "fmt"
+
+// Set holds one split of a data set in memory. Pixels stay bytes, as in the
+// files; Gather scales them when a batch is built.
+type Set struct {
+	Pix    []byte  // N*Rows*Cols bytes, row-major; image i is Pix[i*Dim():(i+1)*Dim()]
+	Labels []uint8 // N labels, each < NumClasses; nil for a Set from ReadImages
+	N      int     // number of examples
+	Rows   int     // image height in pixels
+	Cols   int     // image width in pixels
+}
+
+// Dim returns the number of pixels in one image, Rows*Cols.
+func (s *Set) Dim() int { return s.Rows * s.Cols }
+
+// scale maps a pixel byte to pixel/255. A table lookup is both faster than a
+// division and bit-for-bit the same as float32(p)/255.
+var scale = func() (t [256]float32) {
+	for p := range t {
+		t[p] = float32(p) / 255
+	}
+	return t
+}()
+
+// Gather writes the images idx[k], scaled to [0, 1] (pixel/255), into
+// x[k*Dim():(k+1)*Dim()] and, if y is not nil, their one-hot labels into
+// y[k*NumClasses:(k+1)*NumClasses], zeroing those rows first. It does not
+// allocate, so a training loop can reuse x and y for every batch.
+//
+// Gather panics if x or y is shorter than len(idx) rows, if an index is out
+// of range, or if y is not nil and the Set has no labels: all are bugs in the
+// caller, not conditions a user can cause.
+func (s *Set) Gather(idx []int, x, y []float32) {
+	d := s.Dim()
+	if len(x) < len(idx)*d {
+		panic(fmt.Sprintf("dataset: Gather: x has %d floats, %d images of %d pixels need %d", len(x), len(idx), d, len(idx)*d))
+	}
+	if y != nil {
+		if len(y) < len(idx)*NumClasses {
+			panic(fmt.Sprintf("dataset: Gather: y has %d floats, %d labels need %d", len(y), len(idx), len(idx)*NumClasses))
+		}
+		if s.Labels == nil {
+			panic("dataset: Gather: y given but the Set has no labels")
+		}
+	}
+	for k, i := range idx {
+		src := s.Pix[i*d : (i+1)*d]
+		dst := x[k*d : (k+1)*d]
+		for j, p := range src {
+			dst[j] = scale[p]
+		}
+		if y != nil {
+			row := y[k*NumClasses : (k+1)*NumClasses]
+			clear(row)
+			row[s.Labels[i]] = 1
+		}
+	}
+}

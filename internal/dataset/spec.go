@@ -1,0 +1,125 @@
+// Package dataset reads the MNIST-style data sets that softmaxctl trains on:
+// it knows where to download them and how to check them (Spec, Download),
+// reads their IDX files into memory (ReadIDX, Load) and hands out shuffled
+// mini-batches of scaled pixels and one-hot labels (Set, Shuffler).
+//
+// Pixels stay bytes in memory (47 MB for the Fashion-MNIST training split
+// instead of 188 MB as float32) and are scaled to [0, 1] only when a batch is
+// gathered.
+package dataset
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// NumClasses is the number of classes in every known data set; labels are
+// in 0..NumClasses-1.
+const NumClasses = 10
+
+// File is one file of a data set as it is published.
+type File struct {
+	Name string // file name, the same on every mirror and on disk
+	MD5  string // lower-case hex MD5 of the published (compressed) file
+}
+
+// Spec describes one data set.
+type Spec struct {
+	Name    string   // "fashion-mnist" or "mnist"
+	Classes []string // NumClasses class names, indexed by label
+	// Files are, in order: train images, train labels, test images, test
+	// labels.
+	Files [4]File
+	// Mirrors are the default base URLs, tried in order; each ends in "/"
+	// so that a file's URL is the mirror followed by the file's name.
+	Mirrors []string
+}
+
+// The same four file names are used by MNIST and Fashion-MNIST.
+const (
+	trainImages = "train-images-idx3-ubyte.gz"
+	trainLabels = "train-labels-idx1-ubyte.gz"
+	testImages  = "t10k-images-idx3-ubyte.gz"
+	testLabels  = "t10k-labels-idx1-ubyte.gz"
+)
+
+// specs is in the order Names reports.
+var specs = []Spec{
+	{
+		Name: "fashion-mnist",
+		Classes: []string{
+			"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+			"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+		},
+		Files: [4]File{
+			{trainImages, "8d4fb7e6c68d591d4c3dfef9ec88bf0d"},
+			{trainLabels, "25c81989df183df01b3e8a0aad5dffbe"},
+			{testImages, "bef4ecab320f06d8554ea6380940ec79"},
+			{testLabels, "bb300cfdad3c16e7a12a480ee83cd310"},
+		},
+		Mirrors: []string{
+			"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+			"https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+		},
+	},
+	{
+		Name:    "mnist",
+		Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"},
+		// These are the sums torchvision checks; its mirror serves the
+		// same bytes as the original site.
+		Files: [4]File{
+			{trainImages, "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
+			{trainLabels, "d53e105ee54ea40749a09fcbcd1e9432"},
+			{testImages, "9fb629c4189551a2d022fa330f9573f3"},
+			{testLabels, "ec29112dd5afa0611ce80d1b7f02629c"},
+		},
+		Mirrors: []string{
+			"https://ossci-datasets.s3.amazonaws.com/mnist/",
+			"http://yann.lecun.com/exdb/mnist/",
+		},
+	},
+}
+
+// Names returns the names of the known data sets, the default first.
+func Names() []string {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// Lookup returns the Spec of the data set called name. The result is a copy:
+// callers may change it (tests swap in their own MD5s and mirrors) without
+// affecting later calls.
+func Lookup(name string) (Spec, error) {
+	for _, s := range specs {
+		if s.Name == name {
+			s.Classes = slices.Clone(s.Classes)
+			s.Mirrors = slices.Clone(s.Mirrors)
+			return s, nil
+		}
+	}
+	return Spec{}, fmt.Errorf("unknown dataset %q: use one of %s", name, strings.Join(Names(), ", "))
+}
+
+// Split names one half of a data set.
+type Split string
+
+// The two splits every known data set has.
+const (
+	Train Split = "train"
+	Test  Split = "test"
+)
+
+// files returns the images and labels files of split.
+func (s Spec) files(split Split) (images, labels File, err error) {
+	switch split {
+	case Train:
+		return s.Files[0], s.Files[1], nil
+	case Test:
+		return s.Files[2], s.Files[3], nil
+	}
+	return File{}, File{}, fmt.Errorf("unknown split %q: use %q or %q", split, Train, Test)
+}

@@ -1,0 +1,232 @@
+// Package train is the chapter's Trainer and Classifier: the fit loop that
+// runs a model's graph over shuffled minibatches with SGD, and the
+// evaluation that adds accuracy, loss and a confusion matrix over a whole
+// split. It is a package of its own because both the train and eval
+// commands use it, and neither the model (math) nor the dataset (bytes)
+// should know about the other.
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/metrics"
+	"github.com/softmaxctl/softmaxctl/internal/model"
+)
+
+// ErrInterrupted is returned by Fit when its context was cancelled: the
+// batch in flight finished and the model holds the parameters after it.
+var ErrInterrupted = errors.New("training interrupted")
+
+// Config is a training recipe.
+type Config struct {
+	Epochs    int
+	LR        float64
+	BatchSize int
+	Seed      int64
+}
+
+// Validate checks a recipe against a training set of n examples.
+func (c Config) Validate(n int) error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("--epochs must be at least 1, got %d", c.Epochs)
+	case !(c.LR > 0) || math.IsInf(c.LR, 0):
+		return fmt.Errorf("--lr must be a positive finite number, got %v", c.LR)
+	case c.BatchSize < 1:
+		return fmt.Errorf("--batch-size must be at least 1, got %d", c.BatchSize)
+	case n > 0 && c.BatchSize > n:
+		return fmt.Errorf("--batch-size %d is larger than the training set (%d examples): use at most %d", c.BatchSize, n, n)
+	}
+	return nil
+}
+
+// Epoch holds the metrics of one epoch: the mean training loss and
+// accuracy over its minibatches (as the chapter reports them, measured
+// while the parameters change) and the loss and accuracy on the validation
+// set after it.
+type Epoch struct {
+	Epoch     int     `json:"epoch"`
+	TrainLoss float64 `json:"train_loss"`
+	TrainAcc  float64 `json:"train_acc"`
+	ValLoss   float64 `json:"val_loss"`
+	ValAcc    float64 `json:"val_acc"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// Trainer runs the fit loop.
+type Trainer struct {
+	Config
+	// OnBatch, if set, is called after each minibatch with the number of
+	// batches done in this epoch and the epoch's total.
+	OnBatch func(done, total int)
+	// OnEpochStart, if set, is called before each epoch's first batch.
+	OnEpochStart func(epoch, batches int)
+	// OnEpoch, if set, receives each epoch's metrics as soon as they exist.
+	OnEpoch func(Epoch)
+}
+
+// Fit trains m on trainSet with minibatch SGD and evaluates it on valSet
+// after each epoch. The batch order is shuffled each epoch by a generator
+// seeded from Config.Seed, so a recipe and seed give the same model. When
+// ctx is cancelled, Fit finishes the current batch and returns the epochs
+// completed so far with ErrInterrupted.
+func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dataset.Set) ([]Epoch, error) {
+	if err := t.Validate(trainSet.N); err != nil {
+		return nil, err
+	}
+	if trainSet.Dim() != m.In || valSet.Dim() != m.In {
+		return nil, fmt.Errorf("model takes %d inputs, data has %d (train) and %d (validation)", m.In, trainSet.Dim(), valSet.Dim())
+	}
+	gr, err := m.NewGraph(t.BatchSize, true)
+	if err != nil {
+		return nil, err
+	}
+	defer gr.Close()
+	ev, err := NewEvaluator(m, evalBatch(valSet.N))
+	if err != nil {
+		return nil, err
+	}
+	defer ev.Close()
+
+	x, y := gr.Inputs()
+	pred := make([]int, t.BatchSize)
+	shuffler := dataset.NewShuffler(trainSet.N, t.Seed)
+	batches := (trainSet.N + t.BatchSize - 1) / t.BatchSize
+	lr := float32(t.LR)
+	var history []Epoch
+	for e := 1; e <= t.Epochs; e++ {
+		start := time.Now()
+		if t.OnEpochStart != nil {
+			t.OnEpochStart(e, batches)
+		}
+		order := shuffler.Epoch(e)
+		var lossSum float64
+		var correct int
+		for bi := 0; bi < batches; bi++ {
+			if ctx.Err() != nil {
+				return history, ErrInterrupted
+			}
+			idx := order[bi*t.BatchSize : min((bi+1)*t.BatchSize, trainSet.N)]
+			n := len(idx)
+			trainSet.Gather(idx, x[:n*m.In], y[:n*m.Out])
+			if n < t.BatchSize { // pad: zero label rows add nothing to the loss
+				clear(x[n*m.In:])
+				clear(y[n*m.Out:])
+			}
+			loss, err := gr.Run()
+			if err != nil {
+				return history, err
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return history, fmt.Errorf("training diverged at epoch %d, batch %d (loss %v): use a smaller --lr than %v", e, bi+1, loss, t.LR)
+			}
+			model.Argmax(gr.Logits()[:n*m.Out], m.Out, pred[:n])
+			for k, i := range idx {
+				if pred[k] == int(trainSet.Labels[i]) {
+					correct++
+				}
+			}
+			lossSum += loss * float64(n)
+			if err := gr.SGD(lr); err != nil {
+				return history, err
+			}
+			if t.OnBatch != nil {
+				t.OnBatch(bi+1, batches)
+			}
+		}
+		res, err := ev.Evaluate(valSet)
+		if err != nil {
+			return history, err
+		}
+		ep := Epoch{
+			Epoch:     e,
+			TrainLoss: lossSum / float64(trainSet.N),
+			TrainAcc:  float64(correct) / float64(trainSet.N),
+			ValLoss:   res.Loss,
+			ValAcc:    res.Confusion.Accuracy(),
+			Seconds:   time.Since(start).Seconds(),
+		}
+		history = append(history, ep)
+		if t.OnEpoch != nil {
+			t.OnEpoch(ep)
+		}
+	}
+	return history, nil
+}
+
+// evalBatch picks the evaluation batch: large batches amortise the graph's
+// per-run overhead, and 1000 divides both MNIST splits.
+func evalBatch(n int) int { return max(1, min(n, 1000)) }
+
+// Result is a model's performance on one split.
+type Result struct {
+	Loss      float64 // mean cross-entropy
+	Confusion *metrics.Confusion
+	// Pred holds the predicted class of each example, in the split's order.
+	Pred []int
+}
+
+// Evaluator is the Classifier: a forward-only graph that measures loss and
+// accuracy of a model over a whole split.
+type Evaluator struct {
+	m  *model.Model
+	gr *model.Graph
+}
+
+// NewEvaluator builds the forward graph for batches of up to batch rows.
+func NewEvaluator(m *model.Model, batch int) (*Evaluator, error) {
+	gr, err := m.NewGraph(batch, false)
+	if err != nil {
+		return nil, err
+	}
+	return &Evaluator{m: m, gr: gr}, nil
+}
+
+// Close releases the graph.
+func (ev *Evaluator) Close() error { return ev.gr.Close() }
+
+// Evaluate runs the model over every example of s in order.
+func (ev *Evaluator) Evaluate(s *dataset.Set) (*Result, error) {
+	m, gr := ev.m, ev.gr
+	x, y := gr.Inputs()
+	res := &Result{Confusion: metrics.NewConfusion(m.Out), Pred: make([]int, s.N)}
+	idx := make([]int, 0, gr.Batch)
+	var lossSum float64
+	for lo := 0; lo < s.N; lo += gr.Batch {
+		hi := min(lo+gr.Batch, s.N)
+		idx = idx[:0]
+		for i := lo; i < hi; i++ {
+			idx = append(idx, i)
+		}
+		n := hi - lo
+		s.Gather(idx, x[:n*m.In], y[:n*m.Out])
+		clear(x[n*m.In:])
+		clear(y[n*m.Out:])
+		loss, err := gr.Run()
+		if err != nil {
+			return nil, err
+		}
+		lossSum += loss * float64(n)
+		model.Argmax(gr.Logits()[:n*m.Out], m.Out, res.Pred[lo:hi])
+		for i := lo; i < hi; i++ {
+			res.Confusion.Add(int(s.Labels[i]), res.Pred[i])
+		}
+	}
+	res.Loss = lossSum / float64(s.N)
+	return res, nil
+}
+
+// Evaluate is a one-shot Evaluator.Evaluate.
+func Evaluate(m *model.Model, s *dataset.Set) (*Result, error) {
+	ev, err := NewEvaluator(m, evalBatch(s.N))
+	if err != nil {
+		return nil, err
+	}
+	defer ev.Close()
+	return ev.Evaluate(s)
+}
