@@ -24,7 +24,7 @@ type dataOptions struct {
 
 func (d *dataOptions) addFlags(fs *pflag.FlagSet, autoDownload bool) {
 	fs.StringVar(&d.Dataset, "dataset", "fashion-mnist", "dataset: "+strings.Join(dataset.Names(), " or "))
-	fs.StringVar(&d.Dir, "data", "", "folder with the dataset's four IDX files (default $SOFTMAXCTL_DATA, else the user cache folder)")
+	fs.StringVar(&d.Dir, "data", "", "folder with the dataset's four IDX files (default $SOFTMAXCTL_DATA/<dataset>, else the user cache folder)")
 	if autoDownload {
 		fs.BoolVar(&d.NoDownload, "no-download", false, "fail instead of downloading missing dataset files")
 	}

@@ -27,7 +27,7 @@ type Graph struct {
 	xT, yT                *tensor.Dense
 	vm                    G.VM
 	lossVal, logitsVal    G.Value
-	train                 bool
+	train, ran            bool
 	wGrad, bGrad          *G.Node
 	wBacking, bBacking    []float32
 	logitsBuf, lossScalar []float32
@@ -101,6 +101,18 @@ func (gr *Graph) Inputs() (x, y []float32) {
 // gradients, which Grads returns until the next Run.
 func (gr *Graph) Run() (float64, error) {
 	gr.vm.Reset()
+	if gr.train && gr.ran {
+		// The machine adds each backward pass into the parameters' dual
+		// values (Gorgonia's solvers zero them after each step): start
+		// from zero so Grads is this batch's gradient alone.
+		dW, dB, err := gr.Grads()
+		if err != nil {
+			return 0, err
+		}
+		clear(dW)
+		clear(dB)
+	}
+	gr.ran = true
 	if err := gr.vm.RunAll(); err != nil {
 		return 0, fmt.Errorf("run graph: %w", err)
 	}
@@ -156,3 +168,19 @@ func (gr *Graph) Close() error { return gr.vm.Close() }
 
 // isFinite reports whether v is neither NaN nor infinite.
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// Nodes names the graph's parts, for code that compiles the graph for
+// another machine (internal/device) rather than running it here.
+type Nodes struct {
+	Graph        *G.ExprGraph
+	X, Y, W, B   *G.Node
+	Logits, Loss *G.Node
+	// WGrad and BGrad are the gradient nodes G.Grad added; nil in a
+	// forward-only graph.
+	WGrad, BGrad *G.Node
+}
+
+// Nodes returns the graph's parts.
+func (gr *Graph) Nodes() Nodes {
+	return Nodes{Graph: gr.g, X: gr.x, Y: gr.y, W: gr.w, B: gr.b, Logits: gr.logits, Loss: gr.loss, WGrad: gr.wGrad, BGrad: gr.bGrad}
+}

@@ -221,6 +221,16 @@ func TestGradientFiniteDifference(t *testing.T) {
 	}
 	check("W", m.W, dW)
 	check("b", m.B, dB)
+
+	// A second Run must give the same gradients, not their sum.
+	w1 := append([]float32{}, dW...)
+	runGraph(t, gr, x, y)
+	dW2, _, _ := gr.Grads()
+	for i := range w1 {
+		if !near(float64(dW2[i]), float64(w1[i]), 1e-6) {
+			t.Fatalf("second run: dW[%d] = %v, first run %v: gradients accumulate across runs", i, dW2[i], w1[i])
+		}
+	}
 }
 
 func TestHugeLogitsStayFinite(t *testing.T) {
