@@ -76,11 +76,11 @@ func (c *Confusion) Accuracy() float64 {
 
 // ClassStats holds the one-vs-rest metrics of a single class.
 type ClassStats struct {
-	Class     string
-	Precision float64 // TP / (TP + FP), 0 if the class was never predicted
-	Recall    float64 // TP / (TP + FN), 0 if the class has no examples
-	F1        float64 // harmonic mean of Precision and Recall, 0 if both are 0
-	Support   int64   // number of examples whose true class is this one
+	Class     string  `json:"class"`
+	Precision float64 `json:"precision"` // TP / (TP + FP), 0 if the class was never predicted
+	Recall    float64 `json:"recall"`    // TP / (TP + FN), 0 if the class has no examples
+	F1        float64 `json:"f1"`        // harmonic mean of Precision and Recall, 0 if both are 0
+	Support   int64   `json:"support"`   // number of examples whose true class is this one
 }
 
 // PerClass returns the statistics of every class in index order. Class k is
