@@ -1,0 +1,83 @@
+package train
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/model"
+)
+
+// benchData returns Fashion-MNIST from SOFTMAXCTL_TEST_DATA, or random
+// bytes of the same shape when it is not set.
+func benchData(b *testing.B) (trainSet, testSet *dataset.Set) {
+	b.Helper()
+	if dir := os.Getenv("SOFTMAXCTL_TEST_DATA"); dir != "" {
+		spec, _ := dataset.Lookup("fashion-mnist")
+		tr, err := dataset.Load(dir, spec, dataset.Train)
+		if err != nil {
+			b.Fatal(err)
+		}
+		te, err := dataset.Load(dir, spec, dataset.Test)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tr, te
+	}
+	return randomSet(60000, 1), randomSet(10000, 2)
+}
+
+func randomSet(n int, seed uint64) *dataset.Set {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	s := &dataset.Set{Pix: make([]byte, n*784), Labels: make([]uint8, n), N: n, Rows: 28, Cols: 28}
+	for i := range s.Pix {
+		s.Pix[i] = byte(rng.UintN(256))
+	}
+	for i := range s.Labels {
+		s.Labels[i] = uint8(rng.IntN(10))
+	}
+	return s
+}
+
+// BenchmarkStep measures one SGD step at the default batch size: gather,
+// forward, backward, update.
+func BenchmarkStep(b *testing.B) {
+	s := randomSet(4096, 3)
+	m, _ := model.New(784, 10, 0.01, 0)
+	gr, err := m.NewGraph(256, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer gr.Close()
+	x, y := gr.Inputs()
+	order := dataset.NewShuffler(s.N, 0).Epoch(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		lo := (i * 256) % (s.N - 256)
+		s.Gather(order[lo:lo+256], x, y)
+		if _, err := gr.Run(); err != nil {
+			b.Fatal(err)
+		}
+		if err := gr.SGD(0.1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEpoch measures one epoch of the default recipe, validation
+// included.
+func BenchmarkEpoch(b *testing.B) {
+	tr, te := benchData(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m, _ := model.New(784, 10, 0.01, 0)
+		t := &Trainer{Config: Config{Epochs: 1, LR: 0.1, BatchSize: 256, Seed: 0}}
+		if _, err := t.Fit(context.Background(), m, tr, te); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
