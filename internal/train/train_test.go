@@ -1,0 +1,105 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/model"
+)
+
+// separable returns a set where class k brightens pixel block k.
+func separable(n int, seed uint64) *dataset.Set {
+	s := randomSet(n, seed)
+	for i := 0; i < n; i++ {
+		img := s.Pix[i*784 : (i+1)*784]
+		for j := range img {
+			img[j] /= 4
+		}
+		k := int(s.Labels[i])
+		for j := k * 70; j < k*70+70; j++ {
+			img[j] = 255
+		}
+	}
+	return s
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg  Config
+		n    int
+		want string
+	}{
+		{Config{Epochs: 1, LR: 0.1, BatchSize: 10}, 100, ""},
+		{Config{Epochs: 0, LR: 0.1, BatchSize: 10}, 100, "--epochs"},
+		{Config{Epochs: 1, LR: 0, BatchSize: 10}, 100, "--lr"},
+		{Config{Epochs: 1, LR: math.NaN(), BatchSize: 10}, 100, "--lr"},
+		{Config{Epochs: 1, LR: math.Inf(1), BatchSize: 10}, 100, "--lr"},
+		{Config{Epochs: 1, LR: 0.1, BatchSize: 0}, 100, "--batch-size"},
+		{Config{Epochs: 1, LR: 0.1, BatchSize: 101}, 100, "larger than the training set"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate(tt.n)
+		if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("Validate(%+v, %d) = %v, want %q", tt.cfg, tt.n, err, tt.want)
+		}
+	}
+}
+
+func TestFitLearnsAndReports(t *testing.T) {
+	tr, te := separable(700, 1), separable(200, 2)
+	m, _ := model.New(784, 10, 0.01, 1)
+	var epochs []Epoch
+	batches := 0
+	trn := &Trainer{
+		Config:  Config{Epochs: 3, LR: 0.1, BatchSize: 64, Seed: 1},
+		OnBatch: func(done, total int) { batches++ },
+		OnEpoch: func(e Epoch) { epochs = append(epochs, e) },
+	}
+	hist, err := trn.Fit(context.Background(), m, tr, te)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 || len(epochs) != 3 || batches != 3*11 {
+		t.Fatalf("history %d, callbacks %d, batches %d; want 3, 3, 33", len(hist), len(epochs), batches)
+	}
+	if hist[2].TrainLoss >= hist[0].TrainLoss {
+		t.Errorf("train loss did not fall: %v", hist)
+	}
+	if hist[2].ValAcc < 0.95 {
+		t.Errorf("val acc %v on separable data", hist[2].ValAcc)
+	}
+	res, err := Evaluate(m, te)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Confusion.Accuracy() != hist[2].ValAcc || res.Loss != hist[2].ValLoss {
+		t.Errorf("Evaluate gives %v/%v, last epoch %v/%v", res.Confusion.Accuracy(), res.Loss, hist[2].ValAcc, hist[2].ValLoss)
+	}
+}
+
+func TestFitStopsAfterCurrentBatch(t *testing.T) {
+	tr, te := separable(500, 3), separable(50, 4)
+	m, _ := model.New(784, 10, 0.01, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := 0
+	trn := &Trainer{
+		Config: Config{Epochs: 5, LR: 0.1, BatchSize: 50, Seed: 1},
+		OnBatch: func(done, total int) {
+			batches++
+			if batches == 13 {
+				cancel()
+			}
+		},
+	}
+	hist, err := trn.Fit(ctx, m, tr, te)
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	if batches != 13 || len(hist) != 1 {
+		t.Errorf("ran %d batches and %d full epochs, want 13 and 1", batches, len(hist))
+	}
+}
