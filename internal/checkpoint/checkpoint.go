@@ -47,6 +47,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
@@ -108,63 +109,14 @@ func Save(path string, c *Checkpoint) (err error) {
 			where, quotePath(filepath.Join(path, "model.safetensors")))
 	}
 
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return &wrapped{fmt.Sprintf("cannot save model to %s: directory %s does not exist; create it first (mkdir -p %s)",
-				where, quotePath(dir), quotePath(dir)), err}
-		case errors.Is(err, fs.ErrPermission):
-			return &wrapped{fmt.Sprintf("cannot save model to %s: no permission to create files in %s; choose another location",
-				where, quotePath(dir)), err}
-		}
-		return &wrapped{fmt.Sprintf("cannot save model to %s: cannot create a file in %s: %s",
-			where, quotePath(dir), cause(err)), err}
-	}
-	defer func() {
-		if err != nil {
-			// Close may already have happened; its error is irrelevant here.
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-
-	fail := func(what string, err error) error {
-		return &wrapped{fmt.Sprintf("cannot save model to %s: %s: %s; check free disk space and permissions",
-			where, what, cause(err)), err}
-	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		return fail("writing", err)
-	}
-	// CreateTemp uses 0600; a model is not secret and is usually shared.
-	if err := tmp.Chmod(0o644); err != nil {
-		return fail("setting permissions", err)
-	}
-	// Sync before rename: otherwise a crash can leave the new name pointing
-	// at an empty or partial file on some file systems.
-	if err := tmp.Sync(); err != nil {
-		return fail("syncing", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail("closing", err)
-	}
-	if err := rename(tmp.Name(), path); err != nil {
-		return fail("renaming the temporary file into place", err)
-	}
-	// Syncing the directory makes the rename itself durable. It is best
-	// effort: some systems cannot sync directories, and the data is already
-	// safely in place for every reader.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(buf.Bytes())
+		return err
+	}); err != nil {
+		return fmt.Errorf("cannot save model to %s: %w", where, err)
 	}
 	return nil
 }
-
-// rename is os.Rename, replaceable by tests to exercise cleanup after the
-// temporary file has been written.
-var rename = os.Rename
 
 // Load reads and validates the checkpoint at path. Its errors are single
 // lines that name the file, say what is wrong and what to do; a missing file

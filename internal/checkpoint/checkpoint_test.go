@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"io/fs"
 	"math"
 	"os"
@@ -231,7 +232,7 @@ func TestSaveFailures(t *testing.T) {
 			name:    "missing directory",
 			setup:   func(t *testing.T, dir string) string { return filepath.Join(dir, "nope", "model.safetensors") },
 			c:       tinyCheckpoint(),
-			wantErr: []string{"cannot save model to", "does not exist; create it first (mkdir -p"},
+			wantErr: []string{"cannot save model to", "does not exist: create it first (mkdir -p"},
 			isErr:   fs.ErrNotExist,
 		},
 		{
@@ -294,10 +295,10 @@ func TestSaveFailures(t *testing.T) {
 			setup: func(t *testing.T, dir string) string {
 				p := filepath.Join(dir, "model.safetensors")
 				writeFile(t, p, old)
-				rename = func(oldpath, newpath string) error {
+				atomicfile.Rename = func(oldpath, newpath string) error {
 					return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: errors.New("injected failure")}
 				}
-				t.Cleanup(func() { rename = os.Rename })
+				t.Cleanup(func() { atomicfile.Rename = os.Rename })
 				return p
 			},
 			c:       tinyCheckpoint(),

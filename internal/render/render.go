@@ -11,8 +11,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -86,44 +86,16 @@ func (c svgCanvas) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
-// writeAtomic writes path by writing to a temporary file in the same
-// folder and renaming it over path, so that readers never see a partial
-// file and a failure leaves the old file, if any, in place.
-func writeAtomic(path string, w io.WriterTo) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w; check that the folder exists and is writable", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+// writeAtomic writes path atomically: readers never see a partial file
+// and a failure leaves the old file, if any, in place.
+func writeAtomic(path string, w io.WriterTo) error {
+	return atomicfile.Write(path, func(f io.Writer) error {
+		bw := bufio.NewWriter(f)
+		if _, err := w.WriteTo(bw); err != nil {
+			return err
 		}
-	}()
-	bw := bufio.NewWriter(f)
-	if _, err = w.WriteTo(bw); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// CreateTemp makes the file private; a chart is meant to be shared
-	// like any file the user creates.
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+		return bw.Flush()
+	})
 }
 
 // sans is the typeface for chart text: gonum's default is a serif face,

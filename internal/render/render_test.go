@@ -286,7 +286,7 @@ func TestWriteFailureLeavesNoTempFile(t *testing.T) {
 	checkErr(t, ConfusionHeatmap(sampleConfusion, 10, fashionClasses, "t", target), "chart.png")
 	onlyFiles(t, dir, "chart.png")
 
-	checkErr(t, Curves(sampleCurves, "t", filepath.Join(dir, "missing", "c.png")), "folder exists")
+	checkErr(t, Curves(sampleCurves, "t", filepath.Join(dir, "missing", "c.png")), "create it first")
 }
 
 func TestConfusionHeatmap(t *testing.T) {
