@@ -10,6 +10,7 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/metrics"
 	"github.com/softmaxctl/softmaxctl/internal/model"
+	"github.com/softmaxctl/softmaxctl/internal/render"
 	"github.com/softmaxctl/softmaxctl/internal/train"
 )
 
@@ -20,6 +21,7 @@ type EvalOptions struct {
 	Model string
 	Split string
 	JSON  bool
+	Plot  string
 }
 
 // NewCmdEval builds `softmaxctl eval`.
@@ -47,6 +49,7 @@ The dataset defaults to the one the model was trained on.`,
 	cmd.Flags().Lookup("dataset").Usage = "dataset (default: the one the model was trained on)"
 	cmd.Flags().StringVarP(&opts.Model, "model", "m", "model.safetensors", "the model file to evaluate")
 	cmd.Flags().StringVar(&opts.Split, "split", "test", "which split: test or train")
+	cmd.Flags().StringVar(&opts.Plot, "plot", "", "draw the confusion matrix as a heatmap into this PNG or SVG file")
 	return withJSONFlag(cmd, &opts.JSON)
 }
 
@@ -98,6 +101,9 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 	if split != dataset.Train && split != dataset.Test {
 		return usagef("unknown --split %q: use test or train", o.Split)
 	}
+	if err := checkPlotExt(o.Plot); err != nil {
+		return err
+	}
 	ck, m, err := loadModel(o.Model)
 	if err != nil {
 		return err
@@ -118,6 +124,12 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 		return err
 	}
 	c := res.Confusion
+	if o.Plot != "" {
+		title := fmt.Sprintf("%s %s set — accuracy %.4f", spec.Name, o.Split, c.Accuracy())
+		if err := render.ConfusionHeatmap(c.Counts, c.K, spec.Classes, title, o.Plot); err != nil {
+			return err
+		}
+	}
 	if o.JSON {
 		out := evalJSON{
 			Model: o.Model, Dataset: spec.Name, Split: o.Split, Examples: s.N,

@@ -70,7 +70,9 @@ func NewRootCmd(ios *IO) *cobra.Command {
 Fashion-MNIST or MNIST, as in the "softmax regression from scratch" chapter of
 Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 		Example: `  softmaxctl train --epochs 10 --lr 0.1
-  softmaxctl eval --model model.safetensors`,
+  softmaxctl eval --model model.safetensors
+  softmaxctl predict image.png
+  softmaxctl show-errors > misclassified.png`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       Version,
@@ -85,17 +87,12 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 		NewCmdDownload(ios, nil),
 		NewCmdTrain(ios, nil),
 		NewCmdEval(ios, nil),
+		NewCmdPredict(ios, nil),
+		NewCmdShowErrors(ios, nil),
 		NewCmdVersion(ios),
 	)
-	for _, c := range extraCommands {
-		root.AddCommand(c(ios))
-	}
 	return root
 }
-
-// extraCommands lets commands in other files register themselves without
-// this file naming them.
-var extraCommands []func(*IO) *cobra.Command
 
 // Execute runs the command line args and returns the exit status. Errors
 // are printed as one line on ios.ErrOut.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -14,6 +16,7 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/device"
 	"github.com/softmaxctl/softmaxctl/internal/model"
+	"github.com/softmaxctl/softmaxctl/internal/render"
 	"github.com/softmaxctl/softmaxctl/internal/train"
 )
 
@@ -30,6 +33,9 @@ type TrainOptions struct {
 	Device    string
 	Out       string
 	JSON      bool
+	// Plot, when set, is where the training curves are drawn after each
+	// epoch (PNG or SVG by extension).
+	Plot string
 }
 
 // NewCmdTrain builds `softmaxctl train`. runF replaces the run function in
@@ -65,6 +71,7 @@ Ctrl-C finishes the current batch, saves the model and exits with status 130.`,
 	f.StringVar(&opts.Device, "device", "auto", "where to train: auto, cpu or cuda")
 	f.StringVarP(&opts.Out, "out", "o", "model.safetensors", "where to save the model")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per epoch, and a summary, on stdout")
+	f.StringVar(&opts.Plot, "plot", "", "draw the training curves into this PNG or SVG file after each epoch")
 	return cmd
 }
 
@@ -79,6 +86,9 @@ func (o *TrainOptions) validate() error {
 	}
 	if o.Out == "" {
 		return usagef("--out must name a file")
+	}
+	if err := checkPlotExt(o.Plot); err != nil {
+		return err
 	}
 	return nil
 }
@@ -159,6 +169,9 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 				len(fmt.Sprint(cfg.Epochs)), e.Epoch, cfg.Epochs, e.TrainLoss, e.TrainAcc, e.ValLoss, e.ValAcc, e.Seconds)
 			writeErr = errors.Join(writeErr, err)
 		}
+		if o.Plot != "" {
+			writeErr = errors.Join(writeErr, plotCurves(o, spec, history))
+		}
 	}
 	trainStart := time.Now()
 	_, fitErr := tr.Fit(ctx, m, trainSet, testSet)
@@ -223,4 +236,27 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		return interruptError{fmt.Sprintf("interrupted after %d full epochs: saved the model as it was to %s", len(history), o.Out)}
 	}
 	return nil
+}
+
+// plotCurves draws the curves of the epochs so far into o.Plot.
+func plotCurves(o *TrainOptions, spec dataset.Spec, history []train.Epoch) error {
+	pts := make([]render.EpochPoint, len(history))
+	for i, e := range history {
+		pts[i] = render.EpochPoint{Epoch: e.Epoch, TrainLoss: e.TrainLoss, TrainAcc: e.TrainAcc, ValLoss: e.ValLoss, ValAcc: e.ValAcc}
+	}
+	title := fmt.Sprintf("%s — lr %g, batch %d, %d epochs, seed %d", spec.Name, o.LR, o.BatchSize, o.Epochs, o.Seed)
+	return render.Curves(pts, title, o.Plot)
+}
+
+// checkPlotExt refuses a --plot file that is neither PNG nor SVG before
+// any work is done.
+func checkPlotExt(path string) error {
+	if path == "" {
+		return nil
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png", ".svg":
+		return nil
+	}
+	return usagef("--plot %s: use a .png or .svg file name", path)
 }
