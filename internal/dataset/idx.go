@@ -2,13 +2,16 @@ package dataset
 
 import (
 	"bufio"
-	"compress/flate"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+
+	// klauspost's gzip decodes the training images about 25% faster than
+	// compress/gzip, with the same API and error values.
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
 )
 
 const (
