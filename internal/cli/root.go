@@ -14,6 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	G "gorgonia.org/gorgonia"
+
+	"github.com/softmaxctl/softmaxctl/internal/blas"
 )
 
 // Version is the tool's version, set at link time with
@@ -97,6 +100,9 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 // Execute runs the command line args and returns the exit status. Errors
 // are printed as one line on ios.ErrOut.
 func Execute(ctx context.Context, ios *IO, args []string) int {
+	// Gorgonia takes its BLAS process-wide: every matrix product of every
+	// graph goes through the project's SGEMM, tuned for n = 10 columns.
+	G.Use(blas.New())
 	root := NewRootCmd(ios)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

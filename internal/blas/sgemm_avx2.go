@@ -1,0 +1,178 @@
+package blas
+
+// Drivers for the AVX2 kernels. They pack the small operand into a
+// zero-padded layout so that the assembly never needs edge cases in B, and
+// handle the ragged edges of A and C here in Go. This file builds on every
+// platform; its functions only run when haveAVX2FMA is true.
+
+// narrowAVX2 computes C = alpha*A*op(B) + beta*C for n ≤ narrowN, where
+// op(B) is B (k×n) or, with bT, Bᵀ (B is n×k). Bᵀ is packed into rows of
+// kp = k rounded up to 8 floats, so that each column of op(B) is a
+// contiguous, zero-padded vector and C[i,j] is a plain dot product of the
+// row of A with it, vectorised along k (no lanes wasted for n = 10).
+func narrowAVX2(bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kp := roundUp(k, 8)
+	n5 := roundUp(n, 5)
+	btBuf := getScratch(n5 * kp)
+	defer putScratch(btBuf)
+	bt := *btBuf
+	if bT {
+		for j := 0; j < n; j++ {
+			copy(bt[j*kp:j*kp+k], b[j*ldb:j*ldb+k])
+		}
+	} else {
+		for p := 0; p < k; p++ {
+			for j, v := range b[p*ldb : p*ldb+n] {
+				bt[j*kp+p] = v
+			}
+		}
+	}
+	k8, tail := k/8, k%8
+	var out [10]float32
+	// Rows go in blocks so that a block of A stays in L2 while each group
+	// of five packed columns (5×kp floats, 16 KB for k = 784) stays in L1:
+	// A is fetched from memory once however many column groups there are.
+	const rowBlock = 32
+	// The kernel prefetches the next pair of rows while it works on this
+	// one; prefetches past the end of A are harmless (they never fault).
+	pf := uintptr(2 * lda * f32)
+	for i0 := 0; i0 < m; i0 += rowBlock {
+		iEnd := min(m, i0+rowBlock)
+		for j := 0; j < n; j += 5 {
+			w := min(5, n-j)
+			btj := ptr(bt, j*kp)
+			for i := i0; i < iEnd; i += 2 {
+				i1 := i + 1
+				if i1 == iEnd {
+					// An odd last row is paired with itself; the second
+					// half of the tile is discarded.
+					i1 = i
+				}
+				dot2x5(ptr(a, i*lda), ptr(a, i1*lda), btj, uintptr(kp*f32), k8, tail, &out, pf)
+				storeRow(c[i*ldc+j:i*ldc+j+w], out[:w], alpha, beta)
+				if i1 != i {
+					storeRow(c[i1*ldc+j:i1*ldc+j+w], out[5:5+w], alpha, beta)
+				}
+			}
+		}
+	}
+}
+
+// ntWideAVX2 computes C = alpha*A*Bᵀ + beta*C for wide C and small k
+// (dY·Wᵀ: 256×784 from k = 10). Bᵀ is packed k×np (np = n rounded up to
+// 16) so that the 6×16 micro-kernel streams 16-wide rows of it and writes
+// C directly; only edge tiles go through a scratch tile. The packed Bᵀ is
+// at most 64×np floats and stays in cache, so the kernel is told to
+// prefetch nothing (offset 0).
+func ntWideAVX2(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	np := roundUp(n, 16)
+	btBuf := getScratch(k*np + 6*k + 6*16)
+	defer putScratch(btBuf)
+	bt := (*btBuf)[:k*np]
+	for j := 0; j < n; j++ {
+		for p, v := range b[j*ldb : j*ldb+k] {
+			bt[p*np+j] = v
+		}
+	}
+	edgeA := (*btBuf)[k*np : k*np+6*k]
+	tile := (*btBuf)[k*np+6*k:]
+	betaZero := 0
+	if beta == 0 {
+		betaZero = 1
+	}
+	nFull := n / 16 * 16
+	for i := 0; i < m; i += 6 {
+		mr := min(6, m-i)
+		aTile, rsA := a[i*lda:], lda
+		if mr < 6 {
+			// Copy the last rows into a zero-padded 6×k block so the kernel
+			// never reads past A.
+			clear(edgeA)
+			for r := 0; r < mr; r++ {
+				copy(edgeA[r*k:r*k+k], a[(i+r)*lda:(i+r)*lda+k])
+			}
+			aTile, rsA = edgeA, k
+		}
+		for j := 0; j < np; j += 16 {
+			if mr == 6 && j < nFull {
+				gemm6x16(k, ptr(aTile, 0), uintptr(rsA*f32), uintptr(f32), ptr(bt, j), uintptr(np*f32),
+					ptr(c, i*ldc+j), uintptr(ldc*f32), alpha, beta, betaZero, 0)
+				continue
+			}
+			gemm6x16(k, ptr(aTile, 0), uintptr(rsA*f32), uintptr(f32), ptr(bt, j), uintptr(np*f32),
+				ptr(tile, 0), uintptr(16*f32), 1, 0, 1, 0)
+			w := min(16, n-j)
+			for r := 0; r < mr; r++ {
+				storeRow(c[(i+r)*ldc+j:(i+r)*ldc+j+w], tile[r*16:r*16+w], alpha, beta)
+			}
+		}
+	}
+}
+
+// tnBlockK is how many rows of A and B (steps of k) tnNarrowAVX2 takes
+// at a time: small enough that the strip of A they read stays in L1 while
+// it is reused for every column block of C.
+const tnBlockK = 256
+
+// tnNarrowAVX2 computes C = alpha*Aᵀ*B + beta*C for n ≤ narrowN (Xᵀ·dY:
+// 784×10 from k = batch). It evaluates the transpose Cᵀ = Bᵀ·A with the
+// 6×16 micro-kernel, vectorised along m where A's rows are contiguous:
+// each k-step broadcasts six elements of a (packed, zero-padded) row of B
+// and multiplies them into 16 consecutive elements of a row of A. Cᵀ goes
+// to a scratch buffer and is transposed into C at the end, which costs
+// only m×n. Rows of A are read as 16-wide strips 8 rows ahead of use by a
+// software prefetch, which the hardware prefetchers do not do reliably
+// for this large stride.
+func tnNarrowAVX2(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	nr := roundUp(n, 6)
+	mp := roundUp(m, 16)
+	kb := min(k, tnBlockK)
+	buf := getScratch(k*nr + nr*mp + kb*16)
+	defer putScratch(buf)
+	bp := (*buf)[:k*nr]
+	for p := 0; p < k; p++ {
+		copy(bp[p*nr:p*nr+n], b[p*ldb:p*ldb+n])
+	}
+	ct := (*buf)[k*nr : k*nr+nr*mp]
+	edge := (*buf)[k*nr+nr*mp:]
+	mFull := m / 16 * 16
+	// Blocking k keeps the k×16 strip of A in L1 while it is reused for
+	// every 6-row block of Cᵀ; the first block overwrites Cᵀ, later ones
+	// accumulate into it.
+	for p0 := 0; p0 < k; p0 += tnBlockK {
+		kc := min(tnBlockK, k-p0)
+		betaZero := 0
+		var beta1 float32 = 1
+		if p0 == 0 {
+			betaZero, beta1 = 1, 0
+		}
+		for i := 0; i < mp; i += 16 {
+			strip, ld := a[p0*lda+i:], lda
+			if i >= mFull {
+				// The last, partial strip is copied so that no load runs
+				// past the end of A.
+				w := m - i
+				for p := 0; p < kc; p++ {
+					copy(edge[p*16:p*16+w], a[(p0+p)*lda+i:(p0+p)*lda+i+w])
+				}
+				strip, ld = edge, 16
+			}
+			for j := 0; j < nr; j += 6 {
+				gemm6x16(kc, ptr(bp, p0*nr+j), uintptr(f32), uintptr(nr*f32), ptr(strip, 0), uintptr(ld*f32),
+					ptr(ct, j*mp+i), uintptr(mp*f32), 1, beta1, betaZero, uintptr(8*ld*f32))
+			}
+		}
+	}
+	for i := 0; i < m; i++ {
+		crow := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			for j := range crow {
+				crow[j] = alpha * ct[j*mp+i]
+			}
+		} else {
+			for j := range crow {
+				crow[j] = alpha*ct[j*mp+i] + beta*crow[j]
+			}
+		}
+	}
+}
