@@ -24,6 +24,14 @@ var scale = func() (t [256]float32) {
 	return t
 }()
 
+// scaleTail is the portable scaleRow: a table lookup per pixel.
+func scaleTail(dst []float32, src []byte) {
+	dst = dst[:len(src)] // lets the compiler drop the bounds checks
+	for j, p := range src {
+		dst[j] = scale[p]
+	}
+}
+
 // Gather writes the images idx[k], scaled to [0, 1] (pixel/255), into
 // x[k*Dim():(k+1)*Dim()] and, if y is not nil, their one-hot labels into
 // y[k*NumClasses:(k+1)*NumClasses], zeroing those rows first. It does not
@@ -46,11 +54,7 @@ func (s *Set) Gather(idx []int, x, y []float32) {
 		}
 	}
 	for k, i := range idx {
-		src := s.Pix[i*d : (i+1)*d]
-		dst := x[k*d : (k+1)*d]
-		for j, p := range src {
-			dst[j] = scale[p]
-		}
+		scaleRow(x[k*d:(k+1)*d], s.Pix[i*d:(i+1)*d])
 		if y != nil {
 			row := y[k*NumClasses : (k+1)*NumClasses]
 			clear(row)

@@ -211,3 +211,56 @@ func TestBatch(t *testing.T) {
 		}
 	}
 }
+
+// scaleRow (assembly on amd64) must give exactly the table's values for
+// every byte, at every length and alignment.
+func TestScaleRowExact(t *testing.T) {
+	src := make([]byte, 300)
+	for i := range src {
+		src[i] = byte(i*37 + 11)
+	}
+	for off := 0; off < 4; off++ {
+		for n := 0; n <= 100; n++ {
+			in := src[off : off+n]
+			dst := make([]float32, n+1)
+			dst[n] = -1
+			scaleRow(dst, in)
+			for i, p := range in {
+				if dst[i] != float32(p)/255 {
+					t.Fatalf("off %d, n %d: dst[%d] = %v for byte %d, want %v", off, n, i, dst[i], p, float32(p)/255)
+				}
+			}
+			if dst[n] != -1 {
+				t.Fatalf("n %d: wrote past the end", n)
+			}
+		}
+	}
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	dst := make([]float32, 256)
+	scaleRow(dst, all)
+	for i := range all {
+		if dst[i] != float32(i)/255 {
+			t.Fatalf("byte %d: %v, want %v", i, dst[i], float32(i)/255)
+		}
+	}
+}
+
+// BenchmarkGather256 measures gathering one default batch from shuffled
+// rows.
+func BenchmarkGather256(b *testing.B) {
+	s := &Set{Pix: make([]byte, 60000*784), Labels: make([]uint8, 60000), N: 60000, Rows: 28, Cols: 28}
+	for i := range s.Pix {
+		s.Pix[i] = byte(i * 7)
+	}
+	idx := NewShuffler(s.N, 1).Epoch(1)
+	x := make([]float32, 256*784)
+	y := make([]float32, 256*NumClasses)
+	b.SetBytes(256 * 784)
+	for i := 0; i < b.N; i++ {
+		lo := (i * 256) % (60000 - 256)
+		s.Gather(idx[lo:lo+256], x, y)
+	}
+}
