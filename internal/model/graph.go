@@ -152,23 +152,32 @@ func (gr *Graph) Grads() (dW, dB []float32, err error) {
 // SGD applies one step of stochastic gradient descent to the model's
 // parameters with the gradients of the last Run: p -= lr · ∂loss/∂p.
 func (gr *Graph) SGD(lr float32) error {
-	dW, dB, err := gr.Grads()
-	if err != nil {
-		return err
-	}
-	params := [2][]float32{gr.paramData(gr.w), gr.paramData(gr.b)}
-	for i, g := range [2][]float32{dW, dB} {
-		p := params[i]
-		for j := range p {
-			p[j] -= lr * g[j]
+	return gr.Model.SGD(lr, []*Graph{gr}, []float32{1})
+}
+
+// SGD applies one step of stochastic gradient descent with the gradients
+// of the last Run of several graphs over parts of one batch, weighted:
+// p -= lr · Σ weights[k] · ∂loss_k/∂p. With each part's loss the mean over
+// its rows and weights[k] its share of the batch's rows, that is the
+// gradient of the mean loss over the whole batch.
+func (m *Model) SGD(lr float32, parts []*Graph, weights []float32) error {
+	for k, gr := range parts {
+		if weights[k] == 0 {
+			continue
+		}
+		dW, dB, err := gr.Grads()
+		if err != nil {
+			return err
+		}
+		step := lr * weights[k]
+		for j, g := range dW {
+			m.W[j] -= step * g
+		}
+		for j, g := range dB {
+			m.B[j] -= step * g
 		}
 	}
 	return nil
-}
-
-// paramData returns the storage the graph reads a parameter from.
-func (gr *Graph) paramData(n *G.Node) []float32 {
-	return n.Value().Data().([]float32)
 }
 
 // Close releases the machine.

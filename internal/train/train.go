@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
@@ -82,18 +83,25 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 	if trainSet.Dim() != m.In || valSet.Dim() != m.In {
 		return nil, fmt.Errorf("model takes %d inputs, data has %d (train) and %d (validation)", m.In, trainSet.Dim(), valSet.Dim())
 	}
-	gr, err := m.NewGraph(t.BatchSize, true)
-	if err != nil {
-		return nil, err
+	// Two graphs take turns: while one runs a batch, another goroutine
+	// gathers the next batch into the other's inputs, so the second core
+	// converts pixels while the first does the math. Both read and update
+	// the same parameters, so the result is that of one graph.
+	var graphs [2]*model.Graph
+	for k := range graphs {
+		gr, err := m.NewGraph(t.BatchSize, true)
+		if err != nil {
+			return nil, err
+		}
+		defer gr.Close()
+		graphs[k] = gr
 	}
-	defer gr.Close()
 	ev, err := NewEvaluator(m, evalBatch(valSet.N))
 	if err != nil {
 		return nil, err
 	}
 	defer ev.Close()
 
-	x, y := gr.Inputs()
 	pred := make([]int, t.BatchSize)
 	shuffler := dataset.NewShuffler(trainSet.N, t.Seed)
 	batches := (trainSet.N + t.BatchSize - 1) / t.BatchSize
@@ -105,26 +113,29 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 			t.OnEpochStart(e, batches)
 		}
 		order := shuffler.Epoch(e)
+		batch := func(bi int) []int { return order[bi*t.BatchSize : min((bi+1)*t.BatchSize, trainSet.N)] }
+		load(graphs[0], trainSet, batch(0))
 		var lossSum float64
 		var correct int
 		for bi := 0; bi < batches; bi++ {
 			if ctx.Err() != nil {
 				return history, ErrInterrupted
 			}
-			idx := order[bi*t.BatchSize : min((bi+1)*t.BatchSize, trainSet.N)]
-			n := len(idx)
-			trainSet.Gather(idx, x[:n*m.In], y[:n*m.Out])
-			if n < t.BatchSize { // pad: zero label rows add nothing to the loss
-				clear(x[n*m.In:])
-				clear(y[n*m.Out:])
+			gr := graphs[bi%2]
+			var next sync.WaitGroup
+			if bi+1 < batches {
+				next.Go(func() { load(graphs[(bi+1)%2], trainSet, batch(bi+1)) })
 			}
 			loss, err := gr.Run()
+			next.Wait()
 			if err != nil {
 				return history, err
 			}
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return history, fmt.Errorf("training diverged at epoch %d, batch %d (loss %v): use a smaller --lr than %v", e, bi+1, loss, t.LR)
 			}
+			idx := batch(bi)
+			n := len(idx)
 			model.Argmax(gr.Logits()[:n*m.Out], m.Out, pred[:n])
 			for k, i := range idx {
 				if pred[k] == int(trainSet.Labels[i]) {
@@ -157,6 +168,16 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 		}
 	}
 	return history, nil
+}
+
+// load gathers the examples idx of s into gr's inputs, zeroing the rows
+// past them: zero label rows add nothing to the loss.
+func load(gr *model.Graph, s *dataset.Set, idx []int) {
+	x, y := gr.Inputs()
+	n, in, out := len(idx), gr.Model.In, gr.Model.Out
+	s.Gather(idx, x[:n*in], y[:n*out])
+	clear(x[n*in:])
+	clear(y[n*out:])
 }
 
 // evalBatch picks the evaluation batch: large batches amortise the graph's
