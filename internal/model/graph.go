@@ -150,32 +150,20 @@ func (gr *Graph) Grads() (dW, dB []float32, err error) {
 }
 
 // SGD applies one step of stochastic gradient descent to the model's
-// parameters with the gradients of the last Run: p -= lr · ∂loss/∂p.
+// parameters with the gradients of the last Run: p -= lr · ∂loss/∂p. The
+// graph reads W and b from the Model's slices, so every graph built from
+// the Model sees the update.
 func (gr *Graph) SGD(lr float32) error {
-	return gr.Model.SGD(lr, []*Graph{gr}, []float32{1})
-}
-
-// SGD applies one step of stochastic gradient descent with the gradients
-// of the last Run of several graphs over parts of one batch, weighted:
-// p -= lr · Σ weights[k] · ∂loss_k/∂p. With each part's loss the mean over
-// its rows and weights[k] its share of the batch's rows, that is the
-// gradient of the mean loss over the whole batch.
-func (m *Model) SGD(lr float32, parts []*Graph, weights []float32) error {
-	for k, gr := range parts {
-		if weights[k] == 0 {
-			continue
-		}
-		dW, dB, err := gr.Grads()
-		if err != nil {
-			return err
-		}
-		step := lr * weights[k]
-		for j, g := range dW {
-			m.W[j] -= step * g
-		}
-		for j, g := range dB {
-			m.B[j] -= step * g
-		}
+	dW, dB, err := gr.Grads()
+	if err != nil {
+		return err
+	}
+	m := gr.Model
+	for j, g := range dW {
+		m.W[j] -= lr * g
+	}
+	for j, g := range dB {
+		m.B[j] -= lr * g
 	}
 	return nil
 }
