@@ -33,5 +33,15 @@ fuzz:
 	$(GO) test ./internal/dataset -run '^$$' -fuzz FuzzReadIDX -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/checkpoint -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 
+## bench: Go benchmarks (step, epoch, gather, SGEMM; gonum and fast side
+## by side) and the whole-process comparison with the plain Gorgonia loop
+DATA ?= ../shared/data/fashion-mnist
+RUNS ?= 5
+bench:
+	SOFTMAXCTL_TEST_DATA=$(DATA) $(GO) test -run '^$$' -bench . -benchtime 20x ./internal/train
+	$(GO) test -run '^$$' -bench 'Gather' ./internal/dataset
+	$(GO) test -run '^$$' -bench 'Sgemm$$' ./internal/blas
+	$(GO) run ./bench/compare -runs $(RUNS) -data $(DATA)
+
 clean:
 	rm -f softmaxctl

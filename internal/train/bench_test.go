@@ -6,6 +6,10 @@ import (
 	"os"
 	"testing"
 
+	"gonum.org/v1/gonum/blas/gonum"
+	G "gorgonia.org/gorgonia"
+
+	"github.com/softmaxctl/softmaxctl/internal/blas"
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 )
@@ -41,9 +45,29 @@ func randomSet(n int, seed uint64) *dataset.Set {
 	return s
 }
 
+// blasImpls are the matrix-product implementations the benchmarks compare:
+// Gorgonia's default (gonum, pure Go) and the project's (internal/blas).
+var blasImpls = []struct {
+	name string
+	impl G.BLAS
+}{{"gonum", gonum.Implementation{}}, {"fast", blas.New()}}
+
+// withEachBLAS runs f as a sub-benchmark under each implementation.
+func withEachBLAS(b *testing.B, f func(b *testing.B)) {
+	for _, bi := range blasImpls {
+		b.Run(bi.name, func(b *testing.B) {
+			G.Use(bi.impl)
+			defer G.Use(gonum.Implementation{})
+			f(b)
+		})
+	}
+}
+
 // BenchmarkStep measures one SGD step at the default batch size: gather,
 // forward, backward, update.
-func BenchmarkStep(b *testing.B) {
+func BenchmarkStep(b *testing.B) { withEachBLAS(b, benchStep) }
+
+func benchStep(b *testing.B) {
 	s := randomSet(4096, 3)
 	m, _ := model.New(784, 10, 0.01, 0)
 	gr, err := m.NewGraph(256, true)
@@ -71,6 +95,10 @@ func BenchmarkStep(b *testing.B) {
 // included.
 func BenchmarkEpoch(b *testing.B) {
 	tr, te := benchData(b)
+	withEachBLAS(b, func(b *testing.B) { benchEpoch(b, tr, te) })
+}
+
+func benchEpoch(b *testing.B, tr, te *dataset.Set) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
