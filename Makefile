@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/softmaxctl/softmaxctl/internal/cli.Version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build install test vet fmt-check fuzz bench clean
+.PHONY: all build build-cuda install test vet fmt-check fuzz bench clean
 
 all: build
 
@@ -14,6 +14,18 @@ build:
 
 install:
 	CGO_ENABLED=0 $(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/softmaxctl
+
+## build-cuda: ./softmaxctl-cuda, linked against libcuda, cuBLAS and NVRTC
+## through gorgonia.org/cu. The tag is softmaxctl_cuda, not cuda: with cuda,
+## Gorgonia compiles its own CUDA machine, whose cuDNN 7-era calls current
+## cuDNN lacks. internal/device/cudacompat comes first on the include path:
+## it maps the calls CUDA 13 changed back to their old signatures.
+CUDA_HOME ?= /usr/local/cuda
+build-cuda:
+	CGO_ENABLED=1 \
+	CGO_CFLAGS="-I$(CURDIR)/internal/device/cudacompat -I$(CUDA_HOME)/include" \
+	CGO_LDFLAGS="-L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib64/stubs" \
+	$(GO) build -tags softmaxctl_cuda -trimpath -ldflags '$(LDFLAGS)' -o softmaxctl-cuda ./cmd/softmaxctl
 
 ## test: formatting, vet and every test (the real-data acceptance test runs
 ## when SOFTMAXCTL_TEST_DATA names a Fashion-MNIST folder)
@@ -44,4 +56,4 @@ bench:
 	$(GO) run ./bench/compare -runs $(RUNS) -data $(DATA)
 
 clean:
-	rm -f softmaxctl
+	rm -f softmaxctl softmaxctl-cuda

@@ -136,9 +136,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		return err
 	}
 	loadSeconds := time.Since(start).Seconds()
-	if !o.JSON {
-		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", spec.Name, dir, trainSet.N, testSet.N, kind)
-	}
+	fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", spec.Name, dir, trainSet.N, testSet.N, kind)
 
 	tr := &train.Trainer{Config: cfg}
 	var bar *progressbar.ProgressBar
@@ -174,7 +172,14 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		}
 	}
 	trainStart := time.Now()
-	_, fitErr := tr.Fit(ctx, m, trainSet, testSet)
+	var fitErr error
+	if kind == device.CUDA {
+		_, fitErr = tr.FitOn(ctx, m, trainSet, testSet, func(p *device.Program) (device.Executor, error) {
+			return device.NewExecutor(device.CUDA, p)
+		})
+	} else {
+		_, fitErr = tr.Fit(ctx, m, trainSet, testSet)
+	}
 	trainSeconds := time.Since(trainStart).Seconds()
 	interrupted := errors.Is(fitErr, train.ErrInterrupted)
 	if fitErr != nil && !interrupted {

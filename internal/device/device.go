@@ -1,7 +1,14 @@
 // Package device owns the choice of where the model's graph runs: on the
 // CPU by Gorgonia's tape machine, or on a CUDA GPU in a binary built with
-// the cuda build tag. Commands parse --device with Select and never look
-// for a GPU themselves.
+// the softmaxctl_cuda build tag (make build-cuda). Commands parse --device
+// with Select and never look for a GPU themselves.
+//
+// For the GPU, Compile turns the model's Gorgonia graph (forward and the
+// gradient nodes G.Grad added) into a Program: an ordered list of steps over
+// buffers planned once, each Gorgonia op kind mapped to a GEMM (cuBLAS) or
+// to a kernel of kernels/kernels.cu. CPUExecutor runs the same Program in
+// pure Go, so the compilation is tested on every machine; CUDAExecutor runs
+// it on the GPU.
 package device
 
 import (
@@ -50,4 +57,16 @@ func Select(k Kind) (Kind, error) {
 		return CPU, nil
 	}
 	return "", fmt.Errorf("unknown device %q: use one of %s", k, strings.Join(Names(), ", "))
+}
+
+// NewExecutor returns an executor of p for kind: the pure-Go CPUExecutor
+// for CPU, the CUDAExecutor for CUDA in a binary built with CUDA support.
+func NewExecutor(kind Kind, p *Program) (Executor, error) {
+	switch kind {
+	case CPU:
+		return NewCPUExecutor(p)
+	case CUDA:
+		return newCUDAExecutor(p)
+	}
+	return nil, fmt.Errorf("no executor for device %q", kind)
 }

@@ -11,3 +11,6 @@ const CUDASupport = false
 func cudaUsable() error {
 	return errors.New("this softmaxctl was built without CUDA support: build one with `make build-cuda` on a machine with the CUDA toolkit, or use --device cpu")
 }
+
+// newCUDAExecutor fails: this build has no CUDA code.
+func newCUDAExecutor(*Program) (Executor, error) { return nil, cudaUsable() }

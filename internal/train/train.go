@@ -213,27 +213,32 @@ func (ev *Evaluator) Close() error { return ev.gr.Close() }
 
 // Evaluate runs the model over every example of s in order.
 func (ev *Evaluator) Evaluate(s *dataset.Set) (*Result, error) {
-	m, gr := ev.m, ev.gr
-	x, y := gr.Inputs()
-	res := &Result{Confusion: metrics.NewConfusion(m.Out), Pred: make([]int, s.N)}
-	idx := make([]int, 0, gr.Batch)
+	gr := ev.gr
+	return evaluate(s, gr.Batch, ev.m.Out, func(idx []int) (float64, []float32, error) {
+		load(gr, s, idx)
+		loss, err := gr.Run()
+		return loss, gr.Logits(), err
+	})
+}
+
+// evaluate runs every example of s in order, batch rows at a time, through
+// run, which returns the batch's mean loss and its logits (batch × classes).
+func evaluate(s *dataset.Set, batch, classes int, run func(idx []int) (float64, []float32, error)) (*Result, error) {
+	res := &Result{Confusion: metrics.NewConfusion(classes), Pred: make([]int, s.N)}
+	idx := make([]int, 0, batch)
 	var lossSum float64
-	for lo := 0; lo < s.N; lo += gr.Batch {
-		hi := min(lo+gr.Batch, s.N)
+	for lo := 0; lo < s.N; lo += batch {
+		hi := min(lo+batch, s.N)
 		idx = idx[:0]
 		for i := lo; i < hi; i++ {
 			idx = append(idx, i)
 		}
-		n := hi - lo
-		s.Gather(idx, x[:n*m.In], y[:n*m.Out])
-		clear(x[n*m.In:])
-		clear(y[n*m.Out:])
-		loss, err := gr.Run()
+		loss, logits, err := run(idx)
 		if err != nil {
 			return nil, err
 		}
-		lossSum += loss * float64(n)
-		model.Argmax(gr.Logits()[:n*m.Out], m.Out, res.Pred[lo:hi])
+		lossSum += loss * float64(hi-lo)
+		model.Argmax(logits[:(hi-lo)*classes], classes, res.Pred[lo:hi])
 		for i := lo; i < hi; i++ {
 			res.Confusion.Add(int(s.Labels[i]), res.Pred[i])
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/device"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
@@ -101,5 +102,46 @@ func TestFitStopsAfterCurrentBatch(t *testing.T) {
 	}
 	if batches != 13 || len(hist) != 1 {
 		t.Errorf("ran %d batches and %d full epochs, want 13 and 1", batches, len(hist))
+	}
+}
+
+// FitOn with the device program's pure-Go executor must train the same
+// model as Fit on the tape machine.
+func TestFitOnMatchesFit(t *testing.T) {
+	tr, te := separable(600, 5), separable(150, 6)
+	cfg := Config{Epochs: 2, LR: 0.1, BatchSize: 64, Seed: 3}
+	m1, _ := model.New(784, 10, 0.01, 3)
+	m2, _ := model.New(784, 10, 0.01, 3)
+	h1, err := (&Trainer{Config: cfg}).Fit(context.Background(), m1, tr, te)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := func(p *device.Program) (device.Executor, error) { return device.NewExecutor(device.CPU, p) }
+	h2, err := (&Trainer{Config: cfg}).FitOn(context.Background(), m2, tr, te, cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m1.W {
+		if d := math.Abs(float64(m1.W[i] - m2.W[i])); d > 1e-5 {
+			t.Fatalf("W[%d]: tape machine %v, device program %v", i, m1.W[i], m2.W[i])
+		}
+	}
+	for i := range h1 {
+		if math.Abs(h1[i].TrainLoss-h2[i].TrainLoss) > 1e-5 || math.Abs(h1[i].ValAcc-h2[i].ValAcc) > 0.01 {
+			t.Errorf("epoch %d: tape machine %+v, device program %+v", i+1, h1[i], h2[i])
+		}
+	}
+}
+
+func TestFitOnWithoutCUDA(t *testing.T) {
+	if device.CUDASupport {
+		t.Skip("CUDA build")
+	}
+	tr, te := separable(100, 5), separable(50, 6)
+	m, _ := model.New(784, 10, 0.01, 3)
+	cuda := func(p *device.Program) (device.Executor, error) { return device.NewExecutor(device.CUDA, p) }
+	_, err := (&Trainer{Config: Config{Epochs: 1, LR: 0.1, BatchSize: 10}}).FitOn(context.Background(), m, tr, te, cuda)
+	if err == nil || !strings.Contains(err.Error(), "make build-cuda") {
+		t.Errorf("err = %v, want the no-CUDA error", err)
 	}
 }

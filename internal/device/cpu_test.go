@@ -1,0 +1,388 @@
+package device
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+)
+
+// TestCPUExecutorMatchesTapeMachine runs one batch through Gorgonia's tape
+// machine (model.Graph) and through the compiled program on the CPU
+// executor, and compares loss, logits and gradients.
+func TestCPUExecutorMatchesTapeMachine(t *testing.T) {
+	tests := []struct {
+		name  string
+		batch int
+		rows  int     // labelled rows; the rest are padding
+		bias  float32 // ±bias on the first two classes: huge logits
+	}{
+		{name: "full batch", batch: 256, rows: 256},
+		{name: "padded batch", batch: 256, rows: 37},
+		{name: "one row", batch: 4, rows: 1},
+		{name: "huge logits", batch: 256, rows: 200, bias: 1e4},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, gr := newGraph(t, tt.batch, true, int64(i+1))
+			if tt.bias != 0 {
+				m.B[0], m.B[1] = tt.bias, -tt.bias
+			}
+			_, e := compileGraph(t, gr, CompileOptions{})
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			x, y := randomBatch(rng, tt.batch, tt.rows)
+			gx, gy := gr.Inputs()
+			copy(gx, x)
+			copy(gy, y)
+			wantLoss, err := gr.Run()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantDW, wantDB, err := gr.Grads()
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			if err := e.SetBatch(x, y); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Run(); err != nil {
+				t.Fatal(err)
+			}
+			loss, err := e.Loss()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.IsNaN(wantLoss) || math.IsInf(wantLoss, 0) {
+				t.Fatalf("tape machine loss %v: the test case is broken", wantLoss)
+			}
+			if !closeTo(float64(loss), wantLoss, 1e-6, 1e-5) {
+				t.Errorf("loss = %v, tape machine %v", loss, wantLoss)
+			}
+			logits := make([]float32, tt.batch*testClasses)
+			if err := e.Logits(logits); err != nil {
+				t.Fatal(err)
+			}
+			dl := compareSlices(t, "logits", logits, gr.Logits(), 1e-5, 1e-5)
+			dW, dB := make([]float32, testIn*testClasses), make([]float32, testClasses)
+			if err := e.Grads(dW, dB); err != nil {
+				t.Fatal(err)
+			}
+			dw := compareSlices(t, "dW", dW, wantDW, 1e-6, 1e-4)
+			db := compareSlices(t, "db", dB, wantDB, 1e-6, 1e-4)
+			t.Logf("loss %v (tape %v); max |Δ| logits %.3g, dW %.3g, db %.3g", loss, wantLoss, dl, dw, db)
+			if tt.bias != 0 {
+				// The logits must really be huge, and the gradient of the
+				// saturated class must not vanish into NaN.
+				if math.Abs(float64(logits[0])) < 0.9*float64(tt.bias) {
+					t.Errorf("logit[0] = %v, want about %v", logits[0], tt.bias)
+				}
+				if dB[0] == 0 || math.IsNaN(float64(dB[0])) {
+					t.Errorf("db[0] = %v, want a finite non-zero gradient", dB[0])
+				}
+			}
+		})
+	}
+}
+
+// TestCPUTrainingMatchesTapeMachine trains the same model from the same
+// seed on the same batches with model.Graph and with the CPU executor fed
+// from dataset bytes, and compares the parameters at the end.
+func TestCPUTrainingMatchesTapeMachine(t *testing.T) {
+	const (
+		batch = 64
+		steps = 300
+		lr    = 0.1
+		n     = 1000
+	)
+	rng := rand.New(rand.NewPCG(3, 4))
+	pix, labels := randomDataset(rng, n)
+	set := &dataset.Set{Pix: pix, Labels: labels, N: n, Rows: 28, Cols: 28}
+
+	m, gr := newGraph(t, batch, true, 42)
+	_, e := compileGraph(t, gr, CompileOptions{})
+	if err := e.LoadDataset(pix, labels); err != nil {
+		t.Fatal(err)
+	}
+	w0 := slices.Clone(m.W)
+
+	order := rng.Perm(n)
+	var firstLoss, lastLoss float32
+	for step := range steps {
+		start := (step * batch) % n
+		idx := order[start:min(start+batch, n)] // the last batch of an epoch is short: padding
+		x, y := gr.Inputs()
+		clear(x)
+		clear(y)
+		set.Gather(idx, x, y)
+		if _, err := gr.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if err := gr.SGD(lr); err != nil {
+			t.Fatal(err)
+		}
+
+		if err := e.GatherBatch(idx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Run(); err != nil {
+			t.Fatal(err)
+		}
+		loss, _ := e.Loss()
+		if step == 0 {
+			firstLoss = loss
+		}
+		lastLoss = loss
+		if err := e.SGD(lr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !(lastLoss < firstLoss/2) {
+		t.Errorf("loss went from %v to %v: training did not learn, so the comparison proves little", firstLoss, lastLoss)
+	}
+	w, b := make([]float32, len(m.W)), make([]float32, len(m.B))
+	if err := e.Params(w, b); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(w, w0) {
+		t.Fatal("executor's weights did not change")
+	}
+	dw := compareSlices(t, "W", w, m.W, 1e-6, 1e-4)
+	db := compareSlices(t, "b", b, m.B, 1e-6, 1e-4)
+	t.Logf("after %d steps: loss %v → %v; max |ΔW| %.3g, max |Δb| %.3g", steps, firstLoss, lastLoss, dw, db)
+}
+
+// TestGatherBatchMatchesDatasetGather checks the gather steps against
+// dataset.Set.Gather, bit for bit, padding rows included.
+func TestGatherBatchMatchesDatasetGather(t *testing.T) {
+	const batch, n = 16, 50
+	rng := rand.New(rand.NewPCG(5, 6))
+	pix, labels := randomDataset(rng, n)
+	pix[0], pix[1] = 0, 255 // the ends of the scale
+	set := &dataset.Set{Pix: pix, Labels: labels, N: n, Rows: 28, Cols: 28}
+	_, gr := newGraph(t, batch, false, 1)
+	p, e := compileGraph(t, gr, CompileOptions{})
+	if err := e.LoadDataset(pix, labels); err != nil {
+		t.Fatal(err)
+	}
+	for _, idx := range [][]int{{0, 49, 7, 7, 3}, rng.Perm(n)[:batch], {}} {
+		// Fill X and Y with junk first: padding rows must be zeroed.
+		junk := make([]float32, batch*testIn)
+		for i := range junk {
+			junk[i] = 9
+		}
+		if err := e.SetBatch(junk, junk[:batch*testClasses]); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.GatherBatch(idx); err != nil {
+			t.Fatal(err)
+		}
+		x, y := make([]float32, batch*testIn), make([]float32, batch*testClasses)
+		set.Gather(idx, x, y)
+		if !slices.Equal(e.f32[p.X], x) || !slices.Equal(e.f32[p.Y], y) {
+			t.Errorf("GatherBatch(%v) differs from dataset.Set.Gather", idx)
+		}
+	}
+}
+
+// TestBufferReuse checks that sharing buffers between temporaries saves
+// memory and changes no result: every step computes the same thing in the
+// same order, so the results are equal to the bit.
+func TestBufferReuse(t *testing.T) {
+	_, gr := newGraph(t, 128, true, 9)
+	shared, es := compileGraph(t, gr, CompileOptions{})
+	own, eo := compileGraph(t, gr, CompileOptions{NoBufferReuse: true})
+	if shared.Floats() >= own.Floats() {
+		t.Errorf("shared buffers hold %d floats, own buffers %d: nothing was shared", shared.Floats(), own.Floats())
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 3 {
+		x, y := randomBatch(rng, 128, 100)
+		var res [2][]float32
+		for i, e := range []*CPUExecutor{es, eo} {
+			if err := e.SetBatch(x, y); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Run(); err != nil {
+				t.Fatal(err)
+			}
+			loss, _ := e.Loss()
+			logits := make([]float32, 128*testClasses)
+			dW, dB := make([]float32, testIn*testClasses), make([]float32, testClasses)
+			if err := e.Logits(logits); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Grads(dW, dB); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.SGD(0.5); err != nil {
+				t.Fatal(err)
+			}
+			res[i] = slices.Concat([]float32{loss}, logits, dW, dB)
+		}
+		if !slices.Equal(res[0], res[1]) {
+			t.Fatal("results with shared buffers differ from results with a buffer per value")
+		}
+	}
+}
+
+// TestForwardOnly compiles a graph without gradients: no backward or
+// update steps, the same logits and loss as the tape machine, and Grads
+// and SGD refuse.
+func TestForwardOnly(t *testing.T) {
+	_, gr := newGraph(t, 32, false, 2)
+	p, e := compileGraph(t, gr, CompileOptions{})
+	for _, s := range p.Steps {
+		if s.Phase == PhaseBackward || s.Phase == PhaseUpdate {
+			t.Errorf("forward-only program has a %s step: %s", s.Phase, p.describe(&s))
+		}
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	x, y := randomBatch(rng, 32, 20)
+	gx, gy := gr.Inputs()
+	copy(gx, x)
+	copy(gy, y)
+	want, err := gr.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetBatch(x, y); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if loss, _ := e.Loss(); !closeTo(float64(loss), want, 1e-6, 1e-5) {
+		t.Errorf("loss = %v, tape machine %v", loss, want)
+	}
+	logits := make([]float32, 32*testClasses)
+	if err := e.Logits(logits); err != nil {
+		t.Fatal(err)
+	}
+	compareSlices(t, "logits", logits, gr.Logits(), 1e-5, 1e-5)
+	if err := e.Grads(make([]float32, testIn*testClasses), make([]float32, testClasses)); !errors.Is(err, errForwardOnly) {
+		t.Errorf("Grads on a forward-only program: %v", err)
+	}
+	if err := e.SGD(0.1); !errors.Is(err, errForwardOnly) {
+		t.Errorf("SGD on a forward-only program: %v", err)
+	}
+}
+
+// TestExecutorRejects checks the host-side argument checks every executor
+// shares.
+func TestExecutorRejects(t *testing.T) {
+	_, gr := newGraph(t, 8, true, 1)
+	_, e := compileGraph(t, gr, CompileOptions{})
+	pix, labels := randomDataset(rand.New(rand.NewPCG(1, 1)), 10)
+	badLabels := slices.Clone(labels)
+	badLabels[3] = testClasses
+	w, b := make([]float32, testIn*testClasses), make([]float32, testClasses)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"gather before load", e.GatherBatch([]int{0}), "no dataset"},
+		{"short params", e.SetParams(w[1:], b), "7839 weights"},
+		{"short batch", e.SetBatch(make([]float32, 8*testIn), make([]float32, 7)), "7 label values"},
+		{"pixels for labels", e.LoadDataset(pix[1:], labels), "7839 pixel bytes"},
+		{"label out of range", e.LoadDataset(pix, badLabels), "label 10 of image 3"},
+		{"empty dataset", e.LoadDataset(nil, nil), "no labelled images"},
+		{"short logits", e.Logits(make([]float32, 3)), "3 elements"},
+		{"short grads", e.Grads(w, b[1:]), "9 biases"},
+	}
+	for _, tt := range tests {
+		if tt.err == nil || !strings.Contains(tt.err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one containing %q", tt.name, tt.err, tt.want)
+		}
+	}
+	if err := e.LoadDataset(pix, labels); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		idx  []int
+		want string
+	}{
+		{[]int{0, 10}, "index 10 outside"},
+		{[]int{-1}, "index -1 outside"},
+		{make([]int, 9), "batch of 9 rows"},
+	} {
+		if err := e.GatherBatch(tt.idx); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("GatherBatch(%v): error %v, want one containing %q", tt.idx, err, tt.want)
+		}
+	}
+}
+
+// benchmarkTrainStep times one training step at batch 256 from dataset
+// bytes: GatherBatch, Run, a Loss read and SGD.
+func benchmarkTrainStep(b *testing.B, newExecutor func(testing.TB, *Program) Executor) {
+	const batch, n = 256, 10000
+	m, gr := newGraph(b, batch, true, 1)
+	p, err := Compile(gr.Nodes(), CompileOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newExecutor(b, p)
+	rng := rand.New(rand.NewPCG(1, 1))
+	pix, labels := randomDataset(rng, n)
+	if err := e.SetParams(m.W, m.B); err != nil {
+		b.Fatal(err)
+	}
+	if err := e.LoadDataset(pix, labels); err != nil {
+		b.Fatal(err)
+	}
+	order := rng.Perm(n)
+	b.ResetTimer()
+	for i := range b.N {
+		start := (i * batch) % (n - batch)
+		if err := e.GatherBatch(order[start : start+batch]); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Run(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.Loss(); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.SGD(0.01); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCPUTrainStep(b *testing.B) {
+	benchmarkTrainStep(b, func(tb testing.TB, p *Program) Executor {
+		e, err := NewCPUExecutor(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return e
+	})
+}
+
+// BenchmarkTapeMachineTrainStep is the same step on Gorgonia's tape
+// machine, for comparison.
+func BenchmarkTapeMachineTrainStep(b *testing.B) {
+	const batch, n = 256, 10000
+	_, gr := newGraph(b, batch, true, 1)
+	rng := rand.New(rand.NewPCG(1, 1))
+	pix, labels := randomDataset(rng, n)
+	set := &dataset.Set{Pix: pix, Labels: labels, N: n, Rows: 28, Cols: 28}
+	order := rng.Perm(n)
+	b.ResetTimer()
+	for i := range b.N {
+		start := (i * batch) % (n - batch)
+		x, y := gr.Inputs()
+		set.Gather(order[start:start+batch], x, y)
+		if _, err := gr.Run(); err != nil {
+			b.Fatal(err)
+		}
+		if err := gr.SGD(0.01); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package device
+
+import (
+	"debug/elf"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// TestCUDACompatHeader compiles gorgonia.org/cu's old-style driver calls
+// (testdata/oldcalls.c) against a stand-in for CUDA 13's cuda.h: without
+// cudacompat/cuda.h first on the include path they must not compile, with
+// it they must, calling the old entry points the CUDA 13 driver still
+// exports.
+func TestCUDACompatHeader(t *testing.T) {
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		if cc, err = exec.LookPath("cc"); err != nil {
+			t.Skip("no C compiler")
+		}
+	}
+	obj := filepath.Join(t.TempDir(), "oldcalls.o")
+	compile := func(include ...string) ([]byte, error) {
+		args := []string{"-c", "-std=c99", "-Werror", "-Wall", "-o", obj}
+		for _, dir := range include {
+			args = append(args, "-I", dir)
+		}
+		return exec.Command(cc, append(args, "testdata/oldcalls.c")...).CombinedOutput()
+	}
+	if out, err := compile("testdata/fakecuda13"); err == nil {
+		t.Fatalf("old calls compile against the CUDA 13 stand-in without the compat header: the stand-in is wrong\n%s", out)
+	}
+	if out, err := compile("cudacompat", "testdata/fakecuda13"); err != nil {
+		t.Fatalf("compile with the compat header: %v\n%s", err, out)
+	}
+	f, err := elf.Open(obj)
+	if err != nil {
+		t.Skipf("object is not ELF: %v", err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var undefined []string
+	for _, s := range syms {
+		if s.Section == elf.SHN_UNDEF && s.Name != "" {
+			undefined = append(undefined, s.Name)
+		}
+	}
+	slices.Sort(undefined)
+	want := []string{"cuCtxCreate_v2", "cuGraphAddDependencies", "cuGraphGetEdges", "cuGraphNodeGetDependencies",
+		"cuGraphNodeGetDependentNodes", "cuGraphRemoveDependencies", "cuMemAdvise", "cuMemPrefetchAsync"}
+	if !slices.Equal(undefined, want) {
+		t.Errorf("old calls link to %v, want %v", undefined, want)
+	}
+}

@@ -1,0 +1,154 @@
+// Kernels of softmaxctl's device programs (internal/device).
+//
+// The CUDA executor compiles this file with NVRTC at start-up, so it uses no
+// headers: NVRTC provides the built-ins (blockIdx, expf, logf). Each kernel
+// mirrors one step kind of internal/device/semantics.go, computing one
+// element of the step's output per thread, with no shared memory, atomics or
+// synchronisation: every result is computed in the same order as on the CPU
+// (a test compiles this file for the host and compares).
+//
+// Every parameter is 8 bytes wide (a pointer or a long long) because
+// gorgonia.org/cu's Function.Launch copies 8 bytes per argument.
+
+// The functions of unary, binary and reduce steps: the values of device.Fn
+// (internal/device/program.go; a test checks they agree).
+#define OP_NEG 1
+#define OP_EXP 2
+#define OP_LN 3
+#define OP_ADD 4
+#define OP_SUB 5
+#define OP_MUL 6
+#define OP_DIV 7
+#define OP_EQ 8
+#define OP_SUM 9
+#define OP_MAX 10
+
+// thread_index returns the index of the calling thread in the grid.
+__device__ __forceinline__ long long thread_index(void)
+{
+	return (long long)blockIdx.x * blockDim.x + threadIdx.x;
+}
+
+// gather_pixels writes x[r][j] = pix[idx[r]][j] / 255 for n = rows*width
+// elements, or 0 for a padding row (idx[r] == -1). As float32(p)/255 in Go:
+// a correctly rounded division (NVRTC's default, -prec-div=true).
+extern "C" __global__ void gather_pixels(long long n, long long width, float *x,
+	const unsigned char *pix, const int *idx)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	long long r = t / width, j = t % width;
+	int i = idx[r];
+	x[t] = i < 0 ? 0.0f : (float)pix[(long long)i * width + j] / 255.0f;
+}
+
+// gather_labels writes the one-hot row of labels[idx[r]] into y, n =
+// rows*classes elements, or a zero row for padding.
+extern "C" __global__ void gather_labels(long long n, long long classes, float *y,
+	const unsigned char *labels, const int *idx)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	long long r = t / classes, j = t % classes;
+	int i = idx[r];
+	y[t] = (i >= 0 && (long long)labels[i] == j) ? 1.0f : 0.0f;
+}
+
+// unary_f32 is out[t] = op(a[t]).
+extern "C" __global__ void unary_f32(long long op, long long n, float *out, const float *a)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	float x = a[t], z = 0.0f;
+	switch (op) {
+	case OP_NEG:
+		z = -x;
+		break;
+	case OP_EXP:
+		z = expf(x);
+		break;
+	case OP_LN:
+		z = logf(x);
+		break;
+	}
+	out[t] = z;
+}
+
+// binary_f32 is out[t] = a[t] op b[t]; an operand whose flag is set is a
+// scalar, read at index 0.
+extern "C" __global__ void binary_f32(long long op, long long n, float *out,
+	const float *a, long long a_scalar, const float *b, long long b_scalar)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	float x = a[a_scalar ? 0 : t], y = b[b_scalar ? 0 : t], z = 0.0f;
+	switch (op) {
+	case OP_ADD:
+		z = x + y;
+		break;
+	case OP_SUB:
+		z = x - y;
+		break;
+	case OP_MUL:
+		z = x * y;
+		break;
+	case OP_DIV:
+		z = x / y;
+		break;
+	case OP_EQ:
+		z = x == y ? 1.0f : 0.0f;
+		break;
+	}
+	out[t] = z;
+}
+
+// repeat_f32 writes out, outer×(len·reps)×inner with n elements, from in,
+// outer×len×inner: each element along the middle axis repeated reps times.
+extern "C" __global__ void repeat_f32(long long n, long long len, long long reps,
+	long long inner, float *out, const float *in)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	long long i = t % inner, j = (t / inner) % (len * reps), o = t / (inner * len * reps);
+	out[t] = in[(o * len + j / reps) * inner + i];
+}
+
+// reduce_f32 reduces the middle axis of in, outer×len×inner, into out,
+// outer×inner with n elements: one thread per output, in index order, so
+// a sum is the CPU's sum to the bit.
+extern "C" __global__ void reduce_f32(long long op, long long n, long long len,
+	long long inner, float *out, const float *in)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	long long o = t / inner, i = t % inner;
+	const float *p = in + o * len * inner + i;
+	float acc = p[0];
+	for (long long a = 1; a < len; a++) {
+		float x = p[a * inner];
+		if (op == OP_MAX) {
+			if (x > acc)
+				acc = x;
+		} else {
+			acc += x;
+		}
+	}
+	out[t] = acc;
+}
+
+// sgd_f32 is p[t] -= lr[0] * g[t]. The learning rate is read from device
+// memory so that the host sets it with a copy, not a kernel argument.
+extern "C" __global__ void sgd_f32(long long n, float *p, const float *g, const float *lr)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	float step = lr[0] * g[t];
+	p[t] -= step;
+}

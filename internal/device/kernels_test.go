@@ -1,0 +1,397 @@
+package device
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const kernelFile = "kernels/kernels.cu"
+
+func readKernels(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(kernelFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(src)
+}
+
+// TestKernelOpCodes checks that the OP_* numbers of the kernels are the
+// values of Fn.
+func TestKernelOpCodes(t *testing.T) {
+	src := readKernels(t)
+	defs := regexp.MustCompile(`(?m)^#define OP_([A-Z]+) (\d+)$`).FindAllStringSubmatch(src, -1)
+	if len(defs) != len(fnNames) {
+		t.Errorf("kernels define %d OP_ codes, Fn has %d functions", len(defs), len(fnNames))
+	}
+	for _, d := range defs {
+		v, _ := strconv.Atoi(d[2])
+		if got := Fn(v).String(); got != strings.ToLower(d[1]) {
+			t.Errorf("OP_%s is %d, which is Fn %s", d[1], v, got)
+		}
+	}
+}
+
+// TestKernelSignatures checks that the kernels are the ones the launch
+// plan names and that every parameter is 8 bytes wide, as
+// gorgonia.org/cu's Function.Launch copies 8 bytes per argument: an int or
+// a float parameter would get garbage on the GPU.
+func TestKernelSignatures(t *testing.T) {
+	src := readKernels(t)
+	sigs := regexp.MustCompile(`extern "C" __global__ void (\w+)\(([^)]*)\)`).FindAllStringSubmatch(src, -1)
+	var names []string
+	param := regexp.MustCompile(`^(long long \w+|(const )?(float|int|unsigned char) \*\w+)$`)
+	for _, s := range sigs {
+		names = append(names, s[1])
+		for _, p := range strings.Split(s[2], ",") {
+			if p = strings.Join(strings.Fields(p), " "); !param.MatchString(p) {
+				t.Errorf("kernel %s: parameter %q is not a pointer or a long long", s[1], p)
+			}
+		}
+	}
+	slices.Sort(names)
+	want := slices.Sorted(slices.Values(kernelNames))
+	if !slices.Equal(names, want) {
+		t.Errorf("kernels.cu defines %v, the launch plan uses %v", names, want)
+	}
+}
+
+// buildKernelHost compiles testdata/kernelhost.cc, which runs the kernels
+// on the host: the threads of each launch one after another (the kernels
+// share nothing between threads, so that is what a GPU computes) and GEMMs
+// with a reference column-major Sgemm. It is built with the address
+// sanitizer where the compiler has it, so a kernel indexing past a buffer
+// fails the test too. Without a C++ compiler the test is skipped.
+func buildKernelHost(t *testing.T) string {
+	t.Helper()
+	cxx, err := exec.LookPath("g++")
+	if err != nil {
+		if cxx, err = exec.LookPath("clang++"); err != nil {
+			t.Skip("no C++ compiler to run the kernels on the host")
+		}
+	}
+	harness := filepath.Join(t.TempDir(), "kernelhost")
+	args := []string{"-std=c++17", "-O1", "-ffp-contract=off", "-Ikernels", "-o", harness, "testdata/kernelhost.cc"}
+	if out, err := exec.Command(cxx, append([]string{"-fsanitize=address,undefined"}, args...)...).CombinedOutput(); err != nil {
+		t.Logf("building with sanitizers failed, building without: %s", out)
+		if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
+			t.Fatalf("compile kernels for the host: %v\n%s", err, out)
+		}
+	}
+	return harness
+}
+
+// runKernelHost runs the launches of plan over buffers (each a []float32,
+// []int32 or []byte, in BufferID order) on the host and returns the
+// buffers' final contents.
+func runKernelHost(t *testing.T, harness string, buffers []any, plan []launch) []any {
+	t.Helper()
+	var in bytes.Buffer
+	w64 := func(v int64) { binary.Write(&in, binary.LittleEndian, v) }
+	in.WriteString("SMXKRN01")
+	w64(int64(len(buffers)))
+	for _, b := range buffers {
+		var dtype Dtype
+		switch b.(type) {
+		case []float32:
+			dtype = Float32
+		case []int32:
+			dtype = Int32
+		case []byte:
+			dtype = Uint8
+		default:
+			t.Fatalf("buffer of type %T", b)
+		}
+		w64(int64(dtype))
+		w64(int64(binary.Size(b) / dtype.Size()))
+		binary.Write(&in, binary.LittleEndian, b)
+	}
+	w64(int64(len(plan)))
+	for _, l := range plan {
+		if l.kernel == "" {
+			g := l.gemm
+			w64(1)
+			for _, v := range []int{b2i(g.TransA), b2i(g.TransB), g.M, g.N, g.K, int(g.A), g.LDA, int(g.B), g.LDB, int(g.C), g.LDC} {
+				w64(int64(v))
+			}
+			continue
+		}
+		w64(0)
+		w64(int64(len(l.kernel)))
+		in.WriteString(l.kernel)
+		w64(int64(l.grid))
+		w64(int64(l.block))
+		w64(int64(len(l.args)))
+		for _, a := range l.args {
+			if a.buf != NoBuffer {
+				w64(0)
+				w64(int64(a.buf))
+			} else {
+				w64(1)
+				w64(a.val)
+			}
+		}
+	}
+	cmd := exec.Command(harness)
+	cmd.Stdin = &in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kernelhost: %v\n%s", err, stderr.String())
+	}
+	r := bytes.NewReader(out)
+	res := make([]any, len(buffers))
+	for i, b := range buffers {
+		switch b := b.(type) {
+		case []float32:
+			res[i] = make([]float32, len(b))
+		case []int32:
+			res[i] = make([]int32, len(b))
+		case []byte:
+			res[i] = make([]byte, len(b))
+		}
+		if err := binary.Read(r, binary.LittleEndian, res[i]); err != nil {
+			t.Fatalf("read buffer %d: %v", i, err)
+		}
+	}
+	if r.Len() != 0 {
+		t.Fatalf("kernelhost wrote %d bytes more than the buffers hold", r.Len())
+	}
+	return res
+}
+
+// nanFloats returns n NaNs: the contents of a buffer no step has written.
+func nanFloats(n int) []float32 {
+	f := make([]float32, n)
+	for i := range f {
+		f[i] = float32(math.NaN())
+	}
+	return f
+}
+
+// TestKernelsOnHost runs the model's whole training step through the
+// launch plan on the host-compiled kernels: gather from dataset bytes with
+// padding rows, forward, backward and SGD. Every buffer must match the
+// CPU executor's.
+func TestKernelsOnHost(t *testing.T) {
+	harness := buildKernelHost(t)
+	const batch, n, rows = 64, 300, 45
+	m, gr := newGraph(t, batch, true, 5)
+	p, e := compileGraph(t, gr, CompileOptions{})
+	plan, err := planLaunches(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	pix, labels := randomDataset(rng, n)
+	idx := rng.Perm(n)[:rows]
+	const lr = 0.25
+
+	// The buffers as a GPU executor holds them before the step:
+	// parameters, constants, dataset, index and learning rate set, every
+	// other float NaN so that reading an unwritten element shows.
+	index := make([]int32, batch)
+	if err := p.indexRows(index, idx, n); err != nil {
+		t.Fatal(err)
+	}
+	buffers := make([]any, len(p.Buffers))
+	for id, b := range p.Buffers {
+		switch BufferID(id) {
+		case p.W:
+			buffers[id] = m.W
+		case p.B:
+			buffers[id] = m.B
+		case p.LR:
+			buffers[id] = []float32{lr}
+		case p.Pixels:
+			buffers[id] = pix
+		case p.Labels:
+			buffers[id] = labels
+		case p.Index:
+			buffers[id] = index
+		default:
+			f := nanFloats(b.Len())
+			if b.Role == RoleConst {
+				copy(f, b.Init)
+			}
+			buffers[id] = f
+		}
+	}
+	got := runKernelHost(t, harness, buffers, plan)
+
+	// The same step on the CPU executor.
+	if err := e.LoadDataset(pix, labels); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.GatherBatch(idx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SGD(lr); err != nil {
+		t.Fatal(err)
+	}
+	for id, b := range p.Buffers {
+		if b.Dtype != Float32 {
+			continue
+		}
+		want := e.f32[id]
+		if slices.ContainsFunc(want, func(v float32) bool { return v != v }) {
+			t.Errorf("CPU executor left NaN in %s", b.Name)
+		}
+		// Only exp and log may differ (libm against Go's math); every
+		// other operation is the same float32 arithmetic in the same order.
+		worst := compareSlices(t, b.Name, got[id].([]float32), want, 1e-6, 1e-5)
+		t.Logf("%-6s %-6s max |Δ| %.3g", b.Name, b.Role, worst)
+	}
+}
+
+// TestKernelStepsOnHost runs one step of every kind, with geometries the
+// model's graph does not use (repeats of axes longer than 1, reductions
+// with an inner axis, scalar operands on either side, every GEMM
+// transpose, partial blocks), on the host-compiled kernels and compares
+// each output with the CPU semantics.
+func TestKernelStepsOnHost(t *testing.T) {
+	harness := buildKernelHost(t)
+	rng := rand.New(rand.NewPCG(9, 9))
+	p := &Program{}
+	var init []any
+	buf := func(data any) BufferID {
+		init = append(init, data)
+		b := Buffer{Name: fmt.Sprintf("b%d", len(init)-1)}
+		switch d := data.(type) {
+		case []float32:
+			b.Shape = []int{len(d)}
+		case []int32:
+			b.Dtype, b.Shape = Int32, []int{len(d)}
+		case []byte:
+			b.Dtype = Uint8
+		}
+		return p.add(b)
+	}
+	random := func(n int, lo, hi float32) BufferID {
+		d := make([]float32, n)
+		for i := range d {
+			d[i] = lo + (hi-lo)*rng.Float32()
+		}
+		// Some exact ties, for eq.
+		for i := 0; i < n; i += 7 {
+			d[i] = 0.5
+		}
+		return buf(d)
+	}
+	out := func(n int) BufferID { return buf(nanFloats(n)) }
+	add := func(s Step) { p.Steps = append(p.Steps, s) }
+
+	const n = 300 // more than one block, the last one partial
+	a, b, pos, one := random(n, -3, 3), random(n, -3, 3), random(n, 0.1, 5), random(1, -2, 2)
+	for _, fn := range []Fn{FnNeg, FnExp, FnLn} {
+		add(Step{Kind: StepUnary, Fn: fn, N: n, In: []BufferID{pos}, Out: out(n)})
+	}
+	for _, fn := range []Fn{FnAdd, FnSub, FnMul, FnDiv, FnEq} {
+		kind := StepBinary
+		if fn == FnEq {
+			kind = StepCompare
+		}
+		add(Step{Kind: kind, Fn: fn, N: n, In: []BufferID{a, b}, Out: out(n)})
+		add(Step{Kind: kind, Fn: fn, N: n, In: []BufferID{one, b}, Scalar: [2]bool{true, false}, Out: out(n)})
+		add(Step{Kind: kind, Fn: fn, N: n, In: []BufferID{a, one}, Scalar: [2]bool{false, true}, Out: out(n)})
+	}
+	add(Step{Kind: StepRepeat, Outer: 3, Len: 4, Reps: 5, Inner: 2, In: []BufferID{random(3*4*2, -1, 1)}, Out: out(3 * 4 * 5 * 2)})
+	add(Step{Kind: StepRepeat, Outer: 1, Len: 70, Reps: 3, Inner: 1, In: []BufferID{random(70, -1, 1)}, Out: out(210)})
+	for _, fn := range []Fn{FnSum, FnMax} {
+		add(Step{Kind: StepReduce, Fn: fn, Outer: 3, Len: 7, Inner: 4, In: []BufferID{random(3*7*4, -1, 1)}, Out: out(12)})
+		add(Step{Kind: StepReduce, Fn: fn, Outer: 1, Len: 600, Inner: 1, In: []BufferID{random(600, -1, 1)}, Out: out(1)})
+	}
+	for _, dims := range [][3]int{{5, 3, 4}, {37, 11, 29}} {
+		m, nn, k := dims[0], dims[1], dims[2]
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				g := GEMM{TransA: ta, TransB: tb, M: m, N: nn, K: k, LDA: k, LDB: nn, LDC: nn}
+				if ta {
+					g.LDA = m
+				}
+				if tb {
+					g.LDB = k
+				}
+				add(Step{Kind: StepGEMM, GEMM: g, In: []BufferID{random(m*k, -1, 1), random(k*nn, -1, 1)}, Out: out(m * nn)})
+			}
+		}
+	}
+	param := random(n, -1, 1)
+	add(Step{Kind: StepSGD, N: n, Out: param, In: []BufferID{b, random(1, 0.01, 1)}})
+	// Gathers of 5 rows, two of them padding, from 4 images.
+	const width, classes = 9, 3
+	pix := make([]byte, 4*width)
+	for i := range pix {
+		pix[i] = byte(rng.IntN(256))
+	}
+	pixels, labels, index := buf(pix), buf([]byte{2, 0, 1, 2}), buf([]int32{3, 0, -1, 3, -1})
+	add(Step{Kind: StepGather, Outer: 5, Len: width, In: []BufferID{pixels, index}, Out: out(5 * width)})
+	add(Step{Kind: StepGather, OneHot: true, Outer: 5, Len: classes, In: []BufferID{labels, index}, Out: out(5 * classes)})
+
+	plan, err := planLaunches(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := runKernelHost(t, harness, init, plan)
+
+	// The CPU semantics, step by step, on copies of the initial buffers.
+	want := make([]any, len(init))
+	for i, d := range init {
+		if f, ok := d.([]float32); ok {
+			want[i] = slices.Clone(f)
+		} else {
+			want[i] = d
+		}
+	}
+	f32 := func(id BufferID) []float32 { return want[id].([]float32) }
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		if s.Kind == StepGather {
+			idx := want[s.In[1]].([]int32)
+			if s.OneHot {
+				gatherLabels(f32(s.Out), want[s.In[0]].([]byte), idx, s.Len)
+			} else {
+				gatherPixels(f32(s.Out), want[s.In[0]].([]byte), idx, s.Len)
+			}
+			continue
+		}
+		in := make([][]float32, len(s.In))
+		for j, id := range s.In {
+			in[j] = f32(id)
+		}
+		if err := execFloat(s, f32(s.Out), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		what := fmt.Sprintf("step %d (%s)", i, p.describe(s))
+		g, w := got[s.Out].([]float32), f32(s.Out)
+		if slices.ContainsFunc(w, func(v float32) bool { return v != v }) {
+			t.Errorf("%s: the CPU semantics left NaN", what)
+		}
+		compareSlices(t, what, g, w, 0, 1e-6)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,149 @@
+// kernelhost runs the kernels of internal/device/kernels/kernels.cu on the
+// host, for kernels_test.go: no GPU is needed to check that the kernels
+// compute what the CPU executor computes, and that the launch plan and the
+// row-major to column-major GEMM mapping are right.
+//
+// The kernels use no shared memory and no synchronisation, so running the
+// threads of a grid one after another gives the GPU's results. GEMMs, which
+// cuBLAS runs on the GPU, are computed by a reference column-major Sgemm.
+//
+// Input (stdin), little-endian int64 unless noted:
+//   "SMXKRN01"
+//   nbuf, then per buffer: dtype (0 f32, 1 i32, 2 u8), count, raw bytes
+//   nlaunch, then per launch: type (0 kernel, 1 gemm), then
+//     kernel: name length, name bytes, grid, block, nargs,
+//             per argument: tag (0 buffer index, 1 integer), value
+//     gemm:   transA, transB, m, n, k, A, lda, B, ldb, C, ldc (buffer indices)
+// Output (stdout): every buffer's raw bytes, in order.
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+struct dim3_ {
+	unsigned int x, y, z;
+};
+static dim3_ blockIdx, blockDim, threadIdx, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#include "kernels.cu"
+
+static void die(const char *msg)
+{
+	fprintf(stderr, "kernelhost: %s\n", msg);
+	exit(2);
+}
+
+static int64_t rd(void)
+{
+	int64_t v;
+	if (fread(&v, sizeof v, 1, stdin) != 1)
+		die("short input");
+	return v;
+}
+
+typedef std::vector<int64_t> Args;
+static void *P(const Args &a, int i) { return (void *)(intptr_t)a[i]; }
+
+struct Kernel {
+	int nargs;
+	std::function<void(const Args &)> call;
+};
+
+static std::map<std::string, Kernel> kernels = {
+	{"gather_pixels", {5, [](const Args &a) { gather_pixels(a[0], a[1], (float *)P(a, 2), (const unsigned char *)P(a, 3), (const int *)P(a, 4)); }}},
+	{"gather_labels", {5, [](const Args &a) { gather_labels(a[0], a[1], (float *)P(a, 2), (const unsigned char *)P(a, 3), (const int *)P(a, 4)); }}},
+	{"unary_f32", {4, [](const Args &a) { unary_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3)); }}},
+	{"binary_f32", {7, [](const Args &a) { binary_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), a[4], (const float *)P(a, 5), a[6]); }}},
+	{"repeat_f32", {6, [](const Args &a) { repeat_f32(a[0], a[1], a[2], a[3], (float *)P(a, 4), (const float *)P(a, 5)); }}},
+	{"reduce_f32", {6, [](const Args &a) { reduce_f32(a[0], a[1], a[2], a[3], (float *)P(a, 4), (const float *)P(a, 5)); }}},
+	{"sgd_f32", {4, [](const Args &a) { sgd_f32(a[0], (float *)P(a, 1), (const float *)P(a, 2), (const float *)P(a, 3)); }}},
+};
+
+// sgemm is cuBLAS's column-major C = op(A)·op(B) (alpha 1, beta 0), each
+// element accumulated over k in order.
+static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+	const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+	for (int64_t j = 0; j < n; j++)
+		for (int64_t i = 0; i < m; i++) {
+			float acc = 0.0f;
+			for (int64_t l = 0; l < k; l++) {
+				float a = ta ? A[l + i * lda] : A[i + l * lda];
+				float b = tb ? B[j + l * ldb] : B[l + j * ldb];
+				acc += a * b;
+			}
+			C[i + j * ldc] = acc;
+		}
+}
+
+int main(void)
+{
+	char magic[8];
+	if (fread(magic, 1, 8, stdin) != 8 || memcmp(magic, "SMXKRN01", 8) != 0)
+		die("bad magic");
+	int64_t nbuf = rd();
+	// Separate allocations, so that a sanitizer catches a kernel reading
+	// or writing past the end of a buffer.
+	std::vector<unsigned char *> bufs(nbuf);
+	std::vector<int64_t> bytes(nbuf);
+	for (int64_t i = 0; i < nbuf; i++) {
+		int64_t dtype = rd(), count = rd();
+		int64_t size = dtype == 2 ? 1 : 4;
+		bytes[i] = count * size;
+		bufs[i] = (unsigned char *)malloc(bytes[i] ? bytes[i] : 1);
+		if (bytes[i] && fread(bufs[i], 1, bytes[i], stdin) != (size_t)bytes[i])
+			die("short buffer");
+	}
+	auto buf = [&](int64_t id) -> void * {
+		if (id < 0 || id >= nbuf)
+			die("buffer index out of range");
+		return bufs[id];
+	};
+	int64_t nlaunch = rd();
+	for (int64_t li = 0; li < nlaunch; li++) {
+		int64_t type = rd();
+		if (type == 1) {
+			int64_t ta = rd(), tb = rd(), m = rd(), n = rd(), k = rd();
+			int64_t A = rd(), lda = rd(), B = rd(), ldb = rd(), C = rd(), ldc = rd();
+			sgemm(ta, tb, m, n, k, (const float *)buf(A), lda, (const float *)buf(B), ldb, (float *)buf(C), ldc);
+			continue;
+		}
+		int64_t len = rd();
+		std::string name(len, '\0');
+		if (fread(&name[0], 1, len, stdin) != (size_t)len)
+			die("short name");
+		int64_t grid = rd(), block = rd(), nargs = rd();
+		Args args(nargs);
+		for (int64_t j = 0; j < nargs; j++) {
+			int64_t tag = rd(), v = rd();
+			args[j] = tag == 0 ? (int64_t)(intptr_t)buf(v) : v;
+		}
+		auto it = kernels.find(name);
+		if (it == kernels.end())
+			die(("unknown kernel " + name).c_str());
+		if (it->second.nargs != nargs)
+			die(("wrong argument count for " + name).c_str());
+		gridDim = {(unsigned)grid, 1, 1};
+		blockDim = {(unsigned)block, 1, 1};
+		for (int64_t b = 0; b < grid; b++)
+			for (int64_t t = 0; t < block; t++) {
+				blockIdx = {(unsigned)b, 0, 0};
+				threadIdx = {(unsigned)t, 0, 0};
+				it->second.call(args);
+			}
+	}
+	for (int64_t i = 0; i < nbuf; i++)
+		if (bytes[i] && fwrite(bufs[i], 1, bytes[i], stdout) != (size_t)bytes[i])
+			die("short write");
+	for (int64_t i = 0; i < nbuf; i++)
+		free(bufs[i]);
+	return 0;
+}
