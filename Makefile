@@ -43,7 +43,9 @@ fmt-check:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./internal/dataset -run '^$$' -fuzz FuzzReadIDX -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/checkpoint -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/checkpoint -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/checkpoint -run '^$$' -fuzz FuzzDecodeMetadata -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/imageprep -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks (step, epoch, gather, SGEMM; gonum and fast side
 ## by side) and the whole-process comparison with the plain Gorgonia loop
