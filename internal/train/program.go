@@ -3,8 +3,6 @@ package train
 import (
 	"context"
 	"fmt"
-	"math"
-	"time"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/device"
@@ -19,90 +17,65 @@ import (
 // for the epoch's metrics, and the weights once per epoch for validation
 // and at the end into m.
 func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *dataset.Set, newExec func(*device.Program) (device.Executor, error)) ([]Epoch, error) {
-	if err := t.Validate(trainSet.N); err != nil {
+	if err := t.check(m, trainSet, valSet); err != nil {
 		return nil, err
 	}
-	ex, err := compileExec(m, t.BatchSize, true, trainSet, newExec)
-	if err != nil {
+	b := &execBackend{m: m, valSet: valSet, logits: make([]float32, t.BatchSize*m.Out)}
+	defer b.close()
+	var err error
+	if b.ex, err = compileExec(m, t.BatchSize, true, trainSet, newExec); err != nil {
 		return nil, err
 	}
-	defer ex.Close()
-	ev, err := compileExec(m, evalBatch(valSet.N), false, valSet, newExec)
-	if err != nil {
+	if b.ev, err = compileExec(m, evalBatch(valSet.N), false, valSet, newExec); err != nil {
 		return nil, err
 	}
-	defer ev.Close()
-
-	logits := make([]float32, t.BatchSize*m.Out)
-	pred := make([]int, t.BatchSize)
-	shuffler := dataset.NewShuffler(trainSet.N, t.Seed)
-	batches := (trainSet.N + t.BatchSize - 1) / t.BatchSize
-	lr := float32(t.LR)
-	var history []Epoch
-	for e := 1; e <= t.Epochs; e++ {
-		start := time.Now()
-		if t.OnEpochStart != nil {
-			t.OnEpochStart(e, batches)
-		}
-		order := shuffler.Epoch(e)
-		var lossSum float64
-		var correct int
-		for bi := 0; bi < batches; bi++ {
-			if ctx.Err() != nil {
-				return history, interrupted(ex, m)
-			}
-			idx := order[bi*t.BatchSize : min((bi+1)*t.BatchSize, trainSet.N)]
-			loss, err := runBatch(ex, idx, logits)
-			if err != nil {
-				return history, err
-			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return history, fmt.Errorf("training diverged at epoch %d, batch %d (loss %v): use a smaller --lr than %v", e, bi+1, loss, t.LR)
-			}
-			n := len(idx)
-			model.Argmax(logits[:n*m.Out], m.Out, pred[:n])
-			for k, i := range idx {
-				if pred[k] == int(trainSet.Labels[i]) {
-					correct++
-				}
-			}
-			lossSum += loss * float64(n)
-			if err := ex.SGD(lr); err != nil {
-				return history, fmt.Errorf("SGD step: %w", err)
-			}
-			if t.OnBatch != nil {
-				t.OnBatch(bi+1, batches)
-			}
-		}
-		if err := ex.Params(m.W, m.B); err != nil {
-			return history, fmt.Errorf("read weights: %w", err)
-		}
-		res, err := evaluateOn(ev, m, valSet)
-		if err != nil {
-			return history, err
-		}
-		ep := Epoch{
-			Epoch:     e,
-			TrainLoss: lossSum / float64(trainSet.N),
-			TrainAcc:  float64(correct) / float64(trainSet.N),
-			ValLoss:   res.Loss,
-			ValAcc:    res.Confusion.Accuracy(),
-			Seconds:   time.Since(start).Seconds(),
-		}
-		history = append(history, ep)
-		if t.OnEpoch != nil {
-			t.OnEpoch(ep)
-		}
-	}
-	return history, nil
+	return t.fit(ctx, m, trainSet, b)
 }
 
-// interrupted copies the weights of the last finished batch into m.
-func interrupted(ex device.Executor, m *model.Model) error {
-	if err := ex.Params(m.W, m.B); err != nil {
+// execBackend runs device programs: ex trains, ev evaluates.
+type execBackend struct {
+	m      *model.Model
+	ex, ev device.Executor
+	valSet *dataset.Set
+	idx    []int // the rows the next step runs
+	logits []float32
+}
+
+func (b *execBackend) start(idx []int) error { b.idx = idx; return nil }
+
+func (b *execBackend) step(next []int) (float64, []float32, error) {
+	loss, err := runBatch(b.ex, b.idx, b.logits)
+	b.idx = next
+	return loss, b.logits, err
+}
+
+func (b *execBackend) sgd(lr float32) error {
+	if err := b.ex.SGD(lr); err != nil {
+		return fmt.Errorf("SGD step: %w", err)
+	}
+	return nil
+}
+
+func (b *execBackend) validate() (*Result, error) {
+	if err := b.sync(); err != nil {
+		return nil, err
+	}
+	return evaluateOn(b.ev, b.m, b.valSet)
+}
+
+func (b *execBackend) sync() error {
+	if err := b.ex.Params(b.m.W, b.m.B); err != nil {
 		return fmt.Errorf("read weights: %w", err)
 	}
-	return ErrInterrupted
+	return nil
+}
+
+func (b *execBackend) close() {
+	for _, ex := range []device.Executor{b.ex, b.ev} {
+		if ex != nil {
+			ex.Close()
+		}
+	}
 }
 
 // compileExec builds the model's graph for batch rows, compiles it to a

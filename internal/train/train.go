@@ -72,36 +72,54 @@ type Trainer struct {
 }
 
 // Fit trains m on trainSet with minibatch SGD and evaluates it on valSet
-// after each epoch. The batch order is shuffled each epoch by a generator
-// seeded from Config.Seed, so a recipe and seed give the same model. When
-// ctx is cancelled, Fit finishes the current batch and returns the epochs
-// completed so far with ErrInterrupted.
+// after each epoch, running the model's graph on Gorgonia's tape machine.
+// The batch order is shuffled each epoch by a generator seeded from
+// Config.Seed, so a recipe and seed give the same model. When ctx is
+// cancelled, Fit finishes the current batch and returns the epochs
+// completed so far with ErrInterrupted; m then holds the parameters after
+// that batch.
 func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dataset.Set) ([]Epoch, error) {
-	if err := t.Validate(trainSet.N); err != nil {
+	if err := t.check(m, trainSet, valSet); err != nil {
 		return nil, err
 	}
-	if trainSet.Dim() != m.In || valSet.Dim() != m.In {
-		return nil, fmt.Errorf("model takes %d inputs, data has %d (train) and %d (validation)", m.In, trainSet.Dim(), valSet.Dim())
-	}
-	// Two graphs take turns: while one runs a batch, another goroutine
-	// gathers the next batch into the other's inputs, so the second core
-	// converts pixels while the first does the math. Both read and update
-	// the same parameters, so the result is that of one graph.
-	var graphs [2]*model.Graph
-	for k := range graphs {
-		gr, err := m.NewGraph(t.BatchSize, true)
-		if err != nil {
-			return nil, err
-		}
-		defer gr.Close()
-		graphs[k] = gr
-	}
-	ev, err := NewEvaluator(m, evalBatch(valSet.N))
+	b, err := newTapeBackend(m, t.BatchSize, trainSet, valSet)
 	if err != nil {
 		return nil, err
 	}
-	defer ev.Close()
+	defer b.close()
+	return t.fit(ctx, m, trainSet, b)
+}
 
+func (t *Trainer) check(m *model.Model, trainSet, valSet *dataset.Set) error {
+	if err := t.Validate(trainSet.N); err != nil {
+		return err
+	}
+	if trainSet.Dim() != m.In || valSet.Dim() != m.In {
+		return fmt.Errorf("model takes %d inputs, data has %d (train) and %d (validation)", m.In, trainSet.Dim(), valSet.Dim())
+	}
+	return nil
+}
+
+// backend is what the fit loop drives: the tape machine here, a device
+// program in program.go.
+type backend interface {
+	// start loads the epoch's first batch, the rows idx.
+	start(idx []int) error
+	// step runs the loaded batch (forward and backward), returns its mean
+	// loss and its logits, and loads next (nil after the epoch's last
+	// batch) for the following step.
+	step(next []int) (loss float64, logits []float32, err error)
+	// sgd updates the parameters with the last step's gradients.
+	sgd(lr float32) error
+	// validate measures the current parameters on the validation set.
+	validate() (*Result, error)
+	// sync makes the Model hold the backend's current parameters.
+	sync() error
+	close()
+}
+
+// fit is the loop shared by Fit and FitOn.
+func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set, b backend) ([]Epoch, error) {
 	pred := make([]int, t.BatchSize)
 	shuffler := dataset.NewShuffler(trainSet.N, t.Seed)
 	batches := (trainSet.N + t.BatchSize - 1) / t.BatchSize
@@ -113,21 +131,25 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 			t.OnEpochStart(e, batches)
 		}
 		order := shuffler.Epoch(e)
-		batch := func(bi int) []int { return order[bi*t.BatchSize : min((bi+1)*t.BatchSize, trainSet.N)] }
-		load(graphs[0], trainSet, batch(0))
+		batch := func(bi int) []int {
+			if bi >= batches {
+				return nil
+			}
+			return order[bi*t.BatchSize : min((bi+1)*t.BatchSize, trainSet.N)]
+		}
+		if err := b.start(batch(0)); err != nil {
+			return history, err
+		}
 		var lossSum float64
 		var correct int
 		for bi := 0; bi < batches; bi++ {
 			if ctx.Err() != nil {
+				if err := b.sync(); err != nil {
+					return history, err
+				}
 				return history, ErrInterrupted
 			}
-			gr := graphs[bi%2]
-			var next sync.WaitGroup
-			if bi+1 < batches {
-				next.Go(func() { load(graphs[(bi+1)%2], trainSet, batch(bi+1)) })
-			}
-			loss, err := gr.Run()
-			next.Wait()
+			loss, logits, err := b.step(batch(bi + 1))
 			if err != nil {
 				return history, err
 			}
@@ -136,21 +158,21 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 			}
 			idx := batch(bi)
 			n := len(idx)
-			model.Argmax(gr.Logits()[:n*m.Out], m.Out, pred[:n])
+			model.Argmax(logits[:n*m.Out], m.Out, pred[:n])
 			for k, i := range idx {
 				if pred[k] == int(trainSet.Labels[i]) {
 					correct++
 				}
 			}
 			lossSum += loss * float64(n)
-			if err := gr.SGD(lr); err != nil {
+			if err := b.sgd(lr); err != nil {
 				return history, err
 			}
 			if t.OnBatch != nil {
 				t.OnBatch(bi+1, batches)
 			}
 		}
-		res, err := ev.Evaluate(valSet)
+		res, err := b.validate()
 		if err != nil {
 			return history, err
 		}
@@ -167,7 +189,75 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 			t.OnEpoch(ep)
 		}
 	}
-	return history, nil
+	return history, b.sync()
+}
+
+// tapeBackend runs the model's graph on Gorgonia's tape machine. Two
+// graphs take turns: while one runs a batch, another goroutine gathers the
+// next batch into the other's inputs, so the second core converts pixels
+// while the first does the math. Both read and update the Model's own
+// parameter slices, so the result is that of one graph.
+type tapeBackend struct {
+	graphs   [2]*model.Graph
+	cur      int // the graph holding the loaded batch
+	trainSet *dataset.Set
+	valSet   *dataset.Set
+	ev       *Evaluator
+}
+
+func newTapeBackend(m *model.Model, batch int, trainSet, valSet *dataset.Set) (*tapeBackend, error) {
+	b := &tapeBackend{trainSet: trainSet, valSet: valSet}
+	for k := range b.graphs {
+		gr, err := m.NewGraph(batch, true)
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		b.graphs[k] = gr
+	}
+	ev, err := NewEvaluator(m, evalBatch(valSet.N))
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	b.ev = ev
+	return b, nil
+}
+
+func (b *tapeBackend) start(idx []int) error {
+	load(b.graphs[b.cur], b.trainSet, idx)
+	return nil
+}
+
+func (b *tapeBackend) step(next []int) (float64, []float32, error) {
+	gr, other := b.graphs[b.cur], b.graphs[1-b.cur]
+	var loading sync.WaitGroup
+	if next != nil {
+		loading.Go(func() { load(other, b.trainSet, next) })
+	}
+	loss, err := gr.Run()
+	loading.Wait()
+	b.cur = 1 - b.cur
+	return loss, gr.Logits(), err
+}
+
+// sgd applies the gradients of the graph the last step ran.
+func (b *tapeBackend) sgd(lr float32) error { return b.graphs[1-b.cur].SGD(lr) }
+
+func (b *tapeBackend) validate() (*Result, error) { return b.ev.Evaluate(b.valSet) }
+
+// sync has nothing to do: the graphs update the Model's slices in place.
+func (b *tapeBackend) sync() error { return nil }
+
+func (b *tapeBackend) close() {
+	for _, gr := range b.graphs {
+		if gr != nil {
+			gr.Close()
+		}
+	}
+	if b.ev != nil {
+		b.ev.Close()
+	}
 }
 
 // load gathers the examples idx of s into gr's inputs, zeroing the rows
