@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -303,5 +305,24 @@ func TestHelpHasExamples(t *testing.T) {
 	r := execute(t, "completion", "bash")
 	if r.code != 0 || !strings.Contains(r.stdout, "softmaxctl") {
 		t.Errorf("completion bash: exit %d", r.code)
+	}
+}
+
+// download against a mirror whose files are not the official ones fails
+// with one line naming the URL and the checksum, and leaves nothing behind.
+func TestDownloadCorruptMirror(t *testing.T) {
+	src := synthData(t, 20, 10) // right names, wrong bytes
+	srv := httptest.NewServer(http.FileServer(http.Dir(src)))
+	defer srv.Close()
+	dst := t.TempDir()
+	r := execute(t, "download", "--dataset", "mnist", "--data", dst, "--mirror", srv.URL+"/")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", r.code, r.err)
+	}
+	if !strings.Contains(r.err, srv.URL) || !strings.Contains(r.err, "MD5 mismatch") || strings.Count(r.err, "\n") != 1 {
+		t.Errorf("stderr %q: want one line naming the URL and the MD5 mismatch", r.err)
+	}
+	if entries, _ := os.ReadDir(dst); len(entries) != 0 {
+		t.Errorf("a failed download left %v in %s", entries, dst)
 	}
 }
