@@ -282,59 +282,111 @@ type Result struct {
 	Pred []int
 }
 
-// Evaluator is the Classifier: a forward-only graph that measures loss and
-// accuracy of a model over a whole split.
+// Evaluator is the Classifier: forward-only graphs that measure loss and
+// accuracy of a model over a whole split. It has two, which take the two
+// halves of a split side by side, one core each.
 type Evaluator struct {
-	m  *model.Model
-	gr *model.Graph
+	m      *model.Model
+	graphs [2]*model.Graph
 }
 
-// NewEvaluator builds the forward graph for batches of up to batch rows.
+// NewEvaluator builds the forward graphs for batches of up to batch rows.
 func NewEvaluator(m *model.Model, batch int) (*Evaluator, error) {
-	gr, err := m.NewGraph(batch, false)
-	if err != nil {
-		return nil, err
+	ev := &Evaluator{m: m}
+	for k := range ev.graphs {
+		gr, err := m.NewGraph(batch, false)
+		if err != nil {
+			ev.Close()
+			return nil, err
+		}
+		ev.graphs[k] = gr
 	}
-	return &Evaluator{m: m, gr: gr}, nil
+	return ev, nil
 }
 
-// Close releases the graph.
-func (ev *Evaluator) Close() error { return ev.gr.Close() }
+// Close releases the graphs.
+func (ev *Evaluator) Close() error {
+	var errs []error
+	for _, gr := range ev.graphs {
+		if gr != nil {
+			errs = append(errs, gr.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Evaluate runs the model over every example of s in order.
 func (ev *Evaluator) Evaluate(s *dataset.Set) (*Result, error) {
-	gr := ev.gr
-	return evaluate(s, gr.Batch, ev.m.Out, func(idx []int) (float64, []float32, error) {
-		load(gr, s, idx)
-		loss, err := gr.Run()
-		return loss, gr.Logits(), err
-	})
+	batch := ev.graphs[0].Batch
+	// Split at a batch boundary, so that every batch is the one a single
+	// pass would run.
+	half := min(s.N, (s.N/2+batch-1)/batch*batch)
+	bounds := [3]int{0, half, s.N}
+	res := newResult(s.N, ev.m.Out)
+	var sums [2]float64
+	var confs [2]*metrics.Confusion
+	var errs [2]error
+	var wg sync.WaitGroup
+	for k, gr := range ev.graphs {
+		wg.Go(func() {
+			sums[k], confs[k], errs[k] = evaluateRange(s, bounds[k], bounds[k+1], batch, ev.m.Out, res.Pred, func(idx []int) (float64, []float32, error) {
+				load(gr, s, idx)
+				loss, err := gr.Run()
+				return loss, gr.Logits(), err
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	res.Confusion.Merge(confs[0])
+	res.Confusion.Merge(confs[1])
+	res.Loss = (sums[0] + sums[1]) / float64(s.N)
+	return res, nil
+}
+
+func newResult(n, classes int) *Result {
+	return &Result{Confusion: metrics.NewConfusion(classes), Pred: make([]int, n)}
 }
 
 // evaluate runs every example of s in order, batch rows at a time, through
 // run, which returns the batch's mean loss and its logits (batch × classes).
 func evaluate(s *dataset.Set, batch, classes int, run func(idx []int) (float64, []float32, error)) (*Result, error) {
-	res := &Result{Confusion: metrics.NewConfusion(classes), Pred: make([]int, s.N)}
+	res := newResult(s.N, classes)
+	sum, conf, err := evaluateRange(s, 0, s.N, batch, classes, res.Pred, run)
+	if err != nil {
+		return nil, err
+	}
+	res.Confusion = conf
+	res.Loss = sum / float64(s.N)
+	return res, nil
+}
+
+// evaluateRange runs the examples lo..hi-1 of s through run, writes their
+// predicted classes into pred and returns the sum of their losses and
+// their confusion matrix.
+func evaluateRange(s *dataset.Set, lo, hi, batch, classes int, pred []int, run func(idx []int) (float64, []float32, error)) (float64, *metrics.Confusion, error) {
+	conf := metrics.NewConfusion(classes)
 	idx := make([]int, 0, batch)
 	var lossSum float64
-	for lo := 0; lo < s.N; lo += batch {
-		hi := min(lo+batch, s.N)
+	for b := lo; b < hi; b += batch {
+		e := min(b+batch, hi)
 		idx = idx[:0]
-		for i := lo; i < hi; i++ {
+		for i := b; i < e; i++ {
 			idx = append(idx, i)
 		}
 		loss, logits, err := run(idx)
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
-		lossSum += loss * float64(hi-lo)
-		model.Argmax(logits[:(hi-lo)*classes], classes, res.Pred[lo:hi])
-		for i := lo; i < hi; i++ {
-			res.Confusion.Add(int(s.Labels[i]), res.Pred[i])
+		lossSum += loss * float64(e-b)
+		model.Argmax(logits[:(e-b)*classes], classes, pred[b:e])
+		for i := b; i < e; i++ {
+			conf.Add(int(s.Labels[i]), pred[i])
 		}
 	}
-	res.Loss = lossSum / float64(s.N)
-	return res, nil
+	return lossSum, conf, nil
 }
 
 // Evaluate is a one-shot Evaluator.Evaluate.
