@@ -242,7 +242,8 @@ func (c *compiler) node(n *G.Node) error {
 		}
 	}
 	arity := map[string]int{"constantScalar": 0, "constantTensor": 0, "sizeOp": 1, "reshapeOp": 1,
-		"elemUnaryOp": 1, "elemBinOp": 2, "linAlgBinOp": 2, "sumOp": 1, "maxOp": 1, "repeatOp": 2}
+		"elemUnaryOp": 1, "elemBinOp": 2, "linAlgBinOp": 2, "sumOp": 1, "maxOp": 1, "repeatOp": 2,
+		"stopGradientOp": 1}
 	want, known := arity[kind]
 	if !known {
 		return fmt.Errorf("%w %s %q", ErrUnsupported, kind, op)
@@ -256,6 +257,11 @@ func (c *compiler) node(n *G.Node) error {
 		return c.constant(n, op, shape)
 	case "sizeOp":
 		return c.size(n, op, kids[0])
+	case "stopGradientOp":
+		// model.StopGradient: the identity in the forward pass; that no
+		// gradient flows through it is already in the graph G.Grad built.
+		c.vals[n] = args[0]
+		return nil
 	case "reshapeOp":
 		a := args[0]
 		if shapeSize(a.shape) != shapeSize(shape) {

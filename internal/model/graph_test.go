@@ -3,6 +3,9 @@ package model
 import (
 	"runtime"
 	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // The training step must not compute ∂loss/∂X (Batch×In): it allocates
@@ -31,5 +34,38 @@ func TestTrainStepSkipsInputGradient(t *testing.T) {
 	t.Logf("%v allocations, %d bytes per step", allocs, perStep)
 	if perStep >= 256*784*4 {
 		t.Errorf("a step allocates %d bytes, as much as a Batch×In matrix", perStep)
+	}
+}
+
+// Through StopGradient a value passes unchanged and no gradient flows:
+// d/dx sum(x ⊙ stop(x)) is x, not 2x.
+func TestStopGradient(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewVector(g, tensor.Float32, G.WithShape(3), G.WithName("x"),
+		G.WithValue(tensor.New(tensor.WithShape(3), tensor.WithBacking([]float32{1, 2, 3}))))
+	sx, err := StopGradient(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := G.Must(G.Sum(G.Must(G.HadamardProd(x, sx))))
+	if _, err := G.Grad(cost, x); err != nil {
+		t.Fatal(err)
+	}
+	var sv G.Value
+	G.Read(sx, &sv)
+	vm := G.NewTapeMachine(g, G.BindDualValues(x))
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	if got := sv.Data().([]float32); got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		t.Errorf("StopGradient changed the value: %v", got)
+	}
+	if got := float64(cost.Value().Data().(float32)); got != 14 {
+		t.Errorf("cost = %v, want 14", got)
+	}
+	gx, _ := x.Grad()
+	if got := gx.Data().([]float32); got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		t.Errorf("gradient = %v, want [1 2 3] (x, with nothing through the stopped branch)", got)
 	}
 }

@@ -22,10 +22,17 @@ func rowMax(o *G.Node) (*G.Node, error) {
 
 // shifted returns o minus each row's maximum. Subtracting the maximum leaves
 // softmax unchanged but keeps exp from overflowing: the largest entry of
-// each row becomes exp(0) = 1.
+// each row becomes exp(0) = 1. As the result does not depend on the
+// shift, its derivative with respect to the maximum is zero; the shift is
+// taken through StopGradient, as JAX's logsumexp does with
+// lax.stop_gradient, so that backpropagation does not build the max's
+// derivative only to add zeros.
 func shifted(o *G.Node) (*G.Node, error) {
 	m, err := rowMax(o)
 	if err != nil {
+		return nil, err
+	}
+	if m, err = StopGradient(m); err != nil {
 		return nil, err
 	}
 	z, err := G.BroadcastSub(o, m, nil, []byte{1})
