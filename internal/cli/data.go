@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -29,6 +30,7 @@ func (d *dataOptions) addFlags(fs *pflag.FlagSet, autoDownload bool) {
 	if autoDownload {
 		fs.BoolVar(&d.NoDownload, "no-download", false, "fail instead of downloading missing dataset files")
 	}
+	fs.StringArrayVar(&d.Mirrors, "mirror", nil, "base URL (http, https or file) to download missing files from instead of the official ones; repeat for fallbacks")
 }
 
 // resolve checks the dataset name and finds its folder.
@@ -36,6 +38,12 @@ func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 	spec, err := dataset.Lookup(d.Dataset)
 	if err != nil {
 		return dataset.Spec{}, "", usageError{err}
+	}
+	for _, m := range d.Mirrors {
+		u, err := url.Parse(m)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
+			return dataset.Spec{}, "", usagef("--mirror %q is not an http, https or file URL", m)
+		}
 	}
 	dir, err := dataset.ResolveDir(d.Dir, spec.Name)
 	if err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,18 +37,11 @@ keep it only if it matches. Files already present and valid are skipped.`,
 		},
 	}
 	opts.Data.addFlags(cmd.Flags(), false)
-	cmd.Flags().StringArrayVar(&opts.Data.Mirrors, "mirror", nil, "base URL (http, https or file) to fetch from instead of the official ones; repeat for fallbacks")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "download again even if the files are present and valid")
 	return cmd
 }
 
 func runDownload(cmd *cobra.Command, o *DownloadOptions) error {
-	for _, m := range o.Data.Mirrors {
-		u, err := url.Parse(m)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
-			return usagef("--mirror %q is not an http, https or file URL", m)
-		}
-	}
 	spec, dir, err := o.Data.resolve()
 	if err != nil {
 		return err
