@@ -122,7 +122,7 @@ type backend interface {
 func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set, b backend) ([]Epoch, error) {
 	pred := make([]int, t.BatchSize)
 	shuffler := dataset.NewShuffler(trainSet.N, t.Seed)
-	batches := (trainSet.N + t.BatchSize - 1) / t.BatchSize
+	batches := dataset.NumBatches(trainSet.N, t.BatchSize)
 	lr := float32(t.LR)
 	var history []Epoch
 	for e := 1; e <= t.Epochs; e++ {
@@ -135,7 +135,7 @@ func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set
 			if bi >= batches {
 				return nil
 			}
-			return order[bi*t.BatchSize : min((bi+1)*t.BatchSize, trainSet.N)]
+			return dataset.Batch(order, t.BatchSize, bi)
 		}
 		if err := b.start(batch(0)); err != nil {
 			return history, err
