@@ -24,10 +24,23 @@ type dataOptions struct {
 	Mirrors []string
 }
 
-func (d *dataOptions) addFlags(fs *pflag.FlagSet, autoDownload bool) {
-	fs.StringVar(&d.Dataset, "dataset", "fashion-mnist", "dataset: "+strings.Join(dataset.Names(), " or "))
+// dataFlags says how a command takes the data flags.
+type dataFlags struct {
+	// autoDownload adds --no-download: the command fetches missing files.
+	autoDownload bool
+	// fromModel leaves --dataset empty by default: the command reads a
+	// model and uses the dataset it was trained on (see datasetFor).
+	fromModel bool
+}
+
+func (d *dataOptions) addFlags(fs *pflag.FlagSet, how dataFlags) {
+	if how.fromModel {
+		fs.StringVar(&d.Dataset, "dataset", "", "dataset: "+strings.Join(dataset.Names(), " or ")+" (default: the one the model was trained on)")
+	} else {
+		fs.StringVar(&d.Dataset, "dataset", "fashion-mnist", "dataset: "+strings.Join(dataset.Names(), " or "))
+	}
 	fs.StringVar(&d.Dir, "data", "", "folder with the dataset's four IDX files (default $SOFTMAXCTL_DATA/<dataset>, else the user cache folder)")
-	if autoDownload {
+	if how.autoDownload {
 		fs.BoolVar(&d.NoDownload, "no-download", false, "fail instead of downloading missing dataset files")
 	}
 	fs.StringArrayVar(&d.Mirrors, "mirror", nil, "base URL (http, https or file) to download missing files from instead of the official ones; repeat for fallbacks")

@@ -36,7 +36,7 @@ keep it only if it matches. Files already present and valid are skipped.`,
 			return runDownload(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd.Flags(), false)
+	opts.Data.addFlags(cmd.Flags(), dataFlags{})
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "download again even if the files are present and valid")
 	return cmd
 }

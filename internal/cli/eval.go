@@ -43,18 +43,11 @@ The dataset defaults to the one the model was trained on.`,
 			return runEval(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd.Flags(), true)
-	cmd.Flags().Lookup("dataset").DefValue = ""
-	opts.Data.Dataset = ""
-	cmd.Flags().Lookup("dataset").Usage = "dataset (default: the one the model was trained on)"
+	opts.Data.addFlags(cmd.Flags(), dataFlags{autoDownload: true, fromModel: true})
 	cmd.Flags().StringVarP(&opts.Model, "model", "m", "model.safetensors", "the model file to evaluate")
 	cmd.Flags().StringVar(&opts.Split, "split", "test", "which split: test or train")
 	cmd.Flags().StringVar(&opts.Plot, "plot", "", "draw the confusion matrix as a heatmap into this PNG or SVG file")
-	return withJSONFlag(cmd, &opts.JSON)
-}
-
-func withJSONFlag(cmd *cobra.Command, p *bool) *cobra.Command {
-	cmd.Flags().BoolVar(p, "json", false, "print the result as JSON on stdout")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON on stdout")
 	return cmd
 }
 

@@ -45,10 +45,7 @@ goes to standard output (redirect it) or to -o FILE.`,
 			return runShowErrors(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd.Flags(), true)
-	cmd.Flags().Lookup("dataset").DefValue = ""
-	opts.Data.Dataset = ""
-	cmd.Flags().Lookup("dataset").Usage = "dataset (default: the one the model was trained on)"
+	opts.Data.addFlags(cmd.Flags(), dataFlags{autoDownload: true, fromModel: true})
 	f := cmd.Flags()
 	f.StringVarP(&opts.Model, "model", "m", "model.safetensors", "the model file")
 	f.IntVar(&opts.Count, "count", 256, "how many test images to look through, from the first")

@@ -61,7 +61,7 @@ Ctrl-C finishes the current batch, saves the model and exits with status 130.`,
 			return runTrain(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd.Flags(), true)
+	opts.Data.addFlags(cmd.Flags(), dataFlags{autoDownload: true})
 	f := cmd.Flags()
 	f.IntVar(&opts.Epochs, "epochs", 10, "passes over the training set")
 	f.Float64Var(&opts.LR, "lr", 0.1, "SGD learning rate")
