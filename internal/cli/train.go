@@ -154,21 +154,26 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		tr.OnBatch = func(done, total int) { _ = bar.Set(done) }
 	}
 	var history []train.Epoch
+	// writeErr is the first failure to print or plot. Training goes on
+	// and the model is still saved: losing a run to a bad --plot path
+	// would cost more than the picture.
 	var writeErr error
 	tr.OnEpoch = func(e train.Epoch) {
 		if bar != nil {
 			_ = bar.Finish()
 		}
 		history = append(history, e)
-		if o.JSON {
-			writeErr = errors.Join(writeErr, json.NewEncoder(o.IO.Out).Encode(e))
-		} else {
-			_, err := fmt.Fprintf(o.IO.Out, "epoch %*d/%d  train loss %.4f  train acc %.4f  val loss %.4f  val acc %.4f  %.2fs\n",
-				len(fmt.Sprint(cfg.Epochs)), e.Epoch, cfg.Epochs, e.TrainLoss, e.TrainAcc, e.ValLoss, e.ValAcc, e.Seconds)
-			writeErr = errors.Join(writeErr, err)
+		if writeErr != nil {
+			return
 		}
-		if o.Plot != "" {
-			writeErr = errors.Join(writeErr, plotCurves(o, spec, history))
+		if o.JSON {
+			writeErr = json.NewEncoder(o.IO.Out).Encode(e)
+		} else {
+			_, writeErr = fmt.Fprintf(o.IO.Out, "epoch %*d/%d  train loss %.4f  train acc %.4f  val loss %.4f  val acc %.4f  %.2fs\n",
+				len(fmt.Sprint(cfg.Epochs)), e.Epoch, cfg.Epochs, e.TrainLoss, e.TrainAcc, e.ValLoss, e.ValAcc, e.Seconds)
+		}
+		if writeErr == nil && o.Plot != "" {
+			writeErr = plotCurves(o, spec, history)
 		}
 	}
 	trainStart := time.Now()
@@ -184,9 +189,6 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	interrupted := errors.Is(fitErr, train.ErrInterrupted)
 	if fitErr != nil && !interrupted {
 		return fitErr
-	}
-	if writeErr != nil {
-		return fmt.Errorf("write output: %w", writeErr)
 	}
 
 	final := train.Epoch{}
@@ -223,6 +225,9 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	}
 	if err := checkpoint.Save(o.Out, ck); err != nil {
 		return err
+	}
+	if writeErr != nil {
+		return fmt.Errorf("saved the model to %s, but could not write the output: %w", o.Out, writeErr)
 	}
 	total := time.Since(start).Seconds()
 	if o.JSON {
