@@ -30,6 +30,24 @@ type Tile struct {
 // 28×28 tile is larger than most screens.
 const MaxScale = 32
 
+// MaxGridPixels bounds the picture ErrorGrid draws, width × height: at 4
+// bytes a pixel the limit is 160 MB of memory, and a picture larger than it
+// is no longer something a person looks at.
+const MaxGridPixels = 40_000_000
+
+// GridTooLargeError is ErrorGrid's refusal of a picture over MaxGridPixels.
+// Fit is how many of the tiles would fit at the same scale (0 if not one).
+type GridTooLargeError struct {
+	Tiles, Scale int
+	W, H         int
+	Fit          int
+}
+
+func (e *GridTooLargeError) Error() string {
+	return fmt.Sprintf("a grid of %d tiles at scale %d would be %d×%d pixels, over the %d-megapixel limit (at most %d tiles fit at this scale)",
+		e.Tiles, e.Scale, e.W, e.H, MaxGridPixels/1_000_000, e.Fit)
+}
+
 // maxCaption is the longest class name, in characters, that a caption shows
 // in full; longer names are shortened with an ellipsis so that one odd name
 // cannot widen every tile.
@@ -87,11 +105,20 @@ func ErrorGrid(tiles []Tile, scale int) (image.Image, error) {
 	gap := max(4, lineH/3) // between an image and its caption
 	cellW := max(imgW, textW)
 	cellH := imgH + gap + 2*lineH
-	cols := gridColumns(len(tiles), cellW+pad, cellH+pad)
-	rows := (len(tiles) + cols - 1) / cols
-
-	W := pad + cols*(cellW+pad)
-	H := pad + rows*(cellH+pad)
+	cols, W, H := gridLayout(len(tiles), cellW, cellH, pad)
+	// Refuse before allocating: a picture's memory grows with tiles×scale².
+	if int64(W)*int64(H) > MaxGridPixels {
+		fit := 0
+		for lo, hi := 1, len(tiles); lo <= hi; {
+			mid := (lo + hi) / 2
+			if _, w, h := gridLayout(mid, cellW, cellH, pad); int64(w)*int64(h) <= MaxGridPixels {
+				fit, lo = mid, mid+1
+			} else {
+				hi = mid - 1
+			}
+		}
+		return nil, &GridTooLargeError{Tiles: len(tiles), Scale: scale, W: W, H: H, Fit: fit}
+	}
 	dst := image.NewRGBA(image.Rect(0, 0, W, H))
 	draw.Draw(dst, dst.Bounds(), image.NewUniform(whiteColor), image.Point{}, draw.Src)
 
@@ -116,6 +143,14 @@ func ErrorGrid(tiles []Tile, scale int) (image.Image, error) {
 		}
 	}
 	return dst, nil
+}
+
+// gridLayout returns the columns and the picture's size for n cells of
+// cellW×cellH pixels with pad pixels around each.
+func gridLayout(n, cellW, cellH, pad int) (cols, W, H int) {
+	cols = gridColumns(n, cellW+pad, cellH+pad)
+	rows := (n + cols - 1) / cols
+	return cols, pad + cols*(cellW+pad), pad + rows*(cellH+pad)
 }
 
 // gridColumns returns the fewest columns for n cells of w×h pixels that
