@@ -20,12 +20,23 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(30)
 	}
-	// The first Ctrl-C cancels the context: train finishes its batch, saves
-	// and exits 130. stop restores the default so a second one kills.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ignoreSIGPIPE()
+	os.Exit(cli.Execute(signalContext(), cli.SystemIO(), os.Args[1:]))
+}
+
+// signalContext returns a context that the first SIGINT or SIGTERM
+// cancels, with a cli.SignalError naming the signal as its cause: each
+// command then stops at its next safe point (train finishes its batch and
+// saves) and the exit status is 128 plus the signal's number. After the
+// first signal the default action is restored, so a second one kills.
+func signalContext() context.Context {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop()
+		s := <-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel(cli.SignalError{Signal: s})
 	}()
-	os.Exit(cli.Execute(ctx, cli.SystemIO(), os.Args[1:]))
+	return ctx
 }

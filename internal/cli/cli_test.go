@@ -277,24 +277,6 @@ func TestErrorsAreOneLine(t *testing.T) {
 	}
 }
 
-func TestInterruptSavesAndExits130(t *testing.T) {
-	dir := synthData(t, 500, 50)
-	out := filepath.Join(t.TempDir(), "m.safetensors")
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // as if Ctrl-C came before the first batch
-	var stdout, stderr bytes.Buffer
-	code := Execute(ctx, &IO{Out: &stdout, ErrOut: &stderr}, []string{"train", "--data", dir, "--out", out, "--batch-size", "10"})
-	if code != ExitInterrupt {
-		t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
-	}
-	if _, err := os.Stat(out); err != nil {
-		t.Errorf("interrupted run saved no model: %v", err)
-	}
-	if r := execute(t, "eval", "--model", out, "--data", dir); r.code != 0 {
-		t.Errorf("the interrupted run's model does not load: %s", r.err)
-	}
-}
-
 func TestHelpHasExamples(t *testing.T) {
 	for _, cmd := range []string{"train", "eval", "download", "version"} {
 		r := execute(t, cmd, "--help")

@@ -104,9 +104,20 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 	if err := datasetFor(&o.Data, ck, o.Model); err != nil {
 		return err
 	}
-	spec, _, sets, err := o.Data.load(cmd.Context(), o.IO, split)
+	spec, dir, err := o.Data.resolve()
 	if err != nil {
 		return err
+	}
+	if err := checkOutputs([]output{{"--plot", o.Plot}}, append(dataFiles(spec, dir), o.Model)...); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	spec, _, sets, err := o.Data.load(ctx, o.IO, split)
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return interrupted(ctx, "interrupted: nothing was evaluated")
 	}
 	s := sets[0]
 	if s.Dim() != m.In || len(spec.Classes) != m.Out {
@@ -116,11 +127,14 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 	if err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		return interrupted(ctx, "interrupted: nothing was written")
+	}
 	c := res.Confusion
 	if o.Plot != "" {
 		title := fmt.Sprintf("%s %s set — accuracy %.4f", spec.Name, o.Split, c.Accuracy())
 		if err := render.ConfusionHeatmap(c.Counts, c.K, spec.Classes, title, o.Plot); err != nil {
-			return err
+			return fmt.Errorf("--plot %s: %w", o.Plot, err)
 		}
 	}
 	if o.JSON {
@@ -140,7 +154,7 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintf(o.IO.Out, "model     %s (%s, %d epochs, lr %g, batch %d)\n", o.Model, ck.Meta.Dataset, ck.Meta.Epochs, ck.Meta.LR, ck.Meta.BatchSize)
+	fmt.Fprintf(o.IO.Out, "model     %s (%s, %d %s, lr %g, batch %d)\n", sanitize(o.Model), sanitize(ck.Meta.Dataset), ck.Meta.Epochs, plural(ck.Meta.Epochs, "epoch"), ck.Meta.LR, ck.Meta.BatchSize)
 	fmt.Fprintf(o.IO.Out, "split     %s (%d examples)\n", o.Split, s.N)
 	fmt.Fprintf(o.IO.Out, "accuracy  %.4f\n", c.Accuracy())
 	fmt.Fprintf(o.IO.Out, "loss      %.4f\n", res.Loss)

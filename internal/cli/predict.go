@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 	"github.com/softmaxctl/softmaxctl/internal/model"
+	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 )
 
 // PredictOptions are the inputs of `softmaxctl predict`.
@@ -51,7 +55,7 @@ light surface). always and never override the rule.`,
 			if runF != nil {
 				return runF(cmd, opts)
 			}
-			return runPredict(opts)
+			return runPredict(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Model, "model", "m", "model.safetensors", "the model file")
@@ -65,6 +69,8 @@ light surface). always and never override the rule.`,
 var imageExts = []string{".png", ".jpg", ".jpeg", ".gif", ".webp"}
 
 // expandArgs turns folder arguments into the images they hold, sorted.
+// Entries that are not regular files (a FIFO named x.png, say) are kept:
+// opening them is refused, with a reason, like any other bad file.
 func expandArgs(args []string) ([]string, error) {
 	var files []string
 	for _, a := range args {
@@ -106,7 +112,12 @@ type predictLine struct {
 	Error string       `json:"error,omitempty"`
 }
 
-func runPredict(o *PredictOptions) error {
+// predictChunk is how many images predict prepares and classifies at a
+// time: results stream out as each chunk is done, and memory stays bounded
+// however many images there are.
+const predictChunk = 256
+
+func runPredict(ctx context.Context, o *PredictOptions) error {
 	inv, err := imageprep.ParseInvert(o.Invert)
 	if err != nil {
 		return usageError{err}
@@ -132,65 +143,85 @@ func runPredict(o *PredictOptions) error {
 	if ck.Meta.Dataset == "mnist" {
 		prep.Box = 20
 	}
-
-	// Prepare every image, then classify them in one batch.
-	x := make([]float32, 0, len(files)*m.In)
-	var ok []int
-	lines := make([]predictLine, len(files))
-	stdinUsed := false
-	for i, f := range files {
-		lines[i].File = f
-		pix, err := o.prepare(f, inv, prep, &stdinUsed)
-		if err != nil {
-			lines[i].Error = err.Error()
-			continue
-		}
-		for _, p := range pix {
-			x = append(x, float32(p)/255)
-		}
-		ok = append(ok, i)
-	}
-	if len(ok) > 0 {
-		probs, err := classify(m, x, len(ok))
-		if err != nil {
-			return err
-		}
-		for k, i := range ok {
-			lines[i].Top = topK(probs[k*m.Out:(k+1)*m.Out], ck.Meta.Classes, top)
-		}
+	width := 0
+	for _, c := range ck.Meta.Classes {
+		width = max(width, len(sanitize(c)))
 	}
 
 	failed := 0
-	width := 0
-	for _, c := range ck.Meta.Classes {
-		width = max(width, len(c))
-	}
-	for _, l := range lines {
-		if l.Error != "" {
-			failed++
-		}
-		if o.JSON {
-			if err := json.NewEncoder(o.IO.Out).Encode(l); err != nil {
-				return fmt.Errorf("write output: %w", err)
+	stdinUsed := false
+	for lo := 0; lo < len(files); lo += predictChunk {
+		chunk := files[lo:min(lo+predictChunk, len(files))]
+		lines := make([]predictLine, len(chunk))
+		x := make([]float32, 0, len(chunk)*m.In)
+		var ok []int
+		for i, f := range chunk {
+			if ctx.Err() != nil {
+				return interrupted(ctx, fmt.Sprintf("interrupted: classified %d of %d images", lo, len(files)))
 			}
-			continue
+			lines[i].File = f
+			pix, err := o.prepare(f, inv, prep, &stdinUsed)
+			if err != nil {
+				lines[i].Error = err.Error()
+				continue
+			}
+			for _, p := range pix {
+				x = append(x, float32(p)/255)
+			}
+			ok = append(ok, i)
 		}
-		if l.Error != "" {
-			fmt.Fprintf(o.IO.ErrOut, "softmaxctl: %s: %s\n", l.File, l.Error)
-			continue
+		if len(ok) > 0 {
+			probs, err := classify(m, x, len(ok))
+			if err != nil {
+				return err
+			}
+			for k, i := range ok {
+				lines[i].Top = topK(probs[k*m.Out:(k+1)*m.Out], ck.Meta.Classes, top)
+			}
 		}
-		fmt.Fprintf(o.IO.Out, "%s\n", l.File)
-		for _, p := range l.Top {
-			fmt.Fprintf(o.IO.Out, "  %-*s  %6.2f%%\n", width, p.Class, 100*p.Prob)
+		for _, l := range lines {
+			if l.Error != "" {
+				failed++
+			}
+			if err := o.print(l, width); err != nil {
+				return err
+			}
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d images could not be classified", failed, len(lines))
+		return fmt.Errorf("%d of %d %s could not be classified", failed, len(files), plural(len(files), "image"))
 	}
 	return nil
 }
 
-// prepare reads one image argument and turns it into 28x28 bytes.
+// print writes one image's result: a JSON line, or the file name and its
+// top classes (an error goes to stderr). File and class names come from
+// outside and are escaped for the terminal; JSON escapes them itself.
+func (o *PredictOptions) print(l predictLine, width int) error {
+	if o.JSON {
+		if err := json.NewEncoder(o.IO.Out).Encode(l); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return nil
+	}
+	if l.Error != "" {
+		_, err := fmt.Fprintf(o.IO.ErrOut, "softmaxctl: %s: %s\n", sanitize(l.File), sanitize(l.Error))
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n", sanitize(l.File))
+	for _, p := range l.Top {
+		fmt.Fprintf(&b, "  %-*s  %6.2f%%\n", width, sanitize(p.Class), 100*p.Prob)
+	}
+	if _, err := io.WriteString(o.IO.Out, b.String()); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// prepare reads one image argument and turns it into 28x28 bytes. Only
+// regular files are opened (a FIFO would block for ever), and reads are
+// bounded by imageprep.Decode.
 func (o *PredictOptions) prepare(f string, inv imageprep.Invert, opts imageprep.Options, stdinUsed *bool) ([]byte, error) {
 	var r io.Reader
 	if f == "-" {
@@ -200,12 +231,12 @@ func (o *PredictOptions) prepare(f string, inv imageprep.Invert, opts imageprep.
 		*stdinUsed = true
 		r = o.IO.In
 	} else {
-		fh, err := os.Open(f)
+		fh, _, err := safeopen.Open(f)
 		if err != nil {
-			if os.IsNotExist(err) {
+			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("no such file")
 			}
-			return nil, fmt.Errorf("open: %w", err)
+			return nil, err
 		}
 		defer fh.Close()
 		r = fh

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -23,12 +24,17 @@ import (
 // -ldflags "-X github.com/softmaxctl/softmaxctl/internal/cli.Version=...".
 var Version = "0.1.0-dev"
 
-// Exit statuses.
+// Exit statuses. A run stopped by a signal exits 128 plus the signal's
+// number, the shell's convention: 130 for SIGINT (Ctrl-C), 143 for SIGTERM.
 const (
 	ExitOK        = 0
 	ExitRuntime   = 1
 	ExitUsage     = 2
-	ExitInterrupt = 130
+	ExitInterrupt = 128 + int(syscall.SIGINT)
+	ExitTerminate = 128 + int(syscall.SIGTERM)
+	// ExitPipe is the status of a command whose standard output was
+	// closed by its reader (| head), as if SIGPIPE had ended it.
+	ExitPipe = 128 + 13
 )
 
 // IO is where a command reads and writes. Tests fill it with buffers.
@@ -59,10 +65,62 @@ func (e usageError) Unwrap() error { return e.err }
 // usagef returns a usage error.
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// interruptError marks a run stopped by Ctrl-C; it exits 130.
-type interruptError struct{ msg string }
+// SignalError is the cause of a context that a signal cancelled: main
+// cancels the commands' context with it, so that the exit status can say
+// which signal stopped the run.
+type SignalError struct{ Signal os.Signal }
+
+func (e SignalError) Error() string { return "interrupted by " + e.Signal.String() }
+
+// interruptError marks a run stopped by a signal (Ctrl-C or SIGTERM): what
+// was done, and the cause of the cancellation, which sets the exit status.
+type interruptError struct {
+	msg   string
+	cause error
+}
 
 func (e interruptError) Error() string { return e.msg }
+
+// interrupted returns an interruptError for a run whose context is done,
+// with msg saying what was (not) kept.
+func interrupted(ctx context.Context, msg string) error {
+	return interruptError{msg: msg, cause: context.Cause(ctx)}
+}
+
+// exitStatus is the status for a run stopped by cause: 128 plus the
+// signal's number, or 130 (as for Ctrl-C) when the cause is not a signal.
+func exitStatus(cause error) int {
+	var se SignalError
+	if errors.As(cause, &se) {
+		if s, ok := se.Signal.(syscall.Signal); ok {
+			return 128 + int(s)
+		}
+	}
+	return ExitInterrupt
+}
+
+// runError marks an error that a command's run function returned, as
+// opposed to one cobra found on the command line before running it.
+type runError struct{ err error }
+
+func (e runError) Error() string { return e.err.Error() }
+func (e runError) Unwrap() error { return e.err }
+
+// markRunErrors wraps the run function of c and its subcommands so that
+// their errors are runErrors: whatever else cobra returns is a usage error.
+func markRunErrors(c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if err := run(cmd, args); err != nil {
+				return runError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRunErrors(sub)
+	}
+}
 
 // NewRootCmd builds the softmaxctl command tree.
 func NewRootCmd(ios *IO) *cobra.Command {
@@ -94,42 +152,59 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 		NewCmdShowErrors(ios, nil),
 		NewCmdVersion(ios),
 	)
+	markRunErrors(root)
 	return root
 }
 
 // Execute runs the command line args and returns the exit status. Errors
-// are printed as one line on ios.ErrOut.
+// are printed as one line on ios.ErrOut. The status comes from the error's
+// type: a usage error or a bad command line 2, a run stopped by a signal
+// 128 plus its number, a closed standard output 141 (silently), any other
+// failure 1.
 func Execute(ctx context.Context, ios *IO, args []string) int {
 	// Gorgonia takes its BLAS process-wide: every matrix product of every
 	// graph goes through the project's SGEMM, tuned for n = 10 columns.
 	G.Use(blas.New())
 	root := NewRootCmd(ios)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	return exitFor(ctx, ios, root.ExecuteContext(ctx))
+}
+
+// exitFor prints err, if any, and returns the exit status for it.
+func exitFor(ctx context.Context, ios *IO, err error) int {
 	if err == nil {
 		return ExitOK
 	}
-	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
-	fmt.Fprintf(ios.ErrOut, "softmaxctl: %s\n", msg)
-	var ue usageError
-	var ie interruptError
+	var (
+		ue usageError
+		ie interruptError
+		re runError
+	)
 	switch {
 	case errors.As(err, &ie):
-		return ExitInterrupt
-	case errors.As(err, &ue), isCobraUsage(err):
+		printError(ios, err)
+		return exitStatus(ie.cause)
+	case ctx.Err() != nil:
+		// A signal came and the command gave up on what it was doing
+		// (a download, say): that is an interruption, not a failure.
+		printError(ios, errors.New("interrupted: stopped before finishing; nothing was written"))
+		return exitStatus(context.Cause(ctx))
+	case isBrokenPipe(err):
+		// The reader of our output went away (| head): like any Unix
+		// filter, stop quietly.
+		return ExitPipe
+	}
+	printError(ios, err)
+	if errors.As(err, &ue) || !errors.As(err, &re) {
 		return ExitUsage
 	}
 	return ExitRuntime
 }
 
-// isCobraUsage recognises the errors cobra itself returns for a bad command
-// line, which are plain errors.
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument"} {
-		if strings.HasPrefix(s, p) || strings.Contains(s, " "+p) {
-			return true
-		}
-	}
-	return false
+// printError prints err as the one softmaxctl: line, with control
+// characters escaped: messages quote file names and model metadata, which
+// must not reach a terminal raw.
+func printError(ios *IO, err error) {
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+	fmt.Fprintf(ios.ErrOut, "softmaxctl: %s\n", sanitize(msg))
 }

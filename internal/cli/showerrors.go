@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image/png"
 	"io"
@@ -73,9 +74,20 @@ func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
 	if err := datasetFor(&o.Data, ck, o.Model); err != nil {
 		return err
 	}
-	spec, _, sets, err := o.Data.load(cmd.Context(), o.IO, dataset.Test)
+	spec, dir, err := o.Data.resolve()
 	if err != nil {
 		return err
+	}
+	if err := checkOutputs([]output{{"-o", o.Out}}, append(dataFiles(spec, dir), o.Model)...); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	spec, _, sets, err := o.Data.load(ctx, o.IO, dataset.Test)
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return interrupted(ctx, "interrupted: nothing was drawn")
 	}
 	full := sets[0]
 	if full.Dim() != m.In {
@@ -100,8 +112,15 @@ func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
 		return fmt.Errorf("the model classifies all of the first %d test images correctly: look through more with --count", n)
 	}
 	img, err := render.ErrorGrid(tiles, o.Scale)
+	var big *render.GridTooLargeError
+	if errors.As(err, &big) {
+		return usagef("%v: use --limit %d, a smaller --scale or a smaller --count", err, max(big.Fit, 1))
+	}
 	if err != nil {
 		return err
+	}
+	if ctx.Err() != nil {
+		return interrupted(ctx, "interrupted: nothing was written")
 	}
 	encode := func(w io.Writer) error { return png.Encode(w, img) }
 	wrong := 0

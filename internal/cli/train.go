@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -49,7 +51,10 @@ func NewCmdTrain(ios *IO, runF func(*cobra.Command, *TrainOptions) error) *cobra
 loss and accuracy and the loss and accuracy on the test images, then save the
 model (safetensors). Missing dataset files are downloaded first.
 
-Ctrl-C finishes the current batch, saves the model and exits with status 130.`,
+Ctrl-C (or SIGTERM) finishes the current batch and stops. When at least one
+epoch is complete the model is saved as it is, unless --out already holds a
+model of the same dataset that scored better; the exit status is 130 (143 for
+SIGTERM). Output paths are checked before any work starts.`,
 		Example: `  softmaxctl train --epochs 10 --lr 0.1
   softmaxctl train --dataset mnist --seed 7 --out mnist.safetensors
   softmaxctl train --data ./fashion --json > log.jsonl`,
@@ -117,6 +122,13 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
+	spec, dir, err := o.Data.resolve()
+	if err != nil {
+		return err
+	}
+	if err := checkOutputs([]output{{"--out", o.Out}, {"--plot", o.Plot}}, dataFiles(spec, dir)...); err != nil {
+		return err
+	}
 	kind, err = device.Select(kind)
 	if err != nil {
 		return err
@@ -125,6 +137,9 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	spec, dir, sets, err := o.Data.load(ctx, o.IO, dataset.Train, dataset.Test)
 	if err != nil {
 		return err
+	}
+	if ctx.Err() != nil {
+		return interrupted(ctx, "interrupted while loading the data: nothing was saved"+unchanged(o.Out))
 	}
 	trainSet, testSet := sets[0], sets[1]
 	cfg := train.Config{Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize, Seed: o.Seed}
@@ -136,8 +151,11 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		return err
 	}
 	loadSeconds := time.Since(start).Seconds()
-	fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", spec.Name, dir, trainSet.N, testSet.N, kind)
+	fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", sanitize(spec.Name), sanitize(dir), trainSet.N, testSet.N, kind)
 
+	// A reader that goes away (| head) must not cost the run: stdout
+	// stops, training goes on and the model is saved.
+	stdout := &pipeWriter{w: o.IO.Out}
 	tr := &train.Trainer{Config: cfg}
 	var bar *progressbar.ProgressBar
 	if o.IO.ErrTTY && !o.JSON {
@@ -154,26 +172,29 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		tr.OnBatch = func(done, total int) { _ = bar.Set(done) }
 	}
 	var history []train.Epoch
-	// writeErr is the first failure to print or plot. Training goes on
-	// and the model is still saved: losing a run to a bad --plot path
-	// would cost more than the picture.
-	var writeErr error
+	// outErr and plotErr are the first failures to print and to plot.
+	// Training goes on and the model is still saved: losing a run to a
+	// full disk under --plot would cost more than the picture, and a
+	// failing plot must not silence the epoch lines.
+	var outErr, plotErr error
 	tr.OnEpoch = func(e train.Epoch) {
 		if bar != nil {
 			_ = bar.Finish()
 		}
 		history = append(history, e)
-		if writeErr != nil {
-			return
+		if outErr == nil {
+			if o.JSON {
+				outErr = json.NewEncoder(stdout).Encode(e)
+			} else {
+				_, outErr = fmt.Fprintf(stdout, "epoch %*d/%d  train loss %.4f  train acc %.4f  val loss %.4f  val acc %.4f  %.2fs\n",
+					len(fmt.Sprint(cfg.Epochs)), e.Epoch, cfg.Epochs, e.TrainLoss, e.TrainAcc, e.ValLoss, e.ValAcc, e.Seconds)
+			}
+			if stdout.closed {
+				outErr = nil
+			}
 		}
-		if o.JSON {
-			writeErr = json.NewEncoder(o.IO.Out).Encode(e)
-		} else {
-			_, writeErr = fmt.Fprintf(o.IO.Out, "epoch %*d/%d  train loss %.4f  train acc %.4f  val loss %.4f  val acc %.4f  %.2fs\n",
-				len(fmt.Sprint(cfg.Epochs)), e.Epoch, cfg.Epochs, e.TrainLoss, e.TrainAcc, e.ValLoss, e.ValAcc, e.Seconds)
-		}
-		if writeErr == nil && o.Plot != "" {
-			writeErr = plotCurves(o, spec, history)
+		if plotErr == nil && o.Plot != "" {
+			plotErr = plotCurves(o, spec, history)
 		}
 	}
 	trainStart := time.Now()
@@ -186,16 +207,24 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		_, fitErr = tr.Fit(ctx, m, trainSet, testSet)
 	}
 	trainSeconds := time.Since(trainStart).Seconds()
-	interrupted := errors.Is(fitErr, train.ErrInterrupted)
-	if fitErr != nil && !interrupted {
+	stopped := errors.Is(fitErr, train.ErrInterrupted)
+	if fitErr != nil && !stopped {
 		return fitErr
+	}
+	if bar != nil {
+		_ = bar.Clear()
 	}
 
 	final := train.Epoch{}
 	if len(history) > 0 {
 		final = history[len(history)-1]
 	}
-	if interrupted {
+	if stopped {
+		if len(history) == 0 {
+			// A model that has not seen one epoch is worth nothing, and
+			// must not replace one that has.
+			return interrupted(ctx, "interrupted before the first epoch finished: nothing was saved"+unchanged(o.Out))
+		}
 		// The last epoch's validation figures describe an earlier model:
 		// measure the one being saved.
 		res, err := train.Evaluate(m, testSet)
@@ -203,6 +232,10 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 			return err
 		}
 		final.ValLoss, final.ValAcc = res.Loss, res.Confusion.Accuracy()
+		if acc, ok := betterExisting(o.Out, spec.Name, final.ValAcc); ok {
+			return interrupted(ctx, fmt.Sprintf("interrupted after %d full %s (val acc %.4f): kept %s, which scores better (val acc %.4f); the interrupted model was not saved",
+				len(history), plural(len(history), "epoch"), final.ValAcc, o.Out, acc))
+		}
 	}
 	ck := &checkpoint.Checkpoint{
 		W: m.W, B: m.B, In: m.In, Out: m.Out,
@@ -226,26 +259,95 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err := checkpoint.Save(o.Out, ck); err != nil {
 		return err
 	}
-	if writeErr != nil {
-		return fmt.Errorf("saved the model to %s, but could not write the output: %w", o.Out, writeErr)
+	if outErr != nil {
+		return fmt.Errorf("saved the model to %s, but could not write the epoch lines: %w", o.Out, outErr)
+	}
+	if plotErr != nil {
+		return fmt.Errorf("saved the model to %s, but could not draw --plot %s: %w", o.Out, o.Plot, plotErr)
 	}
 	total := time.Since(start).Seconds()
 	if o.JSON {
 		s := summary{
 			ValAcc: final.ValAcc, ValLoss: final.ValLoss, TrainLoss: final.TrainLoss, TrainAcc: final.TrainAcc,
-			Epochs: len(history), Device: string(kind), Model: o.Out, Interrupted: interrupted,
+			Epochs: len(history), Device: string(kind), Model: o.Out, Interrupted: stopped,
 			LoadSeconds: loadSeconds, TrainSeconds: trainSeconds, TotalSeconds: total,
 		}
-		if err := json.NewEncoder(o.IO.Out).Encode(s); err != nil {
-			return fmt.Errorf("write output: %w", err)
+		if err := json.NewEncoder(stdout).Encode(s); err != nil && !stdout.closed {
+			return fmt.Errorf("saved the model to %s, but could not write the summary: %w", o.Out, err)
 		}
-	} else {
-		fmt.Fprintf(o.IO.ErrOut, "saved %s (val acc %.4f) after %d epochs; training %.2fs, total %.2fs\n", o.Out, final.ValAcc, len(history), trainSeconds, total)
 	}
-	if interrupted {
-		return interruptError{fmt.Sprintf("interrupted after %d full epochs: saved the model as it was to %s", len(history), o.Out)}
+	if !o.JSON || stdout.closed {
+		fmt.Fprintf(o.IO.ErrOut, "saved %s (val acc %.4f) after %d %s; training %.2fs, total %.2fs\n", o.Out, final.ValAcc, len(history), plural(len(history), "epoch"), trainSeconds, total)
+	}
+	if stdout.closed {
+		fmt.Fprintln(o.IO.ErrOut, "standard output was closed by its reader: the rest of the output was dropped, the model was saved")
+	}
+	if stopped {
+		return interrupted(ctx, fmt.Sprintf("interrupted after %d full %s: saved the model as it was to %s", len(history), plural(len(history), "epoch"), o.Out))
 	}
 	return nil
+}
+
+// dataFiles lists the four files of spec in dir: what train reads, and so
+// what no output may overwrite.
+func dataFiles(spec dataset.Spec, dir string) []string {
+	files := make([]string, len(spec.Files))
+	for i, f := range spec.Files {
+		files[i] = filepath.Join(dir, f.Name)
+	}
+	return files
+}
+
+// unchanged tells, for a message about a run that saved nothing, that the
+// file at path (if there is one) was left as it was.
+func unchanged(path string) string {
+	if _, err := os.Lstat(path); err == nil {
+		return "; " + path + " is unchanged"
+	}
+	return ""
+}
+
+// betterExisting reports whether path already holds a model of the same
+// dataset whose recorded validation accuracy is at least acc, and that
+// accuracy. An interrupted run must not replace a better model.
+func betterExisting(path, dataset string, acc float64) (float64, bool) {
+	ck, err := checkpoint.Load(path)
+	if err != nil || ck.Meta.Dataset != dataset {
+		return 0, false
+	}
+	old, ok := ck.Meta.Metrics["val_acc"]
+	if !ok || !(old >= acc) {
+		return 0, false
+	}
+	return old, true
+}
+
+// plural returns word, with an s unless n is 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// pipeWriter passes writes to w until the reader of a pipe goes away
+// (EPIPE); from then on it drops them and reports success, and closed is
+// true.
+type pipeWriter struct {
+	w      io.Writer
+	closed bool
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	if p.closed {
+		return len(b), nil
+	}
+	n, err := p.w.Write(b)
+	if isBrokenPipe(err) {
+		p.closed = true
+		return len(b), nil
+	}
+	return n, err
 }
 
 // plotCurves draws the curves of the epochs so far into o.Plot.
