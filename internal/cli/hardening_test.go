@@ -36,7 +36,9 @@ func (w *hookWriter) Write(p []byte) (int, error) {
 // EPIPE, as it does once SIGPIPE is ignored.
 type pipeClosed struct{}
 
-func (pipeClosed) Write([]byte) (int, error) { return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE} }
+func (pipeClosed) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
+}
 
 // run executes args with ctx and the given stdout.
 func run(ctx context.Context, out io.Writer, args ...string) result {
@@ -79,20 +81,16 @@ func TestInterruptNeverDestroysAModel(t *testing.T) {
 	dir := synthData(t, 500, 100)
 	good := trainedModel(t, dir, 5, "--lr", "0.5", "--batch-size", "50")
 	goodBytes := mustRead(t, good)
-	sigterm := func() (context.Context, context.CancelCauseFunc) {
-		return context.WithCancelCause(context.Background())
-	}
 	tests := []struct {
 		name     string
-		existing bool          // --out starts as a copy of the good model
-		cause    error         // the cancellation's cause
-		when     string        // cancel: "" before the start, "train" as training starts, "epoch" after the first epoch
-		lr       string        // learning rate of the interrupted run
-		code     int           // exit status
-		want     string        // in stderr
-		saved    bool          // --out holds a new model afterwards
-		epochs   int           // epochs recorded in the saved model
-		_        func() string // keeps the table's columns aligned in gofmt
+		existing bool   // --out starts as a copy of the good model
+		cause    error  // the cancellation's cause
+		when     string // cancel: "" before the start, "train" as training starts, "epoch" after the first epoch
+		lr       string // learning rate of the interrupted run
+		code     int    // exit status
+		want     string // in stderr
+		saved    bool   // --out holds a new model afterwards
+		epochs   int    // epochs recorded in the saved model
 	}{
 		{name: "before start, existing kept", existing: true, code: 130, want: "nothing was saved"},
 		{name: "during the first epoch, no file", when: "train", code: 130, want: "before the first epoch"},
@@ -107,7 +105,7 @@ func TestInterruptNeverDestroysAModel(t *testing.T) {
 			if tt.existing {
 				os.WriteFile(out, goodBytes, 0o644)
 			}
-			ctx, cancel := sigterm()
+			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
 			cause := tt.cause
 			if cause == nil {
@@ -251,8 +249,7 @@ func TestPlotFailureKeepsEpochLines(t *testing.T) {
 	out := filepath.Join(tmp, "m.safetensors")
 	// After epoch 1's line, the plot's name becomes a folder: every later
 	// plot write fails.
-	stdout := &hookWriter{hook: func() {}}
-	stdout.hook = nil
+	var stdout bytes.Buffer
 	lines := 0
 	w := writerFunc(func(p []byte) (int, error) {
 		lines++
