@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 )
@@ -33,7 +33,8 @@ type dataFlags struct {
 	fromModel bool
 }
 
-func (d *dataOptions) addFlags(fs *pflag.FlagSet, how dataFlags) {
+func (d *dataOptions) addFlags(cmd *cobra.Command, how dataFlags) {
+	fs := cmd.Flags()
 	if how.fromModel {
 		fs.StringVar(&d.Dataset, "dataset", "", "dataset: "+strings.Join(dataset.Names(), " or ")+" (default: the one the model was trained on)")
 	} else {
@@ -44,6 +45,9 @@ func (d *dataOptions) addFlags(fs *pflag.FlagSet, how dataFlags) {
 		fs.BoolVar(&d.NoDownload, "no-download", false, "fail instead of downloading missing dataset files")
 	}
 	fs.StringArrayVar(&d.Mirrors, "mirror", nil, "base URL (http, https or file) to download missing files from instead of the official ones; repeat for fallbacks")
+	completeValues(cmd, "dataset", dataset.Names()...)
+	completeFolders(cmd, "data")
+	_ = cmd.RegisterFlagCompletionFunc("mirror", cobra.NoFileCompletions)
 }
 
 // resolve checks the dataset name and finds its folder.

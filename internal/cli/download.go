@@ -28,7 +28,7 @@ keep it only if it matches. Files already present and valid are skipped.`,
 		Example: `  softmaxctl download
   softmaxctl download --dataset mnist --data ./mnist
   softmaxctl download --mirror https://example.org/fashion/ --mirror file:///srv/mnist/`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd, opts)
@@ -36,7 +36,7 @@ keep it only if it matches. Files already present and valid are skipped.`,
 			return runDownload(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd.Flags(), dataFlags{})
+	opts.Data.addFlags(cmd, dataFlags{})
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "download again even if the files are present and valid")
 	return cmd
 }

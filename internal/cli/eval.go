@@ -35,7 +35,7 @@ cross-entropy, per-class precision, recall and F1, and the confusion matrix.
 The dataset defaults to the one the model was trained on.`,
 		Example: `  softmaxctl eval --model model.safetensors
   softmaxctl eval --model model.safetensors --split train --json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd, opts)
@@ -43,11 +43,14 @@ The dataset defaults to the one the model was trained on.`,
 			return runEval(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd.Flags(), dataFlags{autoDownload: true, fromModel: true})
+	opts.Data.addFlags(cmd, dataFlags{autoDownload: true, fromModel: true})
 	cmd.Flags().StringVarP(&opts.Model, "model", "m", "model.safetensors", "the model file to evaluate")
 	cmd.Flags().StringVar(&opts.Split, "split", "test", "which split: test or train")
 	cmd.Flags().StringVar(&opts.Plot, "plot", "", "draw the confusion matrix as a heatmap into this PNG or SVG file")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON on stdout")
+	completeFiles(cmd, "model", "safetensors")
+	completeValues(cmd, "split", "test", "train")
+	completeFiles(cmd, "plot", "png", "svg")
 	return cmd
 }
 
@@ -91,6 +94,9 @@ type evalJSON struct {
 
 func runEval(cmd *cobra.Command, o *EvalOptions) error {
 	split := dataset.Split(o.Split)
+	if o.Split == "val" {
+		return usagef("--split val: the val figures train prints are measured on the test split, as the chapter validates on the test set; use --split test")
+	}
 	if split != dataset.Train && split != dataset.Test {
 		return usagef("unknown --split %q: use test or train", o.Split)
 	}

@@ -49,7 +49,12 @@ light surface). always and never override the rule.`,
 		Example: `  softmaxctl predict shirt.jpg
   softmaxctl predict --top 1 photos/
   cat sneaker.png | softmaxctl predict --json -`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("predict needs at least one IMAGE: a file, a folder of images, or - for standard input (see '%s --help')", c.CommandPath())
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Args = args
 			if runF != nil {
@@ -62,11 +67,25 @@ light surface). always and never override the rule.`,
 	cmd.Flags().IntVarP(&opts.Top, "top", "k", 3, "how many classes to show per image")
 	cmd.Flags().StringVar(&opts.Invert, "invert", "auto", "auto, always or never: whether to invert dark-on-light images")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per image")
+	completeFiles(cmd, "model", "safetensors")
+	completeValues(cmd, "invert", "auto", "always", "never")
+	cmd.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return imageExtsNoDot(), cobra.ShellCompDirectiveFilterFileExt
+	}
 	return cmd
 }
 
 // imageExts are the file types a folder argument picks up.
 var imageExts = []string{".png", ".jpg", ".jpeg", ".gif", ".webp"}
+
+// imageExtsNoDot is imageExts as shell completion wants them.
+func imageExtsNoDot() []string {
+	exts := make([]string, len(imageExts))
+	for i, e := range imageExts {
+		exts[i] = strings.TrimPrefix(e, ".")
+	}
+	return exts
+}
 
 // expandArgs turns folder arguments into the images they hold, sorted.
 // Entries that are not regular files (a FIFO named x.png, say) are kept:

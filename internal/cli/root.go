@@ -141,9 +141,10 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
-	})
+	root.SetFlagErrorFunc(flagError)
+	root.Args = cobra.ArbitraryArgs
+	root.RunE = unknownCommand
+	root.SuggestionsMinimumDistance = 2
 	root.AddCommand(
 		NewCmdDownload(ios, nil),
 		NewCmdTrain(ios, nil),

@@ -35,10 +35,10 @@ func NewCmdShowErrors(ios *IO, runF func(*cobra.Command, *ShowErrorsOptions) err
 		Long: `Classify the first --count test images (256, the chapter's first validation
 batch), keep the misclassified ones and tile them in a PNG grid, each captioned
 with its true class over the predicted one, enlarged --scale times. The PNG
-goes to standard output (redirect it) or to -o FILE.`,
+goes to standard output (redirect it) or to --out FILE (-o FILE).`,
 		Example: `  softmaxctl show-errors > misclassified.png
   softmaxctl show-errors --model mnist.safetensors --limit 16 --scale 4 -o errors.png`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd, opts)
@@ -46,13 +46,18 @@ goes to standard output (redirect it) or to -o FILE.`,
 			return runShowErrors(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd.Flags(), dataFlags{autoDownload: true, fromModel: true})
+	opts.Data.addFlags(cmd, dataFlags{autoDownload: true, fromModel: true})
 	f := cmd.Flags()
 	f.StringVarP(&opts.Model, "model", "m", "model.safetensors", "the model file")
 	f.IntVar(&opts.Count, "count", 256, "how many test images to look through, from the first")
 	f.IntVar(&opts.Limit, "limit", 0, "at most this many tiles (0: all misclassified images found)")
 	f.IntVar(&opts.Scale, "scale", 3, "enlarge each image this many times")
-	f.StringVarP(&opts.Out, "output", "o", "", "write the PNG to this file instead of standard output")
+	f.StringVarP(&opts.Out, "out", "o", "", "write the PNG to this file instead of standard output")
+	// --output was this flag's name before -o meant --out everywhere.
+	f.StringVar(&opts.Out, "output", "", "")
+	_ = f.MarkHidden("output")
+	completeFiles(cmd, "model", "safetensors")
+	completeFiles(cmd, "out", "png")
 	return cmd
 }
 
@@ -65,7 +70,7 @@ func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
 	case o.Scale < 1 || o.Scale > render.MaxScale:
 		return usagef("--scale must be between 1 and %d, got %d", render.MaxScale, o.Scale)
 	case o.Out == "" && o.IO.OutTTY:
-		return usagef("show-errors writes a PNG: redirect it (softmaxctl show-errors > errors.png) or use -o FILE")
+		return usagef("show-errors writes a PNG: redirect it (softmaxctl show-errors > errors.png) or use --out FILE")
 	}
 	ck, m, err := loadModel(o.Model)
 	if err != nil {
@@ -78,7 +83,7 @@ func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkOutputs([]output{{"-o", o.Out}}, append(dataFiles(spec, dir), o.Model)...); err != nil {
+	if err := checkOutputs([]output{{"--out", o.Out}}, append(dataFiles(spec, dir), o.Model)...); err != nil {
 		return err
 	}
 	ctx := cmd.Context()

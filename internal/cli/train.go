@@ -58,7 +58,7 @@ SIGTERM). Output paths are checked before any work starts.`,
 		Example: `  softmaxctl train --epochs 10 --lr 0.1
   softmaxctl train --dataset mnist --seed 7 --out mnist.safetensors
   softmaxctl train --data ./fashion --json > log.jsonl`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd, opts)
@@ -66,7 +66,7 @@ SIGTERM). Output paths are checked before any work starts.`,
 			return runTrain(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd.Flags(), dataFlags{autoDownload: true})
+	opts.Data.addFlags(cmd, dataFlags{autoDownload: true})
 	f := cmd.Flags()
 	f.IntVar(&opts.Epochs, "epochs", 10, "passes over the training set")
 	f.Float64Var(&opts.LR, "lr", 0.1, "SGD learning rate")
@@ -77,6 +77,9 @@ SIGTERM). Output paths are checked before any work starts.`,
 	f.StringVarP(&opts.Out, "out", "o", "model.safetensors", "where to save the model")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per epoch, and a summary, on stdout")
 	f.StringVar(&opts.Plot, "plot", "", "draw the training curves into this PNG or SVG file after each epoch")
+	completeValues(cmd, "device", device.Names()...)
+	completeFiles(cmd, "out", "safetensors")
+	completeFiles(cmd, "plot", "png", "svg")
 	return cmd
 }
 

@@ -15,7 +15,7 @@ func NewCmdVersion(ios *IO) *cobra.Command {
 		Use:     "version",
 		Short:   "Print the version and build of softmaxctl",
 		Example: "  softmaxctl version",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cuda := "without CUDA"
 			if device.CUDASupport {

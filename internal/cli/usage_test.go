@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// Mistakes on the command line get one plain sentence, with a suggestion
+// where one is close, and exit 2.
+func TestUsageMessages(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string // all in stderr
+	}{
+		{"misspelt command", []string{"trian"}, []string{`unknown command "trian": did you mean train?`, "commands: "}},
+		{"misspelt flag", []string{"train", "--epoch", "5"}, []string{"unknown flag --epoch: did you mean --epochs?"}},
+		{"flag far from any", []string{"train", "--zzzzzz"}, []string{"unknown flag --zzzzzz (see 'softmaxctl train --help')"}},
+		{"unknown shorthand", []string{"train", "-q"}, []string{"unknown flag -q "}},
+		{"not a number", []string{"train", "--lr", "abc"}, []string{`--lr "abc" is not a number`}},
+		{"not a whole number", []string{"train", "--epochs", "2.5"}, []string{`--epochs "2.5" is not a whole number`}},
+		{"missing value", []string{"train", "--lr"}, []string{"--lr needs a value"}},
+		{"predict without images", []string{"predict"}, []string{"predict needs at least one IMAGE"}},
+		{"stray argument", []string{"eval", "model.safetensors"}, []string{`eval takes no arguments, got "model.safetensors"`}},
+		{"split val", []string{"eval", "--split", "val"}, []string{"--split val", "use --split test"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := execute(t, tt.args...)
+			if r.code != ExitUsage {
+				t.Errorf("exit %d, want 2", r.code)
+			}
+			oneErrorLine(t, r.err)
+			for _, w := range tt.want {
+				if !strings.Contains(r.err, w) {
+					t.Errorf("stderr %q lacks %q", r.err, w)
+				}
+			}
+			for _, bad := range []string{"strconv", `\t`, "arg(s)", "Did you mean"} {
+				if strings.Contains(r.err, bad) {
+					t.Errorf("stderr %q has %q", r.err, bad)
+				}
+			}
+		})
+	}
+}
+
+// The shell completes flag values and file flags by extension.
+func TestCompletion(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"train", "--dataset", ""}, []string{"fashion-mnist", "mnist"}},
+		{[]string{"train", "--device", ""}, []string{"auto", "cpu", "cuda"}},
+		{[]string{"eval", "--split", "t"}, []string{"test", "train"}},
+		{[]string{"predict", "--invert", "a"}, []string{"auto", "always"}},
+		{[]string{"eval", "--model", ""}, []string{"safetensors"}},
+		{[]string{"train", "--plot", ""}, []string{"png", "svg"}},
+		{[]string{"show-errors", "--out", ""}, []string{"png"}},
+	}
+	for _, tt := range tests {
+		r := execute(t, append([]string{"__complete"}, tt.args...)...)
+		got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		got = got[:len(got)-1] // the directive line
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("complete %v: got %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}
+
+// show-errors takes -o as --out, like train, and the old --output still works.
+func TestOutFlagsConsistent(t *testing.T) {
+	for _, c := range []string{"train", "show-errors"} {
+		r := execute(t, c, "--help")
+		if !strings.Contains(r.stdout, "-o, --out") {
+			t.Errorf("%s --help lacks -o, --out", c)
+		}
+		if strings.Contains(r.stdout, "--output") {
+			t.Errorf("%s --help still shows --output", c)
+		}
+	}
+}
