@@ -163,7 +163,7 @@ func TestPredictTextAndErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"predict", "--model", model}, 2, "requires at least 1 arg"},
+		{[]string{"predict", "--model", model}, 2, "needs at least one IMAGE"},
 		{[]string{"predict", "--model", model, "--invert", "sometimes", good}, 2, "sometimes"},
 		{[]string{"predict", "--model", model, "--top", "0", good}, 2, "--top"},
 		{[]string{"predict", "--model", filepath.Join(tmp, "none"), good}, 1, "not found"},
