@@ -303,17 +303,36 @@ func rows(v []float32, cols int) [][]float32 {
 }
 
 // softmax64 turns one row of logits into probabilities, in float64 so
-// that small ones print correctly.
+// that small ones print correctly. It stays finite for any logits: an
+// infinite maximum shares the probability among the classes that reach
+// it, and a NaN (which only an overflowing model can produce) counts as
+// the lowest logit.
 func softmax64(logits []float32) []float64 {
 	mx := math.Inf(-1)
 	for _, v := range logits {
-		mx = math.Max(mx, float64(v))
+		if !math.IsNaN(float64(v)) {
+			mx = math.Max(mx, float64(v))
+		}
 	}
 	p := make([]float64, len(logits))
 	sum := 0.0
 	for i, v := range logits {
-		p[i] = math.Exp(float64(v) - mx)
+		switch x := float64(v); {
+		case math.IsNaN(x):
+		case math.IsInf(mx, 0):
+			if x == mx {
+				p[i] = 1
+			}
+		default:
+			p[i] = math.Exp(x - mx)
+		}
 		sum += p[i]
+	}
+	if sum == 0 { // every logit NaN
+		for i := range p {
+			p[i] = 1 / float64(len(p))
+		}
+		return p
 	}
 	for i := range p {
 		p[i] /= sum

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,10 +86,10 @@ SIGTERM). Output paths are checked before any work starts.`,
 func (o *TrainOptions) validate() error {
 	cfg := train.Config{Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize, Seed: o.Seed}
 	if err := cfg.Validate(0); err != nil {
-		return usageError{err}
+		return configError(err)
 	}
-	if !(o.Sigma >= 0) || math.IsInf(o.Sigma, 0) {
-		return usagef("--sigma must be a finite number >= 0, got %v", o.Sigma)
+	if !(o.Sigma >= 0 && o.Sigma <= maxSigma) {
+		return usagef("--sigma must be between 0 and %g, got %v: larger initial weights saturate the softmax before the first step", float64(maxSigma), o.Sigma)
 	}
 	if o.Out == "" {
 		return usagef("--out must name a file")
@@ -99,6 +98,20 @@ func (o *TrainOptions) validate() error {
 		return err
 	}
 	return nil
+}
+
+// maxSigma bounds --sigma: with inputs in [0, 1], initial weights this
+// large already make logits in the thousands.
+const maxSigma = 100
+
+// configError words a train.ConfigError with the flag that set the field.
+func configError(err error) error {
+	var ce *train.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	flag := map[string]string{"Epochs": "--epochs", "LR": "--lr", "BatchSize": "--batch-size"}[ce.Field]
+	return usagef("%s must be %s, got %v", flag, ce.Want, ce.Value)
 }
 
 // summary is the last JSON line of `train --json`.
@@ -147,7 +160,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	trainSet, testSet := sets[0], sets[1]
 	cfg := train.Config{Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize, Seed: o.Seed}
 	if err := cfg.Validate(trainSet.N); err != nil {
-		return usageError{err}
+		return configError(err)
 	}
 	m, err := model.New(trainSet.Dim(), len(spec.Classes), o.Sigma, o.Seed)
 	if err != nil {
@@ -211,6 +224,14 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	}
 	trainSeconds := time.Since(trainStart).Seconds()
 	stopped := errors.Is(fitErr, train.ErrInterrupted)
+	var diverged *train.DivergedError
+	if errors.As(fitErr, &diverged) {
+		advice := fmt.Sprintf("use a smaller --lr than %v", o.LR)
+		if o.Sigma > 1 {
+			advice += fmt.Sprintf(" or a smaller --sigma than %v", o.Sigma)
+		}
+		return fmt.Errorf("%w: %s; nothing was saved", fitErr, advice)
+	}
 	if fitErr != nil && !stopped {
 		return fitErr
 	}

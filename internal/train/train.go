@@ -31,19 +31,44 @@ type Config struct {
 	Seed      int64
 }
 
-// Validate checks a recipe against a training set of n examples.
+// ConfigError says which field of a Config is out of range and why. The
+// command line words it with its own flag names.
+type ConfigError struct {
+	Field string // "Epochs", "LR" or "BatchSize"
+	Value any
+	// Want says what the field must be, such as "at least 1".
+	Want string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s must be %s, got %v", e.Field, e.Want, e.Value)
+}
+
+// Validate checks a recipe against a training set of n examples (n = 0:
+// the set is not known yet). Its errors are *ConfigError.
 func (c Config) Validate(n int) error {
 	switch {
 	case c.Epochs < 1:
-		return fmt.Errorf("--epochs must be at least 1, got %d", c.Epochs)
+		return &ConfigError{"Epochs", c.Epochs, "at least 1"}
 	case !(c.LR > 0) || math.IsInf(c.LR, 0):
-		return fmt.Errorf("--lr must be a positive finite number, got %v", c.LR)
+		return &ConfigError{"LR", c.LR, "a positive finite number"}
 	case c.BatchSize < 1:
-		return fmt.Errorf("--batch-size must be at least 1, got %d", c.BatchSize)
+		return &ConfigError{"BatchSize", c.BatchSize, "at least 1"}
 	case n > 0 && c.BatchSize > n:
-		return fmt.Errorf("--batch-size %d is larger than the training set (%d examples): use at most %d", c.BatchSize, n, n)
+		return &ConfigError{"BatchSize", c.BatchSize, fmt.Sprintf("at most the size of the training set, %d examples", n)}
 	}
 	return nil
+}
+
+// DivergedError reports a loss that became NaN or infinite.
+type DivergedError struct {
+	Epoch, Batch int
+	Loss         float64
+	LR           float64
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("training diverged at epoch %d, batch %d (loss %v) with learning rate %v", e.Epoch, e.Batch, e.Loss, e.LR)
 }
 
 // Epoch holds the metrics of one epoch: the mean training loss and
@@ -154,7 +179,7 @@ func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set
 				return history, err
 			}
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return history, fmt.Errorf("training diverged at epoch %d, batch %d (loss %v): use a smaller --lr than %v", e, bi+1, loss, t.LR)
+				return history, &DivergedError{Epoch: e, Batch: bi + 1, Loss: loss, LR: t.LR}
 			}
 			idx := batch(bi)
 			n := len(idx)

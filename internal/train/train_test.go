@@ -35,17 +35,18 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{Config{Epochs: 1, LR: 0.1, BatchSize: 10}, 100, ""},
-		{Config{Epochs: 0, LR: 0.1, BatchSize: 10}, 100, "--epochs"},
-		{Config{Epochs: 1, LR: 0, BatchSize: 10}, 100, "--lr"},
-		{Config{Epochs: 1, LR: math.NaN(), BatchSize: 10}, 100, "--lr"},
-		{Config{Epochs: 1, LR: math.Inf(1), BatchSize: 10}, 100, "--lr"},
-		{Config{Epochs: 1, LR: 0.1, BatchSize: 0}, 100, "--batch-size"},
-		{Config{Epochs: 1, LR: 0.1, BatchSize: 101}, 100, "larger than the training set"},
+		{Config{Epochs: 0, LR: 0.1, BatchSize: 10}, 100, "Epochs"},
+		{Config{Epochs: 1, LR: 0, BatchSize: 10}, 100, "LR"},
+		{Config{Epochs: 1, LR: math.NaN(), BatchSize: 10}, 100, "LR"},
+		{Config{Epochs: 1, LR: math.Inf(1), BatchSize: 10}, 100, "LR"},
+		{Config{Epochs: 1, LR: 0.1, BatchSize: 0}, 100, "BatchSize"},
+		{Config{Epochs: 1, LR: 0.1, BatchSize: 101}, 100, "BatchSize"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate(tt.n)
-		if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("Validate(%+v, %d) = %v, want %q", tt.cfg, tt.n, err, tt.want)
+		var ce *ConfigError
+		if (err == nil) != (tt.want == "") || (err != nil && (!errors.As(err, &ce) || ce.Field != tt.want)) {
+			t.Errorf("Validate(%+v, %d) = %v, want a ConfigError for %q", tt.cfg, tt.n, err, tt.want)
 		}
 	}
 }
