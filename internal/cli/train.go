@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/softmaxctl/softmaxctl/internal/checkpoint"
@@ -173,19 +172,10 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	// stops, training goes on and the model is saved.
 	stdout := &pipeWriter{w: o.IO.Out}
 	tr := &train.Trainer{Config: cfg}
-	var bar *progressbar.ProgressBar
+	var bar *trainBar
 	if o.IO.ErrTTY && !o.JSON {
-		tr.OnEpochStart = func(epoch, batches int) {
-			bar = progressbar.NewOptions(batches,
-				progressbar.OptionSetWriter(o.IO.ErrOut),
-				progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs)),
-				progressbar.OptionSetWidth(30),
-				progressbar.OptionShowCount(),
-				progressbar.OptionClearOnFinish(),
-				progressbar.OptionThrottle(100*time.Millisecond),
-			)
-		}
-		tr.OnBatch = func(done, total int) { _ = bar.Set(done) }
+		bar = newTrainBar(o.IO.ErrOut, cfg.Epochs)
+		tr.OnBatch = bar.update
 	}
 	var history []train.Epoch
 	// outErr and plotErr are the first failures to print and to plot.
@@ -195,7 +185,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	var outErr, plotErr error
 	tr.OnEpoch = func(e train.Epoch) {
 		if bar != nil {
-			_ = bar.Finish()
+			bar.clear()
 		}
 		history = append(history, e)
 		if outErr == nil {
@@ -223,6 +213,9 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		_, fitErr = tr.Fit(ctx, m, trainSet, testSet)
 	}
 	trainSeconds := time.Since(trainStart).Seconds()
+	if bar != nil {
+		bar.clear()
+	}
 	stopped := errors.Is(fitErr, train.ErrInterrupted)
 	var diverged *train.DivergedError
 	if errors.As(fitErr, &diverged) {
@@ -234,9 +227,6 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	}
 	if fitErr != nil && !stopped {
 		return fitErr
-	}
-	if bar != nil {
-		_ = bar.Clear()
 	}
 
 	final := train.Epoch{}

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -105,5 +108,31 @@ func TestSoftmax64Stable(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// On a terminal the progress bar is labelled like the epoch lines, shows
+// the running loss, accuracy and time left, and is cleared before the
+// next message.
+func TestProgressBar(t *testing.T) {
+	dir := synthData(t, 2000, 50)
+	var out, errOut bytes.Buffer
+	code := Execute(context.Background(), &IO{Out: &out, ErrOut: &errOut, ErrTTY: true},
+		[]string{"train", "--data", dir, "--epochs", "2", "--batch-size", "10", "--out", filepath.Join(t.TempDir(), "m.safetensors")})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	s := errOut.String()
+	for _, want := range []string{"epoch 1/2  loss ", "  acc ", " left", "/200"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("progress lacks %q:\n%q", want, s)
+		}
+	}
+	if strings.Contains(s, "[0s:0s]") {
+		t.Errorf("progress shows the elapsed/predicted pair: %q", s)
+	}
+	i := strings.Index(s, "saved ")
+	if i < 0 || !strings.HasSuffix(strings.TrimRight(s[:i], " "), "\r") {
+		t.Errorf("the bar's line was not cleared before the saved line: %q", s[max(0, i-80):])
 	}
 }

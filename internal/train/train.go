@@ -84,12 +84,29 @@ type Epoch struct {
 	Seconds   float64 `json:"seconds"`
 }
 
+// Progress is where a run is, after a minibatch.
+type Progress struct {
+	Epoch, Epochs  int // the current epoch, from 1, and how many there are
+	Batch, Batches int // batches done in this epoch, and its total
+	// Loss and Acc are the epoch's running mean training loss and
+	// accuracy over its batches so far.
+	Loss, Acc float64
+}
+
+// Done is the fraction of the whole run done, in [0, 1].
+func (p Progress) Done() float64 {
+	if p.Epochs == 0 || p.Batches == 0 {
+		return 0
+	}
+	return (float64(p.Epoch-1) + float64(p.Batch)/float64(p.Batches)) / float64(p.Epochs)
+}
+
 // Trainer runs the fit loop.
 type Trainer struct {
 	Config
-	// OnBatch, if set, is called after each minibatch with the number of
-	// batches done in this epoch and the epoch's total.
-	OnBatch func(done, total int)
+	// OnBatch, if set, is called after each minibatch with the run's
+	// progress and the epoch's running figures.
+	OnBatch func(Progress)
 	// OnEpochStart, if set, is called before each epoch's first batch.
 	OnEpochStart func(epoch, batches int)
 	// OnEpoch, if set, receives each epoch's metrics as soon as they exist.
@@ -166,7 +183,7 @@ func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set
 			return history, err
 		}
 		var lossSum float64
-		var correct int
+		var correct, seen int
 		for bi := 0; bi < batches; bi++ {
 			if ctx.Err() != nil {
 				if err := b.sync(); err != nil {
@@ -190,11 +207,13 @@ func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set
 				}
 			}
 			lossSum += loss * float64(n)
+			seen += n
 			if err := b.sgd(lr); err != nil {
 				return history, err
 			}
 			if t.OnBatch != nil {
-				t.OnBatch(bi+1, batches)
+				t.OnBatch(Progress{Epoch: e, Epochs: t.Epochs, Batch: bi + 1, Batches: batches,
+					Loss: lossSum / float64(seen), Acc: float64(correct) / float64(seen)})
 			}
 		}
 		res, err := b.validate()

@@ -55,10 +55,16 @@ func TestFitLearnsAndReports(t *testing.T) {
 	tr, te := separable(700, 1), separable(200, 2)
 	m, _ := model.New(784, 10, 0.01, 1)
 	var epochs []Epoch
+	var last []Progress // each epoch's last progress report
 	batches := 0
 	trn := &Trainer{
-		Config:  Config{Epochs: 3, LR: 0.1, BatchSize: 64, Seed: 1},
-		OnBatch: func(done, total int) { batches++ },
+		Config: Config{Epochs: 3, LR: 0.1, BatchSize: 64, Seed: 1},
+		OnBatch: func(p Progress) {
+			batches++
+			if p.Batch == p.Batches {
+				last = append(last, p)
+			}
+		},
 		OnEpoch: func(e Epoch) { epochs = append(epochs, e) },
 	}
 	hist, err := trn.Fit(context.Background(), m, tr, te)
@@ -67,6 +73,14 @@ func TestFitLearnsAndReports(t *testing.T) {
 	}
 	if len(hist) != 3 || len(epochs) != 3 || batches != 3*11 {
 		t.Fatalf("history %d, callbacks %d, batches %d; want 3, 3, 33", len(hist), len(epochs), batches)
+	}
+	for i, p := range last {
+		if math.Abs(p.Loss-hist[i].TrainLoss) > 1e-12 || p.Acc != hist[i].TrainAcc || p.Epoch != i+1 || p.Epochs != 3 {
+			t.Errorf("epoch %d: last progress %+v, epoch figures %+v", i+1, p, hist[i])
+		}
+	}
+	if d := last[2].Done(); d != 1 {
+		t.Errorf("progress at the end is %v, want 1", d)
 	}
 	if hist[2].TrainLoss >= hist[0].TrainLoss {
 		t.Errorf("train loss did not fall: %v", hist)
@@ -90,7 +104,7 @@ func TestFitStopsAfterCurrentBatch(t *testing.T) {
 	batches := 0
 	trn := &Trainer{
 		Config: Config{Epochs: 5, LR: 0.1, BatchSize: 50, Seed: 1},
-		OnBatch: func(done, total int) {
+		OnBatch: func(Progress) {
 			batches++
 			if batches == 13 {
 				cancel()
