@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"io/fs"
 	"math"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
@@ -27,7 +30,10 @@ type PredictOptions struct {
 	Top    int
 	Invert string
 	JSON   bool
-	Args   []string
+	// SaveInput, when set, is a folder where the 28×28 picture the model
+	// saw is saved for each image.
+	SaveInput string
+	Args      []string
 }
 
 // NewCmdPredict builds `softmaxctl predict`.
@@ -35,12 +41,16 @@ func NewCmdPredict(ios *IO, runF func(*cobra.Command, *PredictOptions) error) *c
 	opts := &PredictOptions{IO: ios}
 	cmd := &cobra.Command{
 		Use:   "predict [flags] IMAGE...",
-		Short: "Classify your own images (PNG, JPEG, GIF, WebP)",
-		Long: `Classify images with a saved model. Each image is turned into what the model
+		Short: "Classify your own images (PNG, JPEG, GIF, WebP, BMP, TIFF)",
+		Long: `Classify images (PNG, JPEG, GIF, WebP, BMP, TIFF) with a saved model. Each
+image is turned into what the model
 was trained on: grayscale, a light object on a black background (dark-on-light
 pictures are inverted, see --invert), framed in a square with its aspect ratio
-kept, and shrunk to 28x28 with area averaging. A folder means every image in
-it; - reads one image from standard input.
+kept, and shrunk to 28x28 with area averaging; --save-input keeps that 28x28
+picture so you can see what the model saw. A folder means every image in it
+(other entries are listed as skipped); - reads one image from standard input.
+An image in which no object is found (blank or uniform) is flagged: its
+classes are a guess.
 
 --invert auto looks at the image's border: its median brightness is taken as
 the background, and the picture is inverted when what differs from that
@@ -67,6 +77,8 @@ light surface). always and never override the rule.`,
 	cmd.Flags().IntVarP(&opts.Top, "top", "k", 3, "how many classes to show per image")
 	cmd.Flags().StringVar(&opts.Invert, "invert", "auto", "auto, always or never: whether to invert dark-on-light images")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per image")
+	cmd.Flags().StringVar(&opts.SaveInput, "save-input", "", "save the 28x28 picture the model saw for each image into this folder, as NAME.input.png")
+	completeFolders(cmd, "save-input")
 	completeFiles(cmd, "model", "safetensors")
 	completeValues(cmd, "invert", "auto", "always", "never")
 	cmd.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -76,7 +88,7 @@ light surface). always and never override the rule.`,
 }
 
 // imageExts are the file types a folder argument picks up.
-var imageExts = []string{".png", ".jpg", ".jpeg", ".gif", ".webp"}
+var imageExts = []string{".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
 // imageExtsNoDot is imageExts as shell completion wants them.
 func imageExtsNoDot() []string {
@@ -87,11 +99,11 @@ func imageExtsNoDot() []string {
 	return exts
 }
 
-// expandArgs turns folder arguments into the images they hold, sorted.
+// expandArgs turns folder arguments into the images they hold, sorted,
+// and lists the entries of those folders that it skipped, with why.
 // Entries that are not regular files (a FIFO named x.png, say) are kept:
 // opening them is refused, with a reason, like any other bad file.
-func expandArgs(args []string) ([]string, error) {
-	var files []string
+func expandArgs(args []string) (files, skipped []string, err error) {
 	for _, a := range args {
 		if a == "-" {
 			files = append(files, a)
@@ -104,19 +116,24 @@ func expandArgs(args []string) ([]string, error) {
 		}
 		entries, err := os.ReadDir(a)
 		if err != nil {
-			return nil, fmt.Errorf("read folder %s: %w", a, err)
+			return nil, nil, fmt.Errorf("read folder %s: %w", a, err)
 		}
 		n := len(files)
 		for _, e := range entries {
-			if !e.IsDir() && slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
+			switch {
+			case e.IsDir():
+				skipped = append(skipped, filepath.Join(a, e.Name())+" (a folder)")
+			case slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))):
 				files = append(files, filepath.Join(a, e.Name()))
+			default:
+				skipped = append(skipped, filepath.Join(a, e.Name())+" (not an image extension)")
 			}
 		}
 		if len(files) == n {
-			return nil, fmt.Errorf("folder %s has no PNG, JPEG, GIF or WebP images", a)
+			return nil, nil, fmt.Errorf("folder %s has no PNG, JPEG, GIF, WebP, BMP or TIFF images", a)
 		}
 	}
-	return files, nil
+	return files, skipped, nil
 }
 
 type prediction struct {
@@ -126,9 +143,16 @@ type prediction struct {
 }
 
 type predictLine struct {
-	File  string       `json:"file"`
-	Top   []prediction `json:"top,omitempty"`
-	Error string       `json:"error,omitempty"`
+	File string       `json:"file"`
+	Top  []prediction `json:"top,omitempty"`
+	// Inverted says whether the image was inverted to light on dark.
+	Inverted *bool `json:"inverted,omitempty"`
+	// Blank marks an image in which no object was found: its classes
+	// are a guess.
+	Blank bool `json:"blank,omitempty"`
+	// Input is where --save-input wrote what the model saw.
+	Input string `json:"input,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // predictChunk is how many images predict prepares and classifies at a
@@ -152,10 +176,22 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 	if want := []int{imageprep.Size, imageprep.Size}; !slices.Equal(ck.Meta.InputShape, want) || ck.Meta.Scaling != "pixel/255" {
 		return fmt.Errorf("model %s takes %v images scaled %q; predict handles 28x28 images scaled pixel/255", o.Model, ck.Meta.InputShape, ck.Meta.Scaling)
 	}
-	files, err := expandArgs(o.Args)
+	if o.SaveInput != "" {
+		if fi, err := os.Stat(o.SaveInput); err != nil || !fi.IsDir() {
+			return usagef("--save-input %s: not a folder; create it first (mkdir -p %s)", o.SaveInput, o.SaveInput)
+		}
+		if err := checkOutputs([]output{{"--save-input", filepath.Join(o.SaveInput, "input.png")}}); err != nil {
+			return err
+		}
+	}
+	files, skipped, err := expandArgs(o.Args)
 	if err != nil {
 		return err
 	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "skipped %d %s: %s\n", len(skipped), plural(len(skipped), "entry"), sanitize(listSome(skipped, 5)))
+	}
+	saved := map[string]bool{} // --save-input names used so far
 	// MNIST digits sit in a 20x20 box centred in the frame; Fashion-MNIST
 	// objects fill it.
 	prep := imageprep.Options{}
@@ -179,10 +215,19 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 				return interrupted(ctx, fmt.Sprintf("interrupted: classified %d of %d images", lo, len(files)))
 			}
 			lines[i].File = f
-			pix, err := o.prepare(f, inv, prep, &stdinUsed)
+			pix, inverted, err := o.prepare(f, inv, prep, &stdinUsed)
 			if err != nil {
 				lines[i].Error = err.Error()
 				continue
+			}
+			lines[i].Inverted = &inverted
+			lines[i].Blank = !slices.ContainsFunc(pix, func(p byte) bool { return p != 0 })
+			if o.SaveInput != "" {
+				in, err := saveInput(o.SaveInput, f, pix, saved)
+				if err != nil {
+					return fmt.Errorf("--save-input: %w", err)
+				}
+				lines[i].Input = in
 			}
 			for _, p := range pix {
 				x = append(x, float32(p)/255)
@@ -229,8 +274,14 @@ func (o *PredictOptions) print(l predictLine, width int) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", sanitize(l.File))
+	if l.Blank {
+		b.WriteString("  note: no object found (blank or uniform image), so these classes are a guess\n")
+	}
 	for _, p := range l.Top {
 		fmt.Fprintf(&b, "  %-*s  %6.2f%%\n", width, sanitize(p.Class), 100*p.Prob)
+	}
+	if l.Input != "" {
+		fmt.Fprintf(&b, "  model input saved to %s\n", sanitize(l.Input))
 	}
 	if _, err := io.WriteString(o.IO.Out, b.String()); err != nil {
 		return fmt.Errorf("write output: %w", err)
@@ -241,11 +292,11 @@ func (o *PredictOptions) print(l predictLine, width int) error {
 // prepare reads one image argument and turns it into 28x28 bytes. Only
 // regular files are opened (a FIFO would block for ever), and reads are
 // bounded by imageprep.Decode.
-func (o *PredictOptions) prepare(f string, inv imageprep.Invert, opts imageprep.Options, stdinUsed *bool) ([]byte, error) {
+func (o *PredictOptions) prepare(f string, inv imageprep.Invert, opts imageprep.Options, stdinUsed *bool) ([]byte, bool, error) {
 	var r io.Reader
 	if f == "-" {
 		if *stdinUsed {
-			return nil, fmt.Errorf("standard input can be read only once")
+			return nil, false, fmt.Errorf("standard input can be read only once")
 		}
 		*stdinUsed = true
 		r = o.IO.In
@@ -253,19 +304,47 @@ func (o *PredictOptions) prepare(f string, inv imageprep.Invert, opts imageprep.
 		fh, _, err := safeopen.Open(f)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("no such file")
+				return nil, false, fmt.Errorf("no such file")
 			}
-			return nil, err
+			return nil, false, err
 		}
 		defer fh.Close()
 		r = fh
 	}
 	img, err := imageprep.Decode(r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	pix, _ := imageprep.Prepare(img, inv, opts)
-	return pix, nil
+	pix, inverted := imageprep.Prepare(img, inv, opts)
+	return pix, inverted, nil
+}
+
+// saveInput writes the 28×28 picture the model saw for file f into dir,
+// as NAME.input.png, numbering names that two files share; used records
+// the names taken.
+func saveInput(dir, f string, pix []byte, used map[string]bool) (string, error) {
+	base := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+	if f == "-" {
+		base = "stdin"
+	}
+	name := filepath.Join(dir, base+".input.png")
+	for k := 2; used[name]; k++ {
+		name = filepath.Join(dir, fmt.Sprintf("%s-%d.input.png", base, k))
+	}
+	used[name] = true
+	img := &image.Gray{Pix: pix, Stride: imageprep.Size, Rect: image.Rect(0, 0, imageprep.Size, imageprep.Size)}
+	if err := atomicfile.Write(name, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+		return "", fmt.Errorf("write %s: %w", name, err)
+	}
+	return name, nil
+}
+
+// listSome joins the first n items of list, saying how many more there are.
+func listSome(list []string, n int) string {
+	if len(list) <= n {
+		return strings.Join(list, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(list[:n], ", "), len(list)-n)
 }
 
 // classify runs the model's graph on n images and returns their class

@@ -336,10 +336,13 @@ func betterExisting(path, dataset string, acc float64) (float64, bool) {
 	return old, true
 }
 
-// plural returns word, with an s unless n is 1.
+// plural returns word, in its plural form unless n is 1.
 func plural(n int, word string) string {
-	if n == 1 {
+	switch {
+	case n == 1:
 		return word
+	case strings.HasSuffix(word, "y"):
+		return strings.TrimSuffix(word, "y") + "ies"
 	}
 	return word + "s"
 }

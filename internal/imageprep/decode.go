@@ -15,6 +15,8 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
 )
 
@@ -26,7 +28,7 @@ const MaxPixels = 50_000_000
 // MaxBytes is the largest encoded file, in bytes, that Decode reads.
 const MaxBytes = 64 << 20
 
-// Decode reads one PNG, JPEG, GIF or WebP image from r; for an animated GIF
+// Decode reads one PNG, JPEG, GIF, WebP, BMP or TIFF image from r; for an animated GIF
 // it returns the first frame. A JPEG is turned upright as its EXIF
 // orientation tag says, as photo viewers do: phones store most photos
 // sideways with such a tag.
@@ -46,13 +48,13 @@ func Decode(r io.Reader) (image.Image, error) {
 		return nil, fmt.Errorf("image file is larger than %d MiB: scale it down or re-save it compressed", MaxBytes>>20)
 	}
 	if len(data) == 0 {
-		return nil, errors.New("image file is empty: give a PNG, JPEG, GIF or WebP file")
+		return nil, errors.New("image file is empty: give a PNG, JPEG, GIF, WebP, BMP or TIFF file")
 	}
 
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
-			return nil, errors.New("image format not recognised: give a PNG, JPEG, GIF or WebP file")
+			return nil, errors.New("image format not recognised: give a PNG, JPEG, GIF, WebP, BMP or TIFF file")
 		}
 		return nil, fmt.Errorf("read image header: %w; the file may be truncated or damaged, re-save it", err)
 	}

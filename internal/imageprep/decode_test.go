@@ -15,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
 )
 
 // testPicture returns a w×h picture: a white rectangle on black covering
@@ -147,6 +150,24 @@ func riffWebP(vp8l []byte) []byte {
 	return out
 }
 
+func encodeBMP(t testing.TB, img image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := bmp.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func encodeTIFF(t testing.TB, img image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := tiff.Encode(&buf, img, &tiff.Options{Compression: tiff.Deflate}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func TestDecodeFormats(t *testing.T) {
 	src := testPicture(40, 30)
 	tests := []struct {
@@ -158,6 +179,8 @@ func TestDecodeFormats(t *testing.T) {
 		{"jpeg", encodeJPEG(t, src, 95), 24},
 		{"gif", encodeGIF(t, src), 0},
 		{"webp", encodeWebP(t, src), 0},
+		{"bmp", encodeBMP(t, src), 0},
+		{"tiff", encodeTIFF(t, src), 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -420,6 +443,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(forgedGIF(4, 4))
 	f.Add(forgedWebP(3, 3))
 	f.Add(withEXIF(encodeJPEG(f, small, 80), 6, true))
+	f.Add(encodeBMP(f, small))
+	f.Add(encodeTIFF(f, small))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, err := Decode(bytes.NewReader(data))
 		if err != nil {

@@ -2,7 +2,7 @@
 // softmaxctl's models take: Size×Size bytes, 0..255, a light object on a
 // black background, like the images of Fashion-MNIST and MNIST.
 //
-// Decode reads PNG, JPEG, GIF and WebP files and refuses images too large to
+// Decode reads PNG, JPEG, GIF, WebP, BMP and TIFF files and refuses images too large to
 // handle before decoding them. Prepare converts a decoded image to
 // grayscale, inverts it when the object is darker than its background,
 // normalises the levels, frames the object the way the training data frames
