@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +40,17 @@ func TestAcceptanceFashionMNIST(t *testing.T) {
 	}
 	if ev.Accuracy != valAcc {
 		t.Errorf("eval accuracy %v, train val_acc %v: want identical", ev.Accuracy, valAcc)
+	}
+}
+
+// The real Fashion-MNIST is not accepted as MNIST.
+func TestAcceptanceWrongDataset(t *testing.T) {
+	data := os.Getenv("SOFTMAXCTL_TEST_DATA")
+	if data == "" {
+		t.Skip("set SOFTMAXCTL_TEST_DATA to a Fashion-MNIST folder to run the acceptance test")
+	}
+	r := execute(t, "train", "--dataset", "mnist", "--data", data, "--no-download", "--out", filepath.Join(t.TempDir(), "m.safetensors"))
+	if r.code != ExitUsage || !strings.Contains(r.err, "is fashion-mnist") {
+		t.Errorf("train --dataset mnist on Fashion-MNIST: exit %d, %q", r.code, r.err)
 	}
 }

@@ -2,9 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -22,6 +26,9 @@ type dataOptions struct {
 	// Mirrors overrides the download locations (download --mirror); empty
 	// means the dataset's official ones.
 	Mirrors []string
+	// SkipCheck accepts files that look like another known dataset than
+	// the one named (--skip-dataset-check).
+	SkipCheck bool
 }
 
 // dataFlags says how a command takes the data flags.
@@ -45,6 +52,9 @@ func (d *dataOptions) addFlags(cmd *cobra.Command, how dataFlags) {
 		fs.BoolVar(&d.NoDownload, "no-download", false, "fail instead of downloading missing dataset files")
 	}
 	fs.StringArrayVar(&d.Mirrors, "mirror", nil, "base URL (http, https or file) to download missing files from instead of the official ones; repeat for fallbacks")
+	if how.autoDownload {
+		fs.BoolVar(&d.SkipCheck, "skip-dataset-check", false, "use the files even if they look like another known dataset than --dataset")
+	}
 	completeValues(cmd, "dataset", dataset.Names()...)
 	completeFolders(cmd, "data")
 	_ = cmd.RegisterFlagCompletionFunc("mirror", cobra.NoFileCompletions)
@@ -69,21 +79,26 @@ func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 	return spec, dir, nil
 }
 
-// load returns the requested splits, downloading missing files first
-// unless --no-download was given.
+// load returns the requested splits, downloading their missing files
+// first unless --no-download was given. Only the files of those splits are
+// needed. Each split is checked against the fingerprints of the known
+// datasets, so that MNIST's files are not taken for Fashion-MNIST's.
 func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split) (dataset.Spec, string, []*dataset.Set, error) {
 	spec, dir, err := d.resolve()
 	if err != nil {
 		return spec, dir, nil, err
 	}
-	if missing := dataset.Present(dir, spec); len(missing) > 0 {
+	if err := d.checkDir(spec, dir, splits); err != nil {
+		return spec, dir, nil, err
+	}
+	if missing := dataset.Missing(dir, spec, splits...); len(missing) > 0 {
 		if d.NoDownload {
-			return spec, dir, nil, fmt.Errorf("%s is missing %s in %s: run `softmaxctl download --dataset %s` (add --mirror URL to fetch from a copy), or point --data at a folder that has the files",
-				spec.Name, strings.Join(missing, ", "), dir, spec.Name)
+			return spec, dir, nil, fmt.Errorf("%s is missing %s in %s: run `%s` (add --mirror URL to fetch from a copy), or point --data at a folder that has the files",
+				spec.Name, strings.Join(missing, ", "), dir, d.downloadCommand(spec, dir))
 		}
 		fmt.Fprintf(ios.ErrOut, "downloading %s into %s\n", spec.Name, dir)
 		if err := download(ctx, ios, spec, dir, d.Mirrors, false); err != nil {
-			return spec, dir, nil, fmt.Errorf("%s is not in %s and could not be downloaded: %w", spec.Name, dir, err)
+			return spec, dir, nil, fmt.Errorf("%s is missing in %s and could not be downloaded: %w", spec.Name, dir, err)
 		}
 	}
 	// Each split is one gzip stream, decoded on one core: read them side
@@ -96,11 +111,75 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 	}
 	wg.Wait()
 	for _, err := range errs {
+		var me *dataset.MissingError
+		if errors.As(err, &me) {
+			return spec, dir, nil, fmt.Errorf("%w: run `%s`", err, d.downloadCommand(spec, dir))
+		}
 		if err != nil {
 			return spec, dir, nil, err
 		}
 	}
+	for i, s := range sets {
+		if id := dataset.Identify(s, splits[i]); id != "" && id != spec.Name && !d.SkipCheck {
+			return spec, dir, nil, usagef("the %s split in %s is %s (by its class counts and pixel statistics), not %s: pass --dataset %s, or --skip-dataset-check to use it as %s anyway",
+				splits[i], dir, id, spec.Name, id, spec.Name)
+		}
+	}
 	return spec, dir, sets, nil
+}
+
+// downloadCommand is the command that fetches spec's files into dir; it
+// names the folder when the user gave one, so that running it fixes what
+// failed.
+func (d *dataOptions) downloadCommand(spec dataset.Spec, dir string) string {
+	cmd := "softmaxctl download --dataset " + spec.Name
+	if d.Dir != "" {
+		cmd += " --data " + shellQuote(dir)
+	}
+	return cmd
+}
+
+// checkDir catches a --data that names a file, or the folder above the
+// dataset's, and says which folder to give instead.
+func (d *dataOptions) checkDir(spec dataset.Spec, dir string, splits []dataset.Split) error {
+	if d.Dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil // a folder that does not exist yet is where files go
+	}
+	if !fi.IsDir() {
+		parent := filepath.Dir(dir)
+		if slices.Contains(fileNames(spec.Files[:]), filepath.Base(dir)) {
+			return usagef("--data %s is a file: give the folder that holds the dataset's files, --data %s", dir, parent)
+		}
+		return usagef("--data %s is a file: give the folder that holds %s's IDX files", dir, spec.Name)
+	}
+	if len(dataset.Missing(dir, spec, splits...)) == 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		sub := filepath.Join(dir, e.Name())
+		if e.IsDir() && len(dataset.Missing(sub, spec, splits...)) == 0 {
+			return usagef("--data %s does not hold %s's files, but its folder %s does: pass --data %s", dir, spec.Name, e.Name(), sub)
+		}
+	}
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@+=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // download fetches spec's files into dir, with progress bars on a terminal.

@@ -427,7 +427,7 @@ func TestDownloadThenLoad(t *testing.T) {
 	if err := Download(context.Background(), DownloadOptions{Spec: spec, Dir: dir, Mirrors: []string{base}}); err != nil {
 		t.Fatal(err)
 	}
-	if m := Present(dir, spec); m != nil {
+	if m := Missing(dir, spec); m != nil {
 		t.Fatalf("missing after download: %v", m)
 	}
 	set, err := Load(dir, spec, Train)

@@ -19,19 +19,17 @@ const EnvData = "SOFTMAXCTL_DATA"
 type MissingError struct {
 	Dir     string   // the folder that was searched
 	Files   []string // names of the absent files
-	Dataset string   // data set name, for the hint; may be empty
+	Dataset string   // data set name; may be empty
 }
 
-// Error returns a one-line message that says how to get the files.
+// Error returns a one-line message with the facts; the command line adds
+// how to get the files.
 func (e *MissingError) Error() string {
 	what := "dataset"
-	get := "softmaxctl download"
 	if e.Dataset != "" {
 		what = e.Dataset
-		get += " --dataset " + e.Dataset
 	}
-	return fmt.Sprintf("%s files missing in %s: %s (run `%s` to fetch them, or pass --data with a folder that has them)",
-		what, e.Dir, strings.Join(e.Files, ", "), get)
+	return fmt.Sprintf("%s files missing in %s: %s", what, e.Dir, strings.Join(e.Files, ", "))
 }
 
 // ResolveDir returns the folder for the data set named dataset: flagDir if it
@@ -53,16 +51,26 @@ func ResolveDir(flagDir, dataset string) (string, error) {
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("find a data folder: %v; pass --data DIR or set %s", err, EnvData)
+		return "", fmt.Errorf("find a data folder: %w (set %s to a folder for the datasets)", err, EnvData)
 	}
 	return filepath.Join(cache, "softmaxctl", dataset), nil
 }
 
-// Present returns the names of those of spec's four files that are not
-// regular files in dir; nil means all are there. It checks presence only,
-// not content.
-func Present(dir string, spec Spec) (missing []string) {
-	for _, f := range spec.Files {
+// Missing returns the names of those files of spec's splits (all four
+// when no split is given) that are not regular files in dir; nil means all
+// are there. It checks presence only, not content.
+func Missing(dir string, spec Spec, splits ...Split) (missing []string) {
+	files := spec.Files[:]
+	if len(splits) > 0 {
+		files = nil
+		for _, sp := range splits {
+			im, lb, err := spec.files(sp)
+			if err == nil {
+				files = append(files, im, lb)
+			}
+		}
+	}
+	for _, f := range files {
 		if !isFile(filepath.Join(dir, f.Name)) {
 			missing = append(missing, f.Name)
 		}
@@ -102,7 +110,7 @@ func Load(dir string, spec Spec, split Split) (*Set, error) {
 	// Structural errors end with the same advice: the file is there but
 	// damaged, so it must be replaced.
 	fail := func(err error) error {
-		return fmt.Errorf("load %s %s: %w (delete the file and download it again, or pass --data with a good copy)", spec.Name, split, err)
+		return fmt.Errorf("load %s %s: %w (the file is damaged: replace it with a good copy)", spec.Name, split, err)
 	}
 	imPath := filepath.Join(dir, imf.Name)
 	lbPath := filepath.Join(dir, lbf.Name)

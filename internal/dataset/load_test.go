@@ -166,31 +166,37 @@ func TestLoadMissing(t *testing.T) {
 	if me.Dir != dir || !slices.Equal(me.Files, want) {
 		t.Errorf("MissingError = %+v, want dir %s files %v", me, dir, want)
 	}
-	for _, s := range []string{dir, "softmaxctl download --dataset mnist", "--data"} {
+	for _, s := range []string{dir, "mnist", "t10k-images-idx3-ubyte.gz"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not contain %q", err, s)
 		}
 	}
 }
 
-func TestPresent(t *testing.T) {
+func TestMissing(t *testing.T) {
 	s := newSynth(3, 2, 2, 1)
 	files := s.files(t, true)
 	spec := testSpec(t, files)
 	dir := t.TempDir()
-	if got := Present(dir, spec); len(got) != 4 {
+	if got := Missing(dir, spec); len(got) != 4 {
 		t.Errorf("empty folder: missing %v, want all four", got)
 	}
 	files[2] = nil
 	writeFiles(t, dir, spec, files)
-	if got := Present(dir, spec); !slices.Equal(got, []string{spec.Files[2].Name}) {
+	if got := Missing(dir, spec); !slices.Equal(got, []string{spec.Files[2].Name}) {
 		t.Errorf("missing %v, want [%s]", got, spec.Files[2].Name)
+	}
+	if got := Missing(dir, spec, Train); got != nil {
+		t.Errorf("train split: missing %v, want none", got)
+	}
+	if got := Missing(dir, spec, Test); !slices.Equal(got, []string{spec.Files[2].Name}) {
+		t.Errorf("test split: missing %v, want [%s]", got, spec.Files[2].Name)
 	}
 	// A folder under a file's name does not count as the file.
 	if err := os.Mkdir(filepath.Join(dir, spec.Files[2].Name), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if got := Present(dir, spec); len(got) != 1 {
+	if got := Missing(dir, spec); len(got) != 1 {
 		t.Errorf("folder counted as a file: missing %v", got)
 	}
 }
@@ -205,7 +211,7 @@ func TestResolveDir(t *testing.T) {
 		{name: "env next", env: "/b", cache: "/c", dataset: "mnist", want: "/b/mnist"},
 		{name: "cache last", cache: "/c", dataset: "fashion-mnist", want: "/c/softmaxctl/fashion-mnist"},
 		{name: "unknown dataset", cache: "/c", dataset: "../x", wantErr: "unknown dataset"},
-		{name: "no cache", dataset: "mnist", wantErr: "pass --data DIR or set SOFTMAXCTL_DATA"},
+		{name: "no cache", dataset: "mnist", wantErr: "set SOFTMAXCTL_DATA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
