@@ -19,9 +19,6 @@ func NewShuffler(n int, seed int64) *Shuffler {
 	return &Shuffler{seed: seed, perm: make([]int, n)}
 }
 
-// Len returns the number of indices in each permutation.
-func (s *Shuffler) Len() int { return len(s.perm) }
-
 // Epoch returns a permutation of 0..n-1 for epoch e. The slice is reused: the
 // next call to Epoch overwrites it, so copy it to keep it.
 func (s *Shuffler) Epoch(e int) []int {

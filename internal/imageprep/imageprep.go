@@ -76,16 +76,8 @@ type Options struct {
 // DefaultBox is the Box that Prepare uses when Options.Box is 0.
 const DefaultBox = Size
 
-// Validate reports an Options that Prepare cannot honour.
-func (o Options) Validate() error {
-	if o.Box < 0 || o.Box > Size {
-		return fmt.Errorf("invalid box size %d: use a value from 1 to %d (%d for Fashion-MNIST, 20 for MNIST)", o.Box, Size, DefaultBox)
-	}
-	return nil
-}
-
 // box returns the Box to use, falling back to DefaultBox for zero and for
-// values that Validate rejects.
+// values outside 1..Size.
 func (o Options) box() int {
 	if o.Box <= 0 || o.Box > Size {
 		return DefaultBox

@@ -84,7 +84,7 @@ const (
 //
 // An image that is already Size×Size grayscale, light on black and framed
 // like Fashion-MNIST passes through unchanged. An unknown inv is treated as
-// InvertAuto, and a Box that Options.Validate rejects as DefaultBox.
+// InvertAuto, and a Box outside 1..Size as DefaultBox.
 func Prepare(img image.Image, inv Invert, opts Options) (pix []byte, inverted bool) {
 	pix = make([]byte, Size*Size)
 	g := toGray(img)

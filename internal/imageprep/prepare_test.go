@@ -43,19 +43,6 @@ func TestParseInvert(t *testing.T) {
 	}
 }
 
-func TestOptionsValidate(t *testing.T) {
-	tests := []struct {
-		box     int
-		wantErr bool
-	}{{0, false}, {20, false}, {28, false}, {1, false}, {-1, true}, {29, true}}
-	for _, tt := range tests {
-		err := Options{Box: tt.box}.Validate()
-		if (err != nil) != tt.wantErr {
-			t.Errorf("Options{Box: %d}.Validate() = %v, want error %v", tt.box, err, tt.wantErr)
-		}
-	}
-}
-
 // grayImage returns a w×h image whose luminance at each pixel is f(x, y)
 // in [0, 1].
 func grayImage(w, h int, f func(x, y int) float64) *image.Gray {

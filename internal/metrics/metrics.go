@@ -119,34 +119,6 @@ func (c *Confusion) MacroF1() float64 {
 	return sum / float64(c.K)
 }
 
-// Mean is a running mean, typically of a per-example loss accumulated batch
-// by batch. The zero value is an empty mean, ready to use.
-type Mean struct {
-	sum float64
-	n   int64
-}
-
-// Add accumulates n examples whose values sum to sum. Passing the batch sum
-// rather than the batch mean keeps the result exact when the last batch is
-// smaller than the others.
-func (m *Mean) Add(sum float64, n int) {
-	m.sum += sum
-	m.n += int64(n)
-}
-
-// Value returns the mean of all values added so far, or 0 if none were.
-func (m *Mean) Value() float64 {
-	if m.n == 0 {
-		return 0
-	}
-	return m.sum / float64(m.n)
-}
-
-// Count returns the number of examples added so far.
-func (m *Mean) Count() int64 {
-	return m.n
-}
-
 func ratio(num, den int64) float64 {
 	if den == 0 {
 		return 0

@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -21,16 +20,14 @@ type Graph struct {
 	Model *Model
 	Batch int
 
-	g                     *G.ExprGraph
-	x, y, w, b            *G.Node
-	logits, loss          *G.Node
-	xT, yT                *tensor.Dense
-	vm                    G.VM
-	lossVal, logitsVal    G.Value
-	train, ran            bool
-	wGrad, bGrad          *G.Node
-	wBacking, bBacking    []float32
-	logitsBuf, lossScalar []float32
+	g                  *G.ExprGraph
+	x, y, w, b         *G.Node
+	logits, loss       *G.Node
+	xT, yT             *tensor.Dense
+	vm                 G.VM
+	lossVal, logitsVal G.Value
+	train, ran         bool
+	wGrad, bGrad       *G.Node
 }
 
 // NewGraph builds the graph for batches of up to batch rows. With train set
@@ -170,9 +167,6 @@ func (gr *Graph) SGD(lr float32) error {
 
 // Close releases the machine.
 func (gr *Graph) Close() error { return gr.vm.Close() }
-
-// isFinite reports whether v is neither NaN nor infinite.
-func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // Nodes names the graph's parts, for code that compiles the graph for
 // another machine (internal/device) rather than running it here.

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -34,31 +35,45 @@ func matrix(g *G.ExprGraph, name string, rows, cols int, data []float32) *G.Node
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*(1+math.Abs(b)) }
 
-// The chapter's first example: sums along axis 0 and 1 of [[1,2,3],[4,5,6]].
-func TestSumAlongAxes(t *testing.T) {
-	vals := run(t, func(g *G.ExprGraph) []*G.Node {
-		x := matrix(g, "x", 2, 3, []float32{1, 2, 3, 4, 5, 6})
-		return []*G.Node{G.Must(G.Sum(x, 0)), G.Must(G.Sum(x, 1))}
-	})
-	tests := []struct {
-		name string
-		got  []float32
-		want []float32
-	}{
-		{"axis 0", vals[0].Data().([]float32), []float32{5, 7, 9}},
-		{"axis 1", vals[1].Data().([]float32), []float32{6, 15}},
+// The chapter's own softmax and cross-entropy, literally: the references
+// that the stable forms the model uses are checked against.
+
+// Softmax returns exp(o) / sum(exp(o)) along each row of the B×K matrix o,
+// computed stably (each row shifted by its maximum first).
+func Softmax(o *G.Node) (*G.Node, error) {
+	z, err := shifted(o)
+	if err != nil {
+		return nil, err
 	}
-	for _, tt := range tests {
-		if len(tt.got) != len(tt.want) {
-			t.Fatalf("%s: got %v, want %v", tt.name, tt.got, tt.want)
-		}
-		for i := range tt.want {
-			if tt.got[i] != tt.want[i] {
-				t.Errorf("%s: got %v, want %v", tt.name, tt.got, tt.want)
-			}
-		}
+	e, err := G.Exp(z)
+	if err != nil {
+		return nil, fmt.Errorf("softmax exp: %w", err)
 	}
+	s, err := G.Sum(e, 1)
+	if err != nil {
+		return nil, fmt.Errorf("softmax sum: %w", err)
+	}
+	p, err := G.BroadcastHadamardDiv(e, s, nil, []byte{1})
+	if err != nil {
+		return nil, fmt.Errorf("softmax divide: %w", err)
+	}
+	return p, nil
 }
+
+// CrossEntropy is the chapter's cross-entropy of predicted probabilities
+// yHat (B×K) against one-hot labels y (B×K): the mean over labelled rows of
+// -log yHat[i, y_i]. Rows of y that are all zero are padding: they add
+// nothing, and the mean divides by the number of labelled rows, sum(y).
+func CrossEntropy(yHat, y *G.Node) (*G.Node, error) {
+	l, err := G.Log(yHat)
+	if err != nil {
+		return nil, fmt.Errorf("cross-entropy log: %w", err)
+	}
+	return meanPicked(l, y)
+}
+
+// isFinite reports whether v is neither NaN nor infinite.
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 func TestSoftmaxRows(t *testing.T) {
 	tests := []struct {

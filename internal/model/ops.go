@@ -42,28 +42,6 @@ func shifted(o *G.Node) (*G.Node, error) {
 	return z, nil
 }
 
-// Softmax returns exp(o) / sum(exp(o)) along each row of the B×K matrix o,
-// computed stably (each row shifted by its maximum first).
-func Softmax(o *G.Node) (*G.Node, error) {
-	z, err := shifted(o)
-	if err != nil {
-		return nil, err
-	}
-	e, err := G.Exp(z)
-	if err != nil {
-		return nil, fmt.Errorf("softmax exp: %w", err)
-	}
-	s, err := G.Sum(e, 1)
-	if err != nil {
-		return nil, fmt.Errorf("softmax sum: %w", err)
-	}
-	p, err := G.BroadcastHadamardDiv(e, s, nil, []byte{1})
-	if err != nil {
-		return nil, fmt.Errorf("softmax divide: %w", err)
-	}
-	return p, nil
-}
-
 // LogSoftmax returns log(softmax(o)) row by row as z - log(sum(exp(z))) with
 // z = o - rowmax(o): finite for any finite logits, where log(Softmax(o))
 // would give log(0) = -Inf once a probability underflows.
@@ -91,20 +69,12 @@ func LogSoftmax(o *G.Node) (*G.Node, error) {
 	return lp, nil
 }
 
-// CrossEntropy is the chapter's cross-entropy of predicted probabilities
-// yHat (B×K) against one-hot labels y (B×K): the mean over labelled rows of
-// -log yHat[i, y_i]. Rows of y that are all zero are padding: they add
-// nothing, and the mean divides by the number of labelled rows, sum(y).
-func CrossEntropy(yHat, y *G.Node) (*G.Node, error) {
-	l, err := G.Log(yHat)
-	if err != nil {
-		return nil, fmt.Errorf("cross-entropy log: %w", err)
-	}
-	return meanPicked(l, y)
-}
-
-// CrossEntropyFromLogits is CrossEntropy(Softmax(o), y) computed through
-// LogSoftmax, so logits of ±1e4 still give a finite loss and gradients.
+// CrossEntropyFromLogits is the chapter's cross-entropy of softmax(o)
+// against one-hot labels y (B×K) — the mean over labelled rows of
+// -log softmax(o)[i, y_i] — computed through LogSoftmax, so logits of ±1e4
+// still give a finite loss and gradients. Rows of y that are all zero are
+// padding: they add nothing, and the mean divides by the number of
+// labelled rows, sum(y).
 func CrossEntropyFromLogits(o, y *G.Node) (*G.Node, error) {
 	lp, err := LogSoftmax(o)
 	if err != nil {

@@ -11,10 +11,11 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
