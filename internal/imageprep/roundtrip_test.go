@@ -194,7 +194,7 @@ const realPictures = 1000
 func TestRoundTripFashionMNIST(t *testing.T) {
 	dir := os.Getenv("SOFTMAXCTL_TEST_DATA")
 	if dir == "" {
-		t.Skip("set SOFTMAXCTL_TEST_DATA to a Fashion-MNIST folder (such as shared/data/fashion-mnist) to run round trips on real pictures")
+		t.Skip("set SOFTMAXCTL_TEST_DATA to a Fashion-MNIST folder to run round trips on real pictures")
 	}
 	pics, err := readIDXImages(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"))
 	if err != nil {
