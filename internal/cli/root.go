@@ -153,6 +153,10 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 		NewCmdShowErrors(ios, nil),
 		NewCmdVersion(ios),
 	)
+	// cobra adds these when it executes; adding them now lets their
+	// errors be marked as run errors like the others'.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	markRunErrors(root)
 	return root
 }
@@ -166,9 +170,35 @@ func Execute(ctx context.Context, ios *IO, args []string) int {
 	// Gorgonia takes its BLAS process-wide: every matrix product of every
 	// graph goes through the project's SGEMM, tuned for n = 10 columns.
 	G.Use(blas.New())
-	root := NewRootCmd(ios)
+	// Help, completion scripts and printed tables ignore their write
+	// errors; this remembers the first, so that `--help > /dev/full`
+	// fails instead of exiting 0 having written nothing.
+	out := &errWriter{w: ios.Out}
+	cios := *ios
+	cios.Out = out
+	root := NewRootCmd(&cios)
 	root.SetArgs(args)
-	return exitFor(ctx, ios, root.ExecuteContext(ctx))
+	err := root.ExecuteContext(ctx)
+	if err == nil && out.err != nil {
+		err = runError{fmt.Errorf("write to standard output: %w", out.err)}
+	}
+	return exitFor(ctx, ios, err)
+}
+
+// errWriter passes writes to w and keeps the first error other than a
+// closed pipe, which commands handle themselves (train keeps training) and
+// which, after help text, is no failure.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil && e.err == nil && !isBrokenPipe(err) {
+		e.err = err
+	}
+	return n, err
 }
 
 // exitFor prints err, if any, and returns the exit status for it.

@@ -383,9 +383,8 @@ func checkPlotExt(path string) error {
 	if path == "" {
 		return nil
 	}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".png", ".svg":
-		return nil
+	if err := render.CheckChartName(path); err != nil {
+		return usagef("--plot %s: %w", path, err)
 	}
-	return usagef("--plot %s: use a .png or .svg file name", path)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -134,5 +135,22 @@ func TestProgressBar(t *testing.T) {
 	i := strings.Index(s, "saved ")
 	if i < 0 || !strings.HasSuffix(strings.TrimRight(s[:i], " "), "\r") {
 		t.Errorf("the bar's line was not cleared before the saved line: %q", s[max(0, i-80):])
+	}
+}
+
+// fullDisk is a stdout on a full disk.
+type fullDisk struct{}
+
+func (fullDisk) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// Output that cannot be written is a failure, even where cobra ignores the
+// error (help, version).
+func TestFullStdoutFails(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"train", "--help"}, {"version"}, {"completion", "bash"}} {
+		var errOut bytes.Buffer
+		code := Execute(context.Background(), &IO{Out: fullDisk{}, ErrOut: &errOut}, args)
+		if code != ExitRuntime || !strings.Contains(errOut.String(), "no space left") {
+			t.Errorf("%v to a full disk: exit %d, stderr %q", args, code, errOut.String())
+		}
 	}
 }

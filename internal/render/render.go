@@ -37,6 +37,14 @@ const (
 )
 
 // formatOf returns the chart format that path's extension asks for.
+// CheckChartName reports whether Curves and ConfusionHeatmap can write a
+// chart to path, judging by its extension (.png or .svg), so that a caller
+// can refuse a bad name before any work.
+func CheckChartName(path string) error {
+	_, err := formatOf(path)
+	return err
+}
+
 func formatOf(path string) (format, error) {
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".png":
