@@ -93,7 +93,9 @@ type Checkpoint struct {
 // to a temporary file in the same directory, which is synced and then renamed
 // over path. A reader therefore sees either the old file or the complete new
 // one, never a torn write, and a failed Save leaves path untouched and no
-// temporary file behind. The file is created with mode 0644.
+// temporary file behind. A new file gets mode 0666 less the umask; a
+// replaced one keeps its mode. See package atomicfile for the rules on
+// symbolic links and on destinations that are not regular files.
 func Save(path string, c *Checkpoint) (err error) {
 	if path == "" {
 		return errors.New("cannot save model: no output file given; pass a file name such as model.safetensors")

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"io/fs"
 	"math"
 	"os"
@@ -53,8 +52,9 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if perm := info.Mode().Perm(); perm != 0o644 {
-				t.Errorf("mode = %v, want 0644", perm)
+			// The exact mode follows the umask; atomicfile's tests check it.
+			if perm := info.Mode().Perm(); perm&0o600 != 0o600 || perm&0o111 != 0 {
+				t.Errorf("mode = %v, want readable and writable by its owner, not executable", perm)
 			}
 			assertDirHolds(t, dir, "model.safetensors")
 		})
@@ -289,20 +289,6 @@ func TestSaveFailures(t *testing.T) {
 			},
 			c:       nan,
 			wantErr: []string{`has NaN in tensor "W" at [4 2]`, "retrain with a smaller learning rate"},
-		},
-		{
-			name: "rename failure removes the temporary file",
-			setup: func(t *testing.T, dir string) string {
-				p := filepath.Join(dir, "model.safetensors")
-				writeFile(t, p, old)
-				atomicfile.Rename = func(oldpath, newpath string) error {
-					return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: errors.New("injected failure")}
-				}
-				t.Cleanup(func() { atomicfile.Rename = os.Rename })
-				return p
-			},
-			c:       tinyCheckpoint(),
-			wantErr: []string{"renaming the temporary file into place: injected failure"},
 		},
 	}
 	for _, tt := range tests {
