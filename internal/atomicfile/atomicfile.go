@@ -81,6 +81,7 @@ type Error struct {
 	dir string // the folder written to, after links; "" means Path's folder
 }
 
+// Error words the failure from its cause, with advice on what to do.
 func (e *Error) Error() string {
 	path := safeopen.Printable(e.Path)
 	dir := e.dir
@@ -90,6 +91,8 @@ func (e *Error) Error() string {
 	name, dir := safeopen.Printable(filepath.Base(e.Path)), safeopen.Printable(dir)
 	var nr *safeopen.NotRegularError
 	switch {
+	case e.Path == "":
+		return "no file name given: give the path of a file to write"
 	case errors.As(e.Err, &nr) && nr.Mode.IsDir():
 		return fmt.Sprintf("%s is a directory: give the path of a file to write", path)
 	case errors.As(e.Err, &nr):
@@ -119,6 +122,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("cannot write %s (%s in %s failed: %s); check free disk space and permissions", path, e.Op, dir, oneLine(e.Err))
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
 
 // cannotCreate is the cause of an *Error when a folder exists but creating

@@ -83,7 +83,7 @@ func TestWrite(t *testing.T) {
 			os.WriteFile(p, nil, 0o644)
 			return filepath.Join(p, "a.png")
 		}, writeHello, false, "is not a directory; give a path in an existing folder", ""},
-		{"no name", func(d string) string { return "" }, writeHello, false, "no file name given", ""},
+		{"no name", func(d string) string { return "" }, writeHello, false, "no file name given: give the path of a file to write", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -324,7 +324,7 @@ func TestCheck(t *testing.T) {
 		{"missing folder", func(t *testing.T, d string) string { return filepath.Join(d, "nodir", "m.safetensors") },
 			"cannot write {dir}/nodir/m.safetensors: folder {dir}/nodir does not exist: create it first (mkdir -p {dir}/nodir)"},
 		{"a directory", func(t *testing.T, d string) string { return d }, "{dir} is a directory: give the path of a file to write"},
-		{"empty", func(t *testing.T, d string) string { return "" }, "no file name given"},
+		{"empty", func(t *testing.T, d string) string { return "" }, "no file name given: give the path of a file to write"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

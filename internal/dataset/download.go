@@ -126,6 +126,7 @@ type MirrorError struct {
 	Err      error  // the error of the last attempt
 }
 
+// Error says which URL failed, after how many attempts, and why.
 func (e *MirrorError) Error() string {
 	tries := "1 attempt"
 	if e.Attempts != 1 {
@@ -134,6 +135,7 @@ func (e *MirrorError) Error() string {
 	return fmt.Sprintf("%s (%s): %v", e.URL, tries, e.Err)
 }
 
+// Unwrap returns the error of the last attempt.
 func (e *MirrorError) Unwrap() error { return e.Err }
 
 // Error says, on one line, how each mirror failed and what to do.
@@ -155,6 +157,8 @@ func (e *DownloadError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns every mirror's *MirrorError, so that errors.Is and
+// errors.As look at all of them.
 func (e *DownloadError) Unwrap() []error {
 	errs := make([]error, len(e.Failures))
 	for i := range e.Failures {
