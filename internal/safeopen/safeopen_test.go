@@ -39,14 +39,8 @@ func TestOpen(t *testing.T) {
 	if err := os.WriteFile(regular, []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	link := filepath.Join(dir, "link")
-	if err := os.Symlink("regular", link); err != nil {
-		t.Fatal(err)
-	}
-	dangling := filepath.Join(dir, "dangling")
-	if err := os.Symlink("nowhere", dangling); err != nil {
-		t.Fatal(err)
-	}
+	link := symlink(t, "regular", filepath.Join(dir, "link"))
+	dangling := symlink(t, "nowhere", filepath.Join(dir, "dangling"))
 
 	tests := []struct {
 		name     string
@@ -182,7 +176,7 @@ func TestDescribeAndPrintable(t *testing.T) {
 func symlink(t *testing.T, target, link string) string {
 	t.Helper()
 	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
+		t.Skipf("cannot make symbolic links here: %v", err)
 	}
 	return link
 }
