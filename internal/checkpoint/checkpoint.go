@@ -47,11 +47,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
+	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 )
 
 const (
@@ -93,7 +95,9 @@ type Checkpoint struct {
 // to a temporary file in the same directory, which is synced and then renamed
 // over path. A reader therefore sees either the old file or the complete new
 // one, never a torn write, and a failed Save leaves path untouched and no
-// temporary file behind. The file is created with mode 0644.
+// temporary file behind. A new file gets mode 0666 less the umask; a
+// replaced one keeps its mode. See package atomicfile for the rules on
+// symbolic links and on destinations that are not regular files.
 func Save(path string, c *Checkpoint) (err error) {
 	if path == "" {
 		return errors.New("cannot save model: no output file given; pass a file name such as model.safetensors")
@@ -123,9 +127,16 @@ func Save(path string, c *Checkpoint) (err error) {
 // gives an error that matches fs.ErrNotExist.
 func Load(path string) (*Checkpoint, error) {
 	where := quotePath(path)
-	f, err := os.Open(path)
+	// safeopen refuses a FIFO without waiting for a writer, and devices
+	// such as /dev/zero, whose reads never end.
+	f, info, err := safeopen.Open(path)
 	if err != nil {
+		var nr *safeopen.NotRegularError
 		switch {
+		case errors.As(err, &nr) && nr.Mode.IsDir():
+			return nil, fmt.Errorf("model file %s is a directory: pass the path of a .safetensors file", where)
+		case errors.As(err, &nr):
+			return nil, &wrapped{fmt.Sprintf("model file %s is %s, not a regular file: pass the path of a .safetensors file", where, safeopen.Describe(nr.Mode)), err}
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, &wrapped{fmt.Sprintf("model file %s not found: train one with `softmaxctl train --out %s`",
 				where, where), err}
@@ -136,19 +147,11 @@ func Load(path string) (*Checkpoint, error) {
 	}
 	defer f.Close()
 
-	info, err := f.Stat()
-	if err != nil {
-		return nil, &wrapped{fmt.Sprintf("cannot read model file %s: %s", where, cause(err)), err}
-	}
-	if info.IsDir() {
-		return nil, fmt.Errorf("model file %s is a directory: pass the path of a .safetensors file", where)
-	}
 	tooBig := &formatError{fmt.Sprintf("is larger than %d MiB, far more than a softmaxctl model (about 31 KiB)", maxFileSize>>20), fixRetrain}
-	// Check the size up front for regular files, and also cap the read, since
-	// pipes and devices report no meaningful size.
-	if info.Mode().IsRegular() && info.Size() > maxFileSize {
+	if info.Size() > maxFileSize {
 		return nil, tooBig.at(path)
 	}
+	// Cap the read as well, in case the file grows while it is read.
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, &wrapped{fmt.Sprintf("cannot read model file %s: %s", where, cause(err)), err}

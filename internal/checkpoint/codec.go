@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nlpodyssey/safetensors"
 )
@@ -343,7 +344,15 @@ func validateMeta(m *Meta) error {
 	case !finite(m.LR) || !finite(m.Sigma):
 		return fmt.Errorf("%q %v and %q %v must be finite", keyLR, m.LR, keySigma, m.Sigma)
 	}
+	for _, f := range []struct{ key, val string }{{keyDataset, m.Dataset}, {keyScaling, m.Scaling}, {keyVersion, m.Version}} {
+		if err := checkText(f.key, f.val); err != nil {
+			return err
+		}
+	}
 	for i, name := range m.Classes {
+		if err := checkText(fmt.Sprintf("%s[%d]", keyClasses, i), name); err != nil {
+			return err
+		}
 		if name == "" {
 			return fmt.Errorf("%q has an empty name at index %d", keyClasses, i)
 		}
@@ -363,6 +372,9 @@ func validateMeta(m *Meta) error {
 		n *= d
 	}
 	for k, v := range m.Metrics {
+		if err := checkText(keyMetrics+" name", k); err != nil {
+			return err
+		}
 		if !finite(v) {
 			// JSON cannot represent it, and a NaN loss means the weights
 			// are unusable anyway.
@@ -370,6 +382,37 @@ func validateMeta(m *Meta) error {
 		}
 	}
 	return nil
+}
+
+// checkText refuses text from the metadata that would be unsafe to print:
+// invalid UTF-8, and the characters unsafeRune names. Commands print class
+// and dataset names to terminals, so a crafted model could otherwise set the
+// terminal's title, clear the screen or forge lines.
+func checkText(key, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s %s is not valid UTF-8", key, quote(s))
+	}
+	if i := strings.IndexFunc(s, unsafeRune); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return fmt.Errorf("%s %s holds the control character %U, which could forge what a terminal shows", key, quote(s), r)
+	}
+	return nil
+}
+
+// unsafeRune reports the characters that change how a terminal shows text
+// rather than being shown: the C0 controls, DEL and the C1 controls, which
+// start escape sequences and line breaks; the Unicode line and paragraph
+// separators; and the bidirectional formatting characters, which reorder
+// what is shown.
+func unsafeRune(r rune) bool {
+	switch {
+	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r == 0x2028, r == 0x2029,
+		r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
 
 // checkFinite reports the first NaN or infinite value of a tensor whose rows

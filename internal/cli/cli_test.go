@@ -303,8 +303,10 @@ func TestDownloadCorruptMirror(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %q", r.code, r.err)
 	}
-	if !strings.Contains(r.err, srv.URL) || !strings.Contains(r.err, "MD5 mismatch") || strings.Count(r.err, "\n") != 1 {
-		t.Errorf("stderr %q: want one line naming the URL and the MD5 mismatch", r.err)
+	// Download logs a "trying URL" line per attempt before the error line.
+	lines := strings.Split(strings.TrimSuffix(r.err, "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "softmaxctl: ") || !strings.Contains(last, srv.URL) || !strings.Contains(last, "MD5 mismatch") || strings.Count(r.err, "softmaxctl: ") != 1 {
+		t.Errorf("stderr %q: want one error line naming the URL and the MD5 mismatch", r.err)
 	}
 	if entries, _ := os.ReadDir(dst); len(entries) != 0 {
 		t.Errorf("a failed download left %v in %s", entries, dst)

@@ -7,28 +7,44 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
+	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 )
 
 // Defaults for the zero values of DownloadOptions.
 const (
-	DefaultRetries      = 3
-	DefaultStallTimeout = 30 * time.Second
-	DefaultBackoff      = time.Second
+	DefaultRetries = 3
+	// DefaultMinSpeed and DefaultSpeedTime make the low-speed rule: an
+	// attempt is aborted when fewer than 1 KiB/s arrive over 30 s, which
+	// also covers a server that never answers or stops sending.
+	DefaultMinSpeed  = 1 << 10
+	DefaultSpeedTime = 30 * time.Second
+	DefaultBackoff   = time.Second
 	// DefaultMaxBytes bounds one download. The largest real file is 26 MB;
 	// the bound keeps a hostile or broken server from filling the disk.
 	DefaultMaxBytes = 100 << 20
 
 	// maxBackoff caps the doubling back-off between attempts.
 	maxBackoff = time.Minute
+
+	// maxRedirects bounds a chain of redirects, as browsers do.
+	maxRedirects = 10
+
+	// oldPartAge is how long ago a temporary file of an earlier version
+	// (.<name>.<digits>.part) must have last been written to before
+	// Download removes it. Those versions wrote continuously and gave up
+	// after 30 s without data, so an older one belongs to a killed run.
+	oldPartAge = 10 * time.Minute
 )
 
 // DownloadOptions configures Download. Only Spec and Dir are required.
@@ -38,30 +54,50 @@ type DownloadOptions struct {
 
 	// Mirrors overrides Spec.Mirrors: base URLs (http, https or
 	// file:///abs/path/) tried in order; a missing trailing "/" is added.
+	// Credentials in a URL (http://user:password@host/) are used but
+	// never shown: logs and errors print them as "xxxxx".
 	Mirrors []string
 
 	// Force downloads files again even if present with the right MD5.
+	// It takes precedence over OnlyMissing.
 	Force bool
 
-	// Client makes the HTTP requests; nil uses one with connect, TLS and
-	// response-header timeouts. Its overall Timeout, if any, also applies.
+	// OnlyMissing fetches only the files that are not present as regular
+	// files in Dir, and leaves present ones alone without checking their
+	// MD5: users keep re-compressed copies, which Load reads but whose
+	// MD5 differs from the published file's. Without it, a present file
+	// with the wrong MD5 is replaced.
+	OnlyMissing bool
+
+	// Client makes the HTTP requests; nil uses one with connect and TLS
+	// timeouts. Its overall Timeout, if any, also applies. Whatever the
+	// client, Download sets its own redirect policy: redirects are
+	// followed only within the mirror's scheme and host, or from http to
+	// https on the same host name.
 	Client *http.Client
 
 	// Retries is the number of attempts per URL; 0 means DefaultRetries.
-	// Errors that cannot go away by retrying (HTTP 404, an MD5 mismatch)
-	// move on to the next URL at once.
+	// Errors that cannot go away by retrying (HTTP 404, an MD5 mismatch,
+	// a refused redirect) move on to the next URL at once; a failure to
+	// write the file locally (a full disk) ends the download at once.
 	Retries int
 
 	// Backoff is the wait before the second attempt at a URL, doubling
 	// for each further attempt; 0 means DefaultBackoff.
 	Backoff time.Duration
 
-	// StallTimeout aborts an attempt when no bytes arrive for this long,
-	// while connecting, waiting for the response or reading the body;
-	// 0 means DefaultStallTimeout.
-	StallTimeout time.Duration
+	// MinSpeed and SpeedTime make the low-speed rule, as curl's
+	// --speed-limit and --speed-time: an attempt is aborted when fewer than
+	// MinSpeed bytes per second arrive, on average, over SpeedTime, from
+	// the start of the attempt (connecting and waiting for the answer
+	// count) to its end. A link that trickles, stalls or never answers
+	// thus fails in bounded time while a slow but steady one succeeds.
+	// Zero values mean DefaultMinSpeed and DefaultSpeedTime.
+	MinSpeed  int64
+	SpeedTime time.Duration
 
-	// MaxBytes is the largest file accepted; 0 means DefaultMaxBytes.
+	// MaxBytes is the largest file accepted; 0 means DefaultMaxBytes. It
+	// also caps how much of a present file is read to check its MD5.
 	MaxBytes int64
 
 	// Progress, if not nil, is called at the start of each attempt with
@@ -69,30 +105,90 @@ type DownloadOptions struct {
 	// not nil, gets the bytes as they arrive. Its errors are ignored.
 	Progress func(name string, total int64) io.Writer
 
-	// Log, if not nil, gets one line per file: "skip NAME (present, MD5
-	// ok)" or "fetched NAME from URL".
+	// Log, if not nil, gets one line per event: "skip NAME (present, MD5
+	// ok)", "skip NAME (present)" (with OnlyMissing), "trying URL" before
+	// each attempt and "fetched NAME from URL".
 	Log io.Writer
 }
 
+// DownloadError reports that no mirror provided a file with the right MD5.
+// It lists why each mirror failed; errors.Is and errors.As see every
+// mirror's error.
+type DownloadError struct {
+	File     string        // the file's name
+	Failures []MirrorError // one per mirror, in the order they were tried
+}
+
+// MirrorError is why one mirror failed to provide a file.
+type MirrorError struct {
+	URL      string // the file's URL, with any credentials redacted
+	Attempts int    // how many times it was tried
+	Err      error  // the error of the last attempt
+}
+
+// Error says which URL failed, after how many attempts, and why.
+func (e *MirrorError) Error() string {
+	tries := "1 attempt"
+	if e.Attempts != 1 {
+		tries = fmt.Sprintf("%d attempts", e.Attempts)
+	}
+	return fmt.Sprintf("%s (%s): %v", e.URL, tries, e.Err)
+}
+
+// Unwrap returns the error of the last attempt.
+func (e *MirrorError) Unwrap() error { return e.Err }
+
+// Error says, on one line, how each mirror failed and what to do.
+func (e *DownloadError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "download %s: ", e.File)
+	if len(e.Failures) == 1 {
+		fmt.Fprintf(&b, "the mirror failed: %v", &e.Failures[0])
+	} else {
+		fmt.Fprintf(&b, "all %d mirrors failed:", len(e.Failures))
+		for i := range e.Failures {
+			if i > 0 {
+				b.WriteString(";")
+			}
+			fmt.Fprintf(&b, " [%d] %v", i+1, &e.Failures[i])
+		}
+	}
+	b.WriteString("; check the network or try another mirror")
+	return b.String()
+}
+
+// Unwrap returns every mirror's *MirrorError, so that errors.Is and
+// errors.As look at all of them.
+func (e *DownloadError) Unwrap() []error {
+	errs := make([]error, len(e.Failures))
+	for i := range e.Failures {
+		errs[i] = &e.Failures[i]
+	}
+	return errs
+}
+
 // Download makes sure the four files of o.Spec are in o.Dir with the right
-// MD5s, fetching those that are absent or wrong (all of them if o.Force).
+// MD5s, fetching those that are absent or wrong (all of them if o.Force,
+// only the absent ones if o.OnlyMissing).
 //
-// Each file is streamed into a temporary file in o.Dir while its MD5 is
-// computed, and renamed to its final name only once the sum matches, so a
-// file under its final name is never partial or corrupt and no temporary file
-// outlives the call. A failed attempt is retried with back-off, then the next
-// mirror is tried; if all fail, the error names the file, the last URL and
-// why it failed.
+// Each file is streamed into a temporary file in o.Dir (see package
+// atomicfile) while its MD5 is computed, and renamed to its final name only
+// once the sum matches, so a file under its final name is never partial or
+// corrupt and no temporary file outlives the call; those of killed runs are
+// removed. A failed attempt is retried with back-off, then the next mirror
+// is tried; if all fail, the error is a *DownloadError. A failure to write
+// locally is an *atomicfile.Error, returned at once, and a cancelled ctx
+// gives an error that wraps ctx.Err(), also at once.
 func Download(ctx context.Context, o DownloadOptions) error {
 	d := downloader{DownloadOptions: o}
 	if d.Dir == "" {
-		return errors.New("download: no data folder given; pass --data DIR")
+		return errors.New("download: no data folder given")
 	}
 	if len(d.Mirrors) == 0 {
 		d.Mirrors = d.Spec.Mirrors
 	}
 	if len(d.Mirrors) == 0 {
-		return fmt.Errorf("download %s: no mirrors known; pass --mirror with a base URL", d.Spec.Name)
+		return fmt.Errorf("download %s: no mirrors known: give a base URL to download from", d.Spec.Name)
 	}
 	for _, f := range d.Spec.Files {
 		// A name with a separator could write outside Dir.
@@ -103,17 +199,25 @@ func Download(ctx context.Context, o DownloadOptions) error {
 			return fmt.Errorf("download %s: no MD5 for %s in the dataset spec", d.Spec.Name, f.Name)
 		}
 	}
-	if d.Client == nil {
-		d.Client = defaultClient()
+	client := d.Client
+	if client == nil {
+		client = defaultClient()
 	}
+	// A copy, so that the caller's client keeps its own policy.
+	c := *client
+	c.CheckRedirect = checkRedirect
+	d.Client = &c
 	if d.Retries <= 0 {
 		d.Retries = DefaultRetries
 	}
 	if d.Backoff <= 0 {
 		d.Backoff = DefaultBackoff
 	}
-	if d.StallTimeout <= 0 {
-		d.StallTimeout = DefaultStallTimeout
+	if d.MinSpeed <= 0 {
+		d.MinSpeed = DefaultMinSpeed
+	}
+	if d.SpeedTime <= 0 {
+		d.SpeedTime = DefaultSpeedTime
 	}
 	if d.MaxBytes <= 0 {
 		d.MaxBytes = DefaultMaxBytes
@@ -122,13 +226,22 @@ func Download(ctx context.Context, o DownloadOptions) error {
 		d.Log = io.Discard
 	}
 	if err := os.MkdirAll(d.Dir, 0o755); err != nil {
-		return fmt.Errorf("download %s: create data folder: %w; pass --data with a folder you can write", d.Spec.Name, err)
+		return fmt.Errorf("download %s: cannot create data folder %s: %w; choose a folder you can write", d.Spec.Name, d.Dir, unwrapPath(err))
 	}
 
 	for _, f := range d.Spec.Files {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("download %s: %w", d.Spec.Name, err)
+		}
 		path := filepath.Join(d.Dir, f.Name)
-		if !d.Force {
-			if sum, err := fileMD5(path); err == nil && strings.EqualFold(sum, f.MD5) {
+		removeOldParts(d.Dir, f.Name)
+		switch {
+		case d.Force:
+		case d.OnlyMissing && isFile(path):
+			fmt.Fprintf(d.Log, "skip %s (present)\n", f.Name)
+			continue
+		case !d.OnlyMissing:
+			if sum, err := fileMD5(path, d.MaxBytes); err == nil && strings.EqualFold(sum, f.MD5) {
 				fmt.Fprintf(d.Log, "skip %s (present, MD5 ok)\n", f.Name)
 				continue
 			}
@@ -140,19 +253,21 @@ func Download(ctx context.Context, o DownloadOptions) error {
 	return nil
 }
 
-// defaultClient bounds every phase that can hang before the body starts;
-// the body itself is bounded by the stall timeout instead of a total
-// timeout, so a slow but steady link still succeeds.
+// defaultClient bounds the phases that have a natural limit: connecting
+// and the TLS handshake. Waiting for the answer and reading the body are
+// bounded by the low-speed rule instead of a total timeout, so a slow but
+// steady link still succeeds. Compression is off: the MD5s are those of
+// the files as published, so the bytes must arrive as they are stored.
 func defaultClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConns:          4,
 		ForceAttemptHTTP2:     true,
+		DisableCompression:    true,
 	}}
 }
 
@@ -163,46 +278,45 @@ type downloader struct {
 
 // fetch tries every mirror for f until one yields a file with the right MD5.
 func (d *downloader) fetch(ctx context.Context, f File, path string) error {
-	var (
-		lastURL  string
-		lastErr  error
-		attempts int
-	)
+	dl := &DownloadError{File: f.Name}
 	for _, base := range d.Mirrors {
 		u := joinURL(base, f.Name)
-		lastURL, attempts = u, 0
+		shown := redact(u)
+		var last error
+		attempts := 0
 		for attempt := 1; attempt <= d.Retries; attempt++ {
 			if attempt > 1 {
 				if err := sleep(ctx, d.backoff(attempt)); err != nil {
-					return fmt.Errorf("download %s from %s: %w", f.Name, u, err)
+					return fmt.Errorf("download %s from %s: %w", f.Name, shown, err)
 				}
+				fmt.Fprintf(d.Log, "trying %s again (attempt %d of %d)\n", shown, attempt, d.Retries)
+			} else {
+				fmt.Fprintf(d.Log, "trying %s\n", shown)
 			}
 			attempts++
 			err := d.try(ctx, u, f, path)
 			if err == nil {
-				fmt.Fprintf(d.Log, "fetched %s from %s\n", f.Name, u)
+				fmt.Fprintf(d.Log, "fetched %s from %s\n", f.Name, shown)
 				return nil
 			}
-			lastErr = err
 			if ctx.Err() != nil {
-				return fmt.Errorf("download %s from %s: %w", f.Name, u, ctx.Err())
+				return fmt.Errorf("download %s from %s: %w", f.Name, shown, ctx.Err())
 			}
+			// The local disk, not the mirror, failed: another attempt
+			// or mirror would fail the same way.
+			var local *atomicfile.Error
+			if errors.As(err, &local) {
+				return fmt.Errorf("download %s: %w", f.Name, err)
+			}
+			last = err
 			var p *permanentError
 			if errors.As(err, &p) {
 				break
 			}
 		}
+		dl.Failures = append(dl.Failures, MirrorError{URL: shown, Attempts: attempts, Err: last})
 	}
-	tries := "1 attempt"
-	if attempts > 1 {
-		tries = fmt.Sprintf("%d attempts", attempts)
-	}
-	failed := "the mirror failed"
-	if len(d.Mirrors) > 1 {
-		failed = fmt.Sprintf("all %d mirrors failed", len(d.Mirrors))
-	}
-	return fmt.Errorf("download %s: %s; last tried %s (%s): %w; check the network, or pass --mirror with another base URL, or --data with a folder that has the files",
-		f.Name, failed, lastURL, tries, lastErr)
+	return dl
 }
 
 // backoff returns the wait before the given attempt (2 or more).
@@ -237,65 +351,72 @@ func permanent(format string, args ...any) error {
 	return &permanentError{fmt.Errorf(format, args...)}
 }
 
-// try makes one attempt to fetch u into path.
-func (d *downloader) try(ctx context.Context, u string, f File, path string) error {
-	// The watchdog cancels the attempt when the timer runs out; every byte
-	// that arrives winds it up again.
-	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var stalled atomic.Bool
-	watchdog := time.AfterFunc(d.StallTimeout, func() {
-		stalled.Store(true)
-		cancel()
-	})
-	defer watchdog.Stop()
-
-	err := d.stream(actx, u, f, path, watchdog)
-	if err != nil && stalled.Load() && ctx.Err() == nil {
-		return fmt.Errorf("stalled: no data for %v", d.StallTimeout)
-	}
-	return err
+// sink is where a download is written: an *atomicfile.File, or in tests a
+// fake that fails as a full disk would.
+type sink interface {
+	io.Writer
+	Commit() error
+	Abort()
 }
 
-// stream opens u and copies it into a temporary file, renaming that to path
-// if the MD5 matches.
-func (d *downloader) stream(ctx context.Context, u string, f File, path string, watchdog *time.Timer) (err error) {
-	body, total, err := d.open(ctx, u)
+// createSink starts the atomic write of a downloaded file; tests replace it.
+var createSink = func(path string) (sink, error) {
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// try makes one attempt to fetch u into path: it streams the body into a
+// temporary file while hashing it, and commits the file only if the MD5
+// matches.
+func (d *downloader) try(ctx context.Context, u string, f File, path string) error {
+	// The destination first, before any network traffic: a folder that
+	// cannot take the file fails at once.
+	out, err := createSink(path)
 	if err != nil {
 		return err
 	}
+	defer out.Abort()
+
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	meter := startMeter(d.MinSpeed, d.SpeedTime, cancel)
+	defer meter.stop()
+	slow := func(err error) error {
+		if meter.fired.Load() && ctx.Err() == nil {
+			return fmt.Errorf("too slow: under %s for %v", rate(d.MinSpeed), d.SpeedTime)
+		}
+		return err
+	}
+
+	body, total, err := d.open(actx, u)
+	if err != nil {
+		return slow(err)
+	}
 	defer body.Close()
-	watchdog.Reset(d.StallTimeout)
 	if total > d.MaxBytes {
 		return permanent("file is %d bytes, over the %d-byte limit", total, d.MaxBytes)
 	}
 
-	tmp, err := os.CreateTemp(d.Dir, "."+f.Name+".*.part")
-	if err != nil {
-		return permanent("create temporary file: %w; pass --data with a folder you can write", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-
 	h := md5.New()
-	var w io.Writer = io.MultiWriter(tmp, h)
+	var w io.Writer = io.MultiWriter(out, h)
 	if d.Progress != nil {
 		if pw := d.Progress(f.Name, total); pw != nil {
 			w = io.MultiWriter(w, ignoreErrors{pw})
 		}
 	}
-	src := &stallReader{r: io.LimitReader(body, d.MaxBytes+1), timer: watchdog, d: d.StallTimeout}
+	src := &countingReader{r: io.LimitReader(body, d.MaxBytes+1), n: &meter.n}
 	n, err := io.Copy(w, src)
+	var local *atomicfile.Error
 	switch {
+	case err != nil && errors.As(err, &local):
+		return err
 	case err != nil && errors.Is(err, io.ErrUnexpectedEOF) && total >= 0:
-		return fmt.Errorf("connection closed after %d of %d bytes", n, total)
+		return slow(fmt.Errorf("connection closed after %d of %d bytes", n, total))
 	case err != nil:
-		return fmt.Errorf("after %d bytes: %w", n, unwrapURL(err))
+		return slow(fmt.Errorf("after %d bytes: %w", n, unwrapURL(err)))
 	case n > d.MaxBytes:
 		return permanent("file is over the %d-byte limit", d.MaxBytes)
 	case total >= 0 && n != total:
@@ -304,54 +425,35 @@ func (d *downloader) stream(ctx context.Context, u string, f File, path string, 
 	if sum := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(sum, f.MD5) {
 		return permanent("MD5 mismatch: got %s, want %s (the file there is damaged or a different version)", sum, f.MD5)
 	}
-
-	// Sync before rename so that a crash cannot leave a final name
-	// pointing at data that never reached the disk.
-	if err := tmp.Chmod(0o644); err != nil {
-		return permanent("%w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return permanent("%w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		done = true
-		return permanent("%w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		done = true
-		return permanent("%w", err)
-	}
-	done = true
-	syncDir(d.Dir)
-	return nil
+	return out.Commit()
 }
 
 // open starts reading u and returns its body and size (-1 if unknown).
 func (d *downloader) open(ctx context.Context, u string) (io.ReadCloser, int64, error) {
 	pu, err := url.Parse(u)
 	if err != nil {
-		return nil, 0, permanent("bad URL: %w", err)
+		// Not err itself, whose message repeats the URL with any password.
+		return nil, 0, permanent("bad URL: %w", unwrapURL(err))
 	}
 	switch pu.Scheme {
 	case "file":
 		if pu.Host != "" && pu.Host != "localhost" {
 			return nil, 0, permanent("file URL needs an absolute path, like file:///data/mnist/")
 		}
-		fh, err := os.Open(pu.Path)
+		// safeopen refuses a FIFO without blocking, and a device such as
+		// /dev/zero, which would never end.
+		fh, info, err := safeopen.Open(pu.Path)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			var nr *safeopen.NotRegularError
+			switch {
+			case errors.As(err, &nr):
+				return nil, 0, &permanentError{err}
+			case errors.Is(err, os.ErrNotExist):
 				return nil, 0, permanent("no such file")
 			}
-			return nil, 0, permanent("%w", err)
+			return nil, 0, permanent("%w", unwrapPath(err))
 		}
-		fi, err := fh.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			fh.Close()
-			return nil, 0, permanent("not a regular file")
-		}
-		return fh, fi.Size(), nil
+		return fh, info.Size(), nil
 	case "http", "https":
 	default:
 		return nil, 0, permanent("unsupported URL scheme %q: use http, https or file", pu.Scheme)
@@ -359,11 +461,20 @@ func (d *downloader) open(ctx context.Context, u string) (io.ReadCloser, int64, 
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, 0, permanent("bad URL: %w", err)
+		return nil, 0, permanent("bad URL: %w", unwrapURL(err))
 	}
 	req.Header.Set("User-Agent", "softmaxctl")
+	// Setting the header keeps Go's transport from asking for gzip and
+	// then decompressing transparently: a static server that labels a .gz
+	// file "Content-Encoding: gzip" would otherwise hand over different
+	// bytes than the ones the MD5 is of.
+	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := d.Client.Do(req)
 	if err != nil {
+		var re *redirectError
+		if errors.As(err, &re) {
+			return nil, 0, &permanentError{re}
+		}
 		// A host that does not resolve will not resolve a second later
 		// either: offline, fail at once instead of after the back-offs.
 		var dnsErr *net.DNSError
@@ -386,8 +497,83 @@ func (d *downloader) open(ctx context.Context, u string) (io.ReadCloser, int64, 
 	return resp.Body, resp.ContentLength, nil
 }
 
-// unwrapURL drops the *url.Error wrapper, whose message repeats the URL that
-// the final error already names.
+// redirectError is a redirect that Download refuses to follow.
+type redirectError struct {
+	to   string // the target, redacted
+	from string // the host of the mirror
+	why  string
+}
+
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("refused redirect to %s: %s; downloads follow redirects only within the mirror's host %s (or from http to https on it)", e.to, e.why, e.from)
+}
+
+// checkRedirect is the redirect policy of every download: a mirror may
+// send the client elsewhere on its own host, or from http to https on the
+// same host name, but not to another host (such as a cloud metadata
+// address), not back from https to http, and never to a file: URL.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	orig, prev, to := via[0].URL, via[len(via)-1].URL, req.URL
+	refuse := func(why string) error {
+		return &redirectError{to: redact(to.String()), from: orig.Host, why: why}
+	}
+	switch {
+	case len(via) >= maxRedirects:
+		return refuse(fmt.Sprintf("more than %d redirects", maxRedirects))
+	case to.Scheme != "http" && to.Scheme != "https":
+		return refuse(fmt.Sprintf("it is a %s: URL", to.Scheme))
+	case !strings.EqualFold(to.Hostname(), orig.Hostname()):
+		return refuse("another host")
+	case prev.Scheme == "https" && to.Scheme == "http":
+		return refuse("it leaves https")
+	case to.Scheme == prev.Scheme && port(to) != port(prev):
+		return refuse("another port")
+	}
+	return nil
+}
+
+// port returns u's port, or its scheme's default.
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+// redact returns raw with the user name and password of its URL, if any,
+// replaced by "xxxxx", so that logs and errors never show credentials. A
+// URL without them is returned as it is.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err == nil {
+		if u.User == nil {
+			return raw
+		}
+		u.User = url.User("xxxxx")
+		return u.String()
+	}
+	// Unparsable: cut what sits between "://" and the last "@" of the
+	// authority by hand.
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		return raw[:i+3] + "xxxxx@" + rest[at+1:]
+	}
+	return raw
+}
+
+// unwrapURL drops the *url.Error wrapper, whose message repeats the URL
+// (which the final error names already, redacted).
 func unwrapURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -404,18 +590,73 @@ func joinURL(base, name string) string {
 	return base + name
 }
 
-// stallReader winds up the watchdog timer whenever bytes arrive.
-type stallReader struct {
-	r     io.Reader
-	timer *time.Timer
-	d     time.Duration
+// rate formats a speed in bytes per second for a message.
+func rate(bps int64) string {
+	switch {
+	case bps >= 1<<20 && bps%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB/s", bps>>20)
+	case bps >= 1<<10 && bps%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB/s", bps>>10)
+	}
+	return fmt.Sprintf("%d B/s", bps)
 }
 
-func (s *stallReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if n > 0 {
-		s.timer.Reset(s.d)
-	}
+// meter enforces the low-speed rule on one attempt: it samples the bytes
+// received so far a few times per window, and cancels the attempt when
+// fewer than minRate bytes per second arrived over the last window.
+type meter struct {
+	n     atomic.Int64 // bytes received, updated by countingReader
+	fired atomic.Bool  // the rule cancelled the attempt
+	done  chan struct{}
+}
+
+// startMeter starts watching; cancel is called if the rule fires.
+func startMeter(minRate int64, window time.Duration, cancel func()) *meter {
+	m := &meter{done: make(chan struct{})}
+	tick := min(max(window/10, 10*time.Millisecond), time.Second)
+	go func() {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		type sample struct {
+			at time.Time
+			n  int64
+		}
+		samples := []sample{{time.Now(), 0}}
+		for {
+			select {
+			case <-m.done:
+				return
+			case now := <-t.C:
+				n := m.n.Load()
+				samples = append(samples, sample{now, n})
+				// Keep as the oldest sample the newest one that is at
+				// least a window old: the rate is measured over it.
+				for len(samples) > 1 && now.Sub(samples[1].at) >= window {
+					samples = samples[1:]
+				}
+				ref := samples[0]
+				if el := now.Sub(ref.at); el >= window && float64(n-ref.n) < float64(minRate)*el.Seconds() {
+					m.fired.Store(true)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return m
+}
+
+func (m *meter) stop() { close(m.done) }
+
+// countingReader adds the bytes it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -427,25 +668,45 @@ func (i ignoreErrors) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// fileMD5 returns the hex MD5 of the file at path.
-func fileMD5(path string) (string, error) {
-	f, err := os.Open(path)
+// fileMD5 returns the hex MD5 of the regular file at path, reading at most
+// max bytes: a FIFO or a link to /dev/zero is refused rather than hashed for
+// ever, and a file over max is an error.
+func fileMD5(path string, max int64) (string, error) {
+	f, info, err := safeopen.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	if info.Size() > max {
+		return "", fmt.Errorf("%s is over the %d-byte limit", path, max)
+	}
 	h := md5.New()
-	if _, err := io.Copy(h, f); err != nil {
+	n, err := io.Copy(h, io.LimitReader(f, max+1))
+	if err != nil {
 		return "", err
+	}
+	if n > max {
+		return "", fmt.Errorf("%s is over the %d-byte limit", path, max)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// syncDir makes a rename in dir durable. It is best effort: some systems
-// cannot sync a folder, and the file itself is already synced.
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		f.Sync()
-		f.Close()
+// removeOldParts removes the temporary files that earlier versions of
+// Download left in dir for name when killed (.<name>.<digits>.part, as
+// os.CreateTemp named them), once they are oldPartAge old. The temporary
+// files of this version are atomicfile's, which cleans them itself.
+func removeOldParts(dir, name string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	re := regexp.MustCompile(`^\.` + regexp.QuoteMeta(name) + `\.[0-9]+\.part$`)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !re.MatchString(e.Name()) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > oldPartAge {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
 	}
 }

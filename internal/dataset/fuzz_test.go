@@ -12,7 +12,8 @@ const readerOverhead = 512 << 10
 
 // FuzzReadIDX checks that no input makes ReadIDX panic, return data that
 // disagrees with its dims, exceed its limit, or allocate much more than the
-// data it returns; and that a raw input and its gzip form read the same.
+// data it returns; that knowing the input's size changes nothing but when
+// an error is found; and that a raw input and its gzip form read the same.
 func FuzzReadIDX(f *testing.F) {
 	s := newSynth(4, 3, 2, 1)
 	files := s.files(f, false)
@@ -40,6 +41,14 @@ func FuzzReadIDX(f *testing.F) {
 		runtime.ReadMemStats(&before)
 		dims, data, err := ReadIDX(bytes.NewReader(in), limit)
 		runtime.ReadMemStats(&after)
+
+		// Knowing the size, as readFile does, changes when an error is
+		// found (before reading) but never whether there is one or what
+		// is read.
+		sdims, sdata, serr := readIDX(bytes.NewReader(in), limit, firstChunk, int64(len(in)))
+		if (serr == nil) != (err == nil) || !equalInts(sdims, dims) || !bytes.Equal(sdata, data) {
+			t.Fatalf("with the size known: %v, %v; without: %v, %v", sdims, serr, dims, err)
+		}
 
 		// Growing doubles the buffer, so all data buffers together stay
 		// under twice the limit.

@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
-	"os"
 
 	// klauspost's gzip decodes the training images about 25% faster than
 	// compress/gzip, with the same API and error values.
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 )
 
 const (
@@ -38,10 +40,16 @@ const (
 	// files (test data) are not refused.
 	ratioSlack = 1 << 20
 
-	// preallocRatio times a file's size is what reading it may allocate up
-	// front: enough for real files (the data is at most about 5 times the
-	// gzip file) while a forged header in a small file still costs little.
+	// preallocRatio times a gzip file's size is what reading it may
+	// allocate up front: enough for real files (the data is at most about 5
+	// times the gzip file) while a forged header in a small file still costs
+	// little. A raw file needs no guess: its size says what it holds.
 	preallocRatio = 8
+
+	// maxPrealloc caps the up-front allocation for a gzip file whatever
+	// its size: the largest real data, 47 MB of training images, fits, and
+	// beyond it the buffer grows only as decompressed bytes arrive.
+	maxPrealloc = 64 << 20
 )
 
 // ReadIDX reads one IDX file from r, gzip-compressed or raw (it tells them
@@ -55,13 +63,17 @@ const (
 // A stream that ends before the data the header promises is an error, as are
 // bytes after it and a gzip stream whose checksum or end is missing.
 func ReadIDX(r io.Reader, limit int64) (dims []int, data []byte, err error) {
-	return readIDX(r, limit, firstChunk)
+	return readIDX(r, limit, firstChunk, -1)
 }
 
-// readIDX is ReadIDX that may allocate up to prealloc bytes for the data
-// before any of it has arrived. Callers that know the file's size pass a
-// multiple of it, which spares the copies of growing a buffer from small.
-func readIDX(r io.Reader, limit, prealloc int64) (dims []int, data []byte, err error) {
+// readIDX is ReadIDX that may allocate up to prealloc bytes for the data of
+// a gzip stream before any of it has arrived; callers that know the file's
+// size pass a multiple of it, which spares the copies of growing a buffer
+// from small. size, if not negative, is the size of the whole stream: a raw
+// (not gzip) stream must then hold exactly the data its header claims, which
+// is checked before anything is allocated, so that a header claiming more
+// than a (possibly sparse) file holds fails at once.
+func readIDX(r io.Reader, limit, prealloc, size int64) (dims []int, data []byte, err error) {
 	br := bufio.NewReaderSize(r, readBufSize)
 	var src io.Reader = br
 	gz := false
@@ -108,6 +120,18 @@ func readIDX(r io.Reader, limit, prealloc int64) (dims []int, data []byte, err e
 			return nil, nil, fmt.Errorf("IDX header claims dimensions %v, more data than the %d-byte limit", dimsOf(dimBuf[:4*ndim]), limit)
 		}
 		need *= d
+	}
+
+	if !gz && size >= 0 {
+		have := size - int64(4+4*ndim)
+		switch {
+		case need > have:
+			return nil, nil, fmt.Errorf("truncated file: dimensions %v need %d bytes of data, the file holds %d", dims, need, have)
+		case need < have:
+			return nil, nil, fmt.Errorf("unexpected bytes after the %d bytes of data that dimensions %v hold: the file holds %d", need, dims, have)
+		}
+		// The file holds the data: read it into one buffer of its size.
+		prealloc = need
 	}
 
 	data, err = readData(src, int(need), int(max(prealloc, firstChunk)))
@@ -190,26 +214,35 @@ func dimsOf(b []byte) []uint32 {
 }
 
 // readFile opens path and reads it with ReadIDX, bounding the data by the
-// file's size.
+// file's size: a raw file must hold exactly what its header claims, and a
+// gzip file may expand at most maxRatio times. A FIFO or a device is refused
+// at once rather than read (see safeopen).
 func readFile(path string) (dims []int, data []byte, err error) {
-	f, err := os.Open(path)
+	f, fi, err := safeopen.Open(path)
 	if err != nil {
-		return nil, nil, err
+		var nr *safeopen.NotRegularError
+		if errors.As(err, &nr) {
+			return nil, nil, err // its message names the path
+		}
+		return nil, nil, fmt.Errorf("read %s: %w", path, unwrapPath(err))
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file", path)
-	}
 	limit := fi.Size()*maxRatio + ratioSlack
-	dims, data, err = readIDX(f, limit, fi.Size()*preallocRatio)
+	dims, data, err = readIDX(f, limit, min(fi.Size()*preallocRatio, maxPrealloc), fi.Size())
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return dims, data, nil
+}
+
+// unwrapPath drops the *fs.PathError wrapper of err, whose message would
+// repeat the path that the caller's message names.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // ReadImages reads an IDX file of images, dimensions (N, Rows, Cols), into a

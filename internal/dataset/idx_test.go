@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReadIDX(t *testing.T) {
@@ -168,5 +169,121 @@ func TestReadImagesForgedAllocates(t *testing.T) {
 				t.Errorf("allocated %d bytes for a %d-byte file", got, len(tt.in))
 			}
 		})
+	}
+}
+
+// TestReadImagesSparse checks that a raw file whose header claims more (or
+// less) data than the file holds fails at once, without allocating what the
+// header claims or reading the file: the header of a 4 GB sparse file that
+// claims 100 000 000 images of 28x28 used to allocate 32 GB. The files are
+// sparse, made with Truncate, so they cost no disk space.
+func TestReadImagesSparse(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("needs sparse files")
+	}
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		dims []uint32
+		size int64
+		want string
+	}{
+		{"4 GB file claiming 78 GB", []uint32{100000000, 28, 28}, 4 << 30,
+			"truncated file: dimensions [100000000 28 28] need 78400000000 bytes of data, the file holds 4294967280"},
+		{"64 MB file claiming 784 MB", []uint32{1000000, 28, 28}, 64 << 20,
+			"truncated file: dimensions [1000000 28 28] need 784000000 bytes of data, the file holds 67108848"},
+		{"1 GB file claiming 784 KB", []uint32{1000, 28, 28}, 1 << 30,
+			"unexpected bytes after the 784000 bytes of data that dimensions [1000 28 28] hold: the file holds 1073741808"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "images")
+			if err := os.WriteFile(path, idxBytes(tt.dims, nil), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, tt.size); err != nil {
+				t.Skipf("no sparse file: %v", err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			done := make(chan error, 1)
+			go func() { _, err := ReadImages(path); done <- err }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("ReadImages still running after 5 s")
+			}
+			runtime.ReadMemStats(&after)
+			checkOneLine(t, err)
+			if want := "read " + path + ": " + tt.want; err.Error() != want {
+				t.Errorf("error\n%s\nwant\n%s", err, want)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+				t.Errorf("allocated %d bytes", got)
+			}
+		})
+	}
+}
+
+// TestReadImagesRawAllocatesExactly checks that a good raw file is read into
+// one buffer of exactly its data's size, and a gzip file's up-front buffer
+// is capped whatever the file's size.
+func TestReadImagesRawAllocatesExactly(t *testing.T) {
+	s := newSynth(3000, 28, 28, 3)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "raw")
+	if err := os.WriteFile(path, s.files(t, false)[0], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	set, err := ReadImages(path)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := uint64(len(s.pix))
+	if !bytes.Equal(set.Pix, s.pix) || cap(set.Pix) != len(set.Pix) {
+		t.Errorf("pixels differ or cap %d != len %d", cap(set.Pix), len(set.Pix))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > n+n/4+256<<10 {
+		t.Errorf("allocated %d bytes for %d bytes of data", got, n)
+	}
+}
+
+// TestReadImagesSpecialFiles checks that a data file that is a FIFO or a
+// link to /dev/zero is refused at once instead of blocking or reading for
+// ever.
+func TestReadImagesSpecialFiles(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no FIFOs or /dev/zero")
+	}
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := mkfifo(fifo); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, want string }{
+		{fifo, fifo + " is a named pipe (FIFO), not a regular file"},
+		{zero, zero + " is a character device, not a regular file"},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := ReadImages(tt.path); done <- err }()
+		select {
+		case err := <-done:
+			checkOneLine(t, err)
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("ReadImages(%s) still running after 5 s", tt.path)
+		}
 	}
 }
