@@ -138,8 +138,7 @@ func Load(path string) (*Checkpoint, error) {
 		case errors.As(err, &nr):
 			return nil, &wrapped{fmt.Sprintf("model file %s is %s, not a regular file: pass the path of a .safetensors file", where, safeopen.Describe(nr.Mode)), err}
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, &wrapped{fmt.Sprintf("model file %s not found: train one with `softmaxctl train --out %s`",
-				where, where), err}
+			return nil, &wrapped{fmt.Sprintf("model file %s not found", where), err}
 		case errors.Is(err, fs.ErrPermission):
 			return nil, &wrapped{fmt.Sprintf("cannot read model file %s: permission denied; check its permissions", where), err}
 		}

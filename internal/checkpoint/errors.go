@@ -50,7 +50,7 @@ func (f fix) advice(path string) string {
 	if path == "" {
 		return "pass a model written by `softmaxctl train`"
 	}
-	return "pass a model written by softmaxctl, or train one with `softmaxctl train --out " + quotePath(path) + "`"
+	return "pass a model written by `softmaxctl train`"
 }
 
 // wrapped is an error with a hand-written one-line message that still

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/spf13/cobra"
 
@@ -57,6 +59,9 @@ The dataset defaults to the one the model was trained on.`,
 // loadModel reads a checkpoint and wraps it in a model.
 func loadModel(path string) (*checkpoint.Checkpoint, *model.Model, error) {
 	ck, err := checkpoint.Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%w: train one with `softmaxctl train --out %s`", err, shellQuote(path))
+	}
 	if err != nil {
 		return nil, nil, err
 	}

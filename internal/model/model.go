@@ -45,7 +45,34 @@ func FromParams(in, out int, w, b []float32) (*Model, error) {
 	if len(w) != in*out || len(b) != out {
 		return nil, fmt.Errorf("parameters have %d weights and %d biases, want %d and %d", len(w), len(b), in*out, out)
 	}
-	return &Model{In: in, Out: out, W: w, B: b}, nil
+	m := &Model{In: in, Out: out, W: w, B: b}
+	if err := m.checkRange(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// MaxLogit bounds what one logit of a usable model can reach on inputs of
+// magnitude at most 1: far below float32's 3.4e38, so that the logits of
+// scaled inputs cannot overflow to ±Inf and turn probabilities into NaN.
+const MaxLogit = 1e30
+
+// checkRange refuses parameters that are not finite, or so large that a
+// logit, at most Σ|W[:,j]| + |b[j]| for inputs in [-1, 1], could overflow.
+func (m *Model) checkRange() error {
+	if !m.Finite() {
+		return fmt.Errorf("parameters hold NaN or infinite values: training diverged; retrain with a smaller learning rate")
+	}
+	sums := make([]float64, m.Out)
+	for i, v := range m.W {
+		sums[i%m.Out] += math.Abs(float64(v))
+	}
+	for j, s := range sums {
+		if s += math.Abs(float64(m.B[j])); s > MaxLogit {
+			return fmt.Errorf("weights so large that the logit of class %d can reach %.3g, beyond float32's range: training diverged; retrain with a smaller learning rate", j, s)
+		}
+	}
+	return nil
 }
 
 // Finite reports whether every parameter is a finite number.

@@ -375,3 +375,26 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// FromParams refuses parameters a model cannot use: NaN or infinite
+// values, and finite weights so large that logits would overflow float32.
+func TestFromParamsRange(t *testing.T) {
+	big := float32(1e37)
+	tests := []struct {
+		name string
+		w, b []float32
+		ok   bool
+	}{
+		{"ordinary", []float32{0.1, -0.2, 0.3, 0.4}, []float32{1, -1}, true},
+		{"large but safe", []float32{1e20, -1e20, 1e20, 1e20}, []float32{1e20, 0}, true},
+		{"NaN", []float32{float32(math.NaN()), 0, 0, 0}, []float32{0, 0}, false},
+		{"Inf bias", []float32{0, 0, 0, 0}, []float32{0, float32(math.Inf(-1))}, false},
+		{"sum overflows", []float32{big, 0, big, 0}, []float32{0, 0}, false},
+	}
+	for _, tt := range tests {
+		_, err := FromParams(2, 2, tt.w, tt.b)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: FromParams error %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
