@@ -97,7 +97,7 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 				spec.Name, strings.Join(missing, ", "), dir, d.downloadCommand(spec, dir))
 		}
 		fmt.Fprintf(ios.ErrOut, "downloading %s into %s\n", spec.Name, dir)
-		if err := download(ctx, ios, spec, dir, d.Mirrors, false); err != nil {
+		if err := download(ctx, ios, spec, dir, d.Mirrors, false, true); err != nil {
 			return spec, dir, nil, fmt.Errorf("%s is missing in %s and could not be downloaded: %w", spec.Name, dir, err)
 		}
 	}
@@ -182,19 +182,48 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// download fetches spec's files into dir, with progress bars on a terminal.
-func download(ctx context.Context, ios *IO, spec dataset.Spec, dir string, mirrors []string, force bool) error {
-	opts := dataset.DownloadOptions{Spec: spec, Dir: dir, Mirrors: mirrors, Force: force, Log: ios.ErrOut}
+// download fetches spec's files into dir, with progress bars on a
+// terminal. onlyMissing keeps the files that are there, whatever their
+// checksum (the commands that download what they need), unlike the
+// download command, which replaces files whose MD5 is not the official one.
+func download(ctx context.Context, ios *IO, spec dataset.Spec, dir string, mirrors []string, force, onlyMissing bool) error {
+	bars := &barLog{w: ios.ErrOut}
+	opts := dataset.DownloadOptions{Spec: spec, Dir: dir, Mirrors: mirrors, Force: force, OnlyMissing: onlyMissing, Log: bars}
 	if ios.ErrTTY {
 		opts.Progress = func(name string, total int64) io.Writer {
-			return progressbar.NewOptions64(total,
+			bars.clear()
+			bars.bar = progressbar.NewOptions64(total,
 				progressbar.OptionSetWriter(ios.ErrOut),
 				progressbar.OptionSetDescription(name),
 				progressbar.OptionShowBytes(true),
 				progressbar.OptionSetWidth(30),
+				progressbar.OptionSetElapsedTime(false),
+				progressbar.OptionSetPredictTime(false),
 				progressbar.OptionClearOnFinish(),
 			)
+			return bars.bar
 		}
 	}
-	return dataset.Download(ctx, opts)
+	err := dataset.Download(ctx, opts)
+	bars.clear()
+	return err
+}
+
+// barLog is the download's log: each line first clears the progress bar
+// in flight, so that no message lands on the bar's line.
+type barLog struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func (b *barLog) Write(p []byte) (int, error) {
+	b.clear()
+	return b.w.Write(p)
+}
+
+func (b *barLog) clear() {
+	if b.bar != nil {
+		_ = b.bar.Clear()
+		b.bar = nil
+	}
 }

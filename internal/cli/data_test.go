@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
@@ -115,3 +120,38 @@ func TestDataFolderHints(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// Auto-download fetches only the missing files: a present copy whose MD5
+// is not the official one (re-compressed, say) is kept.
+func TestAutoDownloadOnlyMissing(t *testing.T) {
+	dir := synthData(t, 100, 50)
+	os.Remove(filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"))
+	before := map[string][]byte{}
+	for _, f := range []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"} {
+		before[f] = mustRead(t, filepath.Join(dir, f))
+	}
+	src := synthData(t, 10, 10)
+	var mu sync.Mutex
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, path.Base(r.URL.Path))
+		mu.Unlock()
+		http.ServeFile(w, r, filepath.Join(src, path.Base(r.URL.Path)))
+	}))
+	defer srv.Close()
+	r := execute(t, "train", "--data", dir, "--mirror", srv.URL+"/", "--out", filepath.Join(t.TempDir(), "m.safetensors"))
+	if r.code != 1 || !strings.Contains(r.err, "MD5") {
+		t.Errorf("exit %d, stderr %q: want the missing file's checksum failure", r.code, r.err)
+	}
+	for _, a := range asked {
+		if a != "t10k-labels-idx1-ubyte.gz" {
+			t.Errorf("asked the mirror for %s, which was present", a)
+		}
+	}
+	for f, b := range before {
+		if !bytes.Equal(mustRead(t, filepath.Join(dir, f)), b) {
+			t.Errorf("%s was replaced", f)
+		}
+	}
+}

@@ -46,7 +46,7 @@ func runDownload(cmd *cobra.Command, o *DownloadOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := download(cmd.Context(), o.IO, spec, dir, o.Data.Mirrors, o.Force); err != nil {
+	if err := download(cmd.Context(), o.IO, spec, dir, o.Data.Mirrors, o.Force, false); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(o.IO.Out, "%s is ready in %s (%s)\n", spec.Name, dir, strings.Join(fileNames(spec.Files[:]), ", "))
