@@ -727,7 +727,7 @@ func field(op G.Op, name string) (reflect.Value, error) {
 	}
 	f := v.FieldByName(name)
 	if !f.IsValid() {
-		return reflect.Value{}, fmt.Errorf("Gorgonia %s has no field %q: not the Gorgonia version this compiler reads", opKind(op), name)
+		return reflect.Value{}, fmt.Errorf("op %s of Gorgonia has no field %q: not the Gorgonia version this compiler reads", opKind(op), name)
 	}
 	return f, nil
 }
@@ -738,7 +738,7 @@ func intField(op G.Op, name string) (int, error) {
 		return 0, err
 	}
 	if f.Kind() != reflect.Int {
-		return 0, fmt.Errorf("Gorgonia %s.%s is %s, want int", opKind(op), name, f.Kind())
+		return 0, fmt.Errorf("field %s.%s of Gorgonia is %s, want int", opKind(op), name, f.Kind())
 	}
 	return int(f.Int()), nil
 }
@@ -749,7 +749,7 @@ func boolField(op G.Op, name string) (bool, error) {
 		return false, err
 	}
 	if f.Kind() != reflect.Bool {
-		return false, fmt.Errorf("Gorgonia %s.%s is %s, want bool", opKind(op), name, f.Kind())
+		return false, fmt.Errorf("field %s.%s of Gorgonia is %s, want bool", opKind(op), name, f.Kind())
 	}
 	return f.Bool(), nil
 }
@@ -760,7 +760,7 @@ func intsField(op G.Op, name string) ([]int, error) {
 		return nil, err
 	}
 	if f.Kind() != reflect.Slice || f.Type().Elem().Kind() != reflect.Int {
-		return nil, fmt.Errorf("Gorgonia %s.%s is %s, want []int", opKind(op), name, f.Type())
+		return nil, fmt.Errorf("field %s.%s of Gorgonia is %s, want []int", opKind(op), name, f.Type())
 	}
 	out := make([]int, f.Len())
 	for i := range out {
