@@ -91,12 +91,12 @@ type FolderErrorKind int
 
 // Kinds of FolderError.
 const (
-	NotImageFolder FolderErrorKind = iota + 1 // no class subfolders
-	OneClass                                  // a single class folder
-	TooManyClasses                            // over MaxFolderClasses
-	NoImages                                  // no readable image at all (in Split)
-	EmptyClass                                // Class has no readable image (in Split)
-	UnknownTestClass                          // test/Class has no train/Class
+	NotImageFolder   FolderErrorKind = iota + 1 // no class subfolders
+	OneClass                                    // a single class folder
+	TooManyClasses                              // over MaxFolderClasses
+	NoImages                                    // no readable image at all (in Split)
+	EmptyClass                                  // Class has no readable image (in Split)
+	UnknownTestClass                            // test/Class has no train/Class
 )
 
 func (e *FolderError) Error() string {
