@@ -81,7 +81,7 @@ func ErrorGrid(tiles []Tile, scale int) (image.Image, error) {
 	imgW, imgH := 0, 0
 	for i, t := range tiles {
 		if t.Rows <= 0 || t.Cols <= 0 || (t.Channels > 1 && t.Channels != 3) || len(t.Pix) != max(t.Channels, 1)*t.Rows*t.Cols {
-			return nil, fmt.Errorf("error grid: tile %d has %d bytes for %d channels of %d×%d: pass Channels×Rows×Cols bytes", i, len(t.Pix), max(t.Channels, 1), t.Rows, t.Cols)
+			return nil, fmt.Errorf("error grid: tile %d has %d pixels for %d channels of %d×%d: pass Channels×Rows×Cols bytes", i, len(t.Pix), max(t.Channels, 1), t.Rows, t.Cols)
 		}
 		imgW, imgH = max(imgW, t.Cols*scale), max(imgH, t.Rows*scale)
 	}
