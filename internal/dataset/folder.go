@@ -130,8 +130,9 @@ type folderEntry struct {
 }
 
 // IsImageFolder reports whether dir looks like an image folder: it holds
-// train/ and test/ folders, or at least one non-hidden subfolder and no
-// IDX files of the known datasets.
+// at least one non-hidden subfolder, and neither it nor its subfolders
+// hold IDX files (a folder above a dataset's folder is not an image
+// folder).
 func IsImageFolder(dir string) bool {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -140,14 +141,23 @@ func IsImageFolder(dir string) bool {
 	dirs := 0
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasSuffix(n, "-ubyte.gz") || strings.HasSuffix(n, "-ubyte") {
+		if isIDXName(n) {
 			return false
 		}
-		if isDir(filepath.Join(dir, n)) && !strings.HasPrefix(n, ".") {
+		sub := filepath.Join(dir, n)
+		if isDir(sub) && !strings.HasPrefix(n, ".") {
 			dirs++
+			inner, _ := os.ReadDir(sub)
+			if slices.ContainsFunc(inner, func(e fs.DirEntry) bool { return isIDXName(e.Name()) }) {
+				return false
+			}
 		}
 	}
 	return dirs > 0
+}
+
+func isIDXName(n string) bool {
+	return strings.HasSuffix(n, "-ubyte.gz") || strings.HasSuffix(n, "-ubyte")
 }
 
 func isDir(path string) bool {
