@@ -11,8 +11,20 @@
 // the keys "format" ("softmaxctl"), "format_version" ("1"), "dataset",
 // "classes" (a JSON array of names), "input_shape" (a JSON array such as
 // [28,28]), "scaling" (such as "pixel/255"), "epochs", "lr", "batch_size",
-// "sigma", "seed", "metrics" (a JSON object of numbers) and "version".
+// "sigma", "seed", "metrics" (a JSON object of numbers) and "version",
+// and, since models learnt from image folders, "preprocess" (a JSON object,
+// see Preprocess) and "test_split" (a JSON object, see TestSplit).
 // In must equal the product of input_shape and Out the number of classes.
+//
+// input_shape is [height, width] for a grayscale model and [3, height,
+// width] for a colour one. A flattened input is channel-major (CHW): the
+// red plane row by row, then green, then blue, the order of PyTorch's
+// ToTensor followed by flatten, so row i of W is torch's input i.
+//
+// A file without "preprocess" (written before it existed) is an
+// MNIST-family model: predict runs the photo pipeline on its input
+// (grayscale, auto-invert, levels, framing in a 20-pixel box for MNIST and
+// 28 otherwise), as it did when the file was written.
 // Load requires format, dataset, classes, input_shape and scaling, treats the
 // other keys as optional, and ignores keys it does not know, so that files
 // written by hand or by later versions still load.
@@ -51,6 +63,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
@@ -79,6 +92,79 @@ type Meta struct {
 
 	Metrics map[string]float64 // final metrics such as "val_acc"; nil if none
 	Version string             // version of the softmaxctl that wrote the file
+
+	// Preprocess is how a picture becomes the model's input; nil in
+	// files written before it was recorded (see Prep).
+	Preprocess *Preprocess
+	// TestSplit records how the test images were held out of a folder
+	// that had no test/ folder; nil otherwise.
+	TestSplit *TestSplit
+}
+
+// Kinds of Preprocess.
+const (
+	// PrepMNIST is the photo pipeline of imageprep.Prepare: grayscale,
+	// inversion to a light object on black, levels, framing in a Box×Box
+	// square, 28×28.
+	PrepMNIST = "mnist-photo"
+	// PrepResize is imageprep.Fit: shorter side to Size, centre crop,
+	// area average, RGB when Color, nothing else.
+	PrepResize = "resize"
+)
+
+// FitCentreCrop is the only Fit that PrepResize has.
+const FitCentreCrop = "shorter-side-centre-crop"
+
+// Preprocess is the preprocessing a model was trained with, which predict
+// applies to a new picture.
+type Preprocess struct {
+	Kind  string `json:"kind"`            // PrepMNIST or PrepResize
+	Box   int    `json:"box,omitempty"`   // PrepMNIST: object box, 0 for 28
+	Size  int    `json:"size,omitempty"`  // PrepResize: output side
+	Color bool   `json:"color,omitempty"` // PrepResize: keep RGB
+	Fit   string `json:"fit,omitempty"`   // PrepResize: FitCentreCrop
+}
+
+// TestSplit is the seeded random share of each class that was held out as
+// the test split.
+type TestSplit struct {
+	Fraction float64 `json:"fraction"`
+	Seed     int64   `json:"seed"`
+}
+
+// Prep returns m's preprocessing, with that of a file that predates the
+// "preprocess" key filled in: the MNIST-family photo pipeline, with a box
+// of 20 for MNIST.
+func (m *Meta) Prep() Preprocess {
+	if m.Preprocess != nil {
+		return *m.Preprocess
+	}
+	p := Preprocess{Kind: PrepMNIST}
+	if m.Dataset == "mnist" {
+		p.Box = 20
+	}
+	return p
+}
+
+// validate checks p against the input shape it must produce.
+func (p *Preprocess) validate(shape []int) error {
+	switch p.Kind {
+	case PrepMNIST:
+		if len(shape) != 2 || p.Box < 0 || p.Box > shape[0] {
+			return fmt.Errorf("%q %s needs a 2-D input_shape and a box within it, got %v and box %d", keyPreprocess, PrepMNIST, shape, p.Box)
+		}
+	case PrepResize:
+		want := []int{p.Size, p.Size}
+		if p.Color {
+			want = []int{3, p.Size, p.Size}
+		}
+		if p.Size < 1 || !slices.Equal(shape, want) || (p.Fit != "" && p.Fit != FitCentreCrop) {
+			return fmt.Errorf("%q resize to %d (colour %t, fit %q) does not produce input_shape %v", keyPreprocess, p.Size, p.Color, p.Fit, shape)
+		}
+	default:
+		return fmt.Errorf("%q has unknown kind %q (written by a later softmaxctl?)", keyPreprocess, p.Kind)
+	}
+	return nil
 }
 
 // Checkpoint is a trained softmax regression model and its metadata.

@@ -42,6 +42,8 @@ const (
 	keySeed          = "seed"
 	keyMetrics       = "metrics"
 	keyVersion       = "version"
+	keyPreprocess    = "preprocess"
+	keyTestSplit     = "test_split"
 )
 
 // Encode writes c to w in the safetensors format described in the package
@@ -107,7 +109,7 @@ func encodeMeta(m *Meta) (map[string]string, error) {
 			return nil, fmt.Errorf("encoding metrics: %w", err)
 		}
 	}
-	return map[string]string{
+	md := map[string]string{
 		keyFormat:        formatName,
 		keyFormatVersion: formatVersion,
 		keyDataset:       m.Dataset,
@@ -123,7 +125,22 @@ func encodeMeta(m *Meta) (map[string]string, error) {
 		keySeed:      strconv.FormatInt(m.Seed, 10),
 		keyMetrics:   string(metrics),
 		keyVersion:   m.Version,
-	}, nil
+	}
+	if m.Preprocess != nil {
+		b, err := json.Marshal(m.Preprocess)
+		if err != nil {
+			return nil, fmt.Errorf("encoding preprocess: %w", err)
+		}
+		md[keyPreprocess] = string(b)
+	}
+	if m.TestSplit != nil {
+		b, err := json.Marshal(m.TestSplit)
+		if err != nil {
+			return nil, fmt.Errorf("encoding test_split: %w", err)
+		}
+		md[keyTestSplit] = string(b)
+	}
+	return md, nil
 }
 
 // Decode parses and validates a checkpoint from the bytes of a safetensors
@@ -320,6 +337,18 @@ func decodeMeta(md map[string]string) (*Meta, error) {
 		}
 	}
 	m.Version = md[keyVersion]
+	if s, ok := md[keyPreprocess]; ok {
+		m.Preprocess = new(Preprocess)
+		if err := json.Unmarshal([]byte(s), m.Preprocess); err != nil {
+			return nil, invalid(keyPreprocess, `a JSON object such as {"kind":"resize","size":32,"color":true}`)
+		}
+	}
+	if s, ok := md[keyTestSplit]; ok {
+		m.TestSplit = new(TestSplit)
+		if err := json.Unmarshal([]byte(s), m.TestSplit); err != nil {
+			return nil, invalid(keyTestSplit, `a JSON object such as {"fraction":0.2,"seed":0}`)
+		}
+	}
 
 	if err := validateMeta(&m); err != nil {
 		return nil, &formatError{"has invalid __metadata__: " + err.Error(), fixRetrain}
@@ -370,6 +399,14 @@ func validateMeta(m *Meta) error {
 			return fmt.Errorf("%q %v has more than %d elements", keyInputShape, m.InputShape, maxInputs)
 		}
 		n *= d
+	}
+	if p := m.Preprocess; p != nil {
+		if err := p.validate(m.InputShape); err != nil {
+			return err
+		}
+	}
+	if ts := m.TestSplit; ts != nil && !(ts.Fraction > 0 && ts.Fraction < 1) {
+		return fmt.Errorf("%q fraction %v is not between 0 and 1", keyTestSplit, ts.Fraction)
 	}
 	for k, v := range m.Metrics {
 		if err := checkText(keyMetrics+" name", k); err != nil {

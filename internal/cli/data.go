@@ -29,6 +29,8 @@ type dataOptions struct {
 	// SkipCheck accepts files that look like another known dataset than
 	// the one named (--skip-dataset-check).
 	SkipCheck bool
+	// Folder says how an image folder is read (see folder.go).
+	Folder folderOptions
 }
 
 // dataFlags says how a command takes the data flags.
@@ -55,6 +57,7 @@ func (d *dataOptions) addFlags(cmd *cobra.Command, how dataFlags) {
 	if how.autoDownload {
 		fs.BoolVar(&d.SkipCheck, "skip-dataset-check", false, "use the files even if they look like another known dataset than --dataset")
 	}
+	d.Folder.explicit = func() bool { return cmd.Flags().Changed("dataset") }
 	completeValues(cmd, "dataset", dataset.Names()...)
 	completeFolders(cmd, "data")
 	_ = cmd.RegisterFlagCompletionFunc("mirror", cobra.NoFileCompletions)
@@ -62,6 +65,12 @@ func (d *dataOptions) addFlags(cmd *cobra.Command, how dataFlags) {
 
 // resolve checks the dataset name and finds its folder.
 func (d *dataOptions) resolve() (dataset.Spec, string, error) {
+	if d.isFolder() {
+		if err := d.validateFolder(); err != nil {
+			return dataset.Spec{}, "", err
+		}
+		return dataset.Spec{Name: folderName}, d.Dir, nil
+	}
 	spec, err := dataset.Lookup(d.Dataset)
 	if err != nil {
 		return dataset.Spec{}, "", usageError{err}
@@ -84,6 +93,10 @@ func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 // needed. Each split is checked against the fingerprints of the known
 // datasets, so that MNIST's files are not taken for Fashion-MNIST's.
 func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split) (dataset.Spec, string, []*dataset.Set, error) {
+	if d.isFolder() {
+		spec, sets, err := d.loadFolder(ios, splits)
+		return spec, d.Dir, sets, err
+	}
 	spec, dir, err := d.resolve()
 	if err != nil {
 		return spec, dir, nil, err

@@ -74,6 +74,7 @@ func loadModel(path string) (*checkpoint.Checkpoint, *model.Model, error) {
 
 // datasetFor settles --dataset against the dataset a model was trained on.
 func datasetFor(d *dataOptions, ck *checkpoint.Checkpoint, path string) error {
+	d.fromModel(ck)
 	if d.Dataset == "" {
 		d.Dataset = ck.Meta.Dataset
 		return nil

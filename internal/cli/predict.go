@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
 	"image/png"
 	"io"
 	"io/fs"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
+	"github.com/softmaxctl/softmaxctl/internal/checkpoint"
 	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
@@ -173,7 +173,8 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 		return usagef("--top must be at least 1, got %d", o.Top)
 	}
 	top := min(o.Top, m.Out)
-	if want := []int{imageprep.Size, imageprep.Size}; !slices.Equal(ck.Meta.InputShape, want) || ck.Meta.Scaling != "pixel/255" {
+	prepKind := ck.Meta.Prep()
+	if want := []int{imageprep.Size, imageprep.Size}; prepKind.Kind == checkpoint.PrepMNIST && !slices.Equal(ck.Meta.InputShape, want) || ck.Meta.Scaling != "pixel/255" {
 		return fmt.Errorf("model %s takes %v images scaled %q; predict handles 28x28 images scaled pixel/255", o.Model, ck.Meta.InputShape, ck.Meta.Scaling)
 	}
 	if o.SaveInput != "" {
@@ -194,10 +195,7 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 	saved := map[string]bool{} // --save-input names used so far
 	// MNIST digits sit in a 20x20 box centred in the frame; Fashion-MNIST
 	// objects fill it.
-	prep := imageprep.Options{}
-	if ck.Meta.Dataset == "mnist" {
-		prep.Box = 20
-	}
+	prep := imageprep.Options{Box: prepKind.Box}
 	width := 0
 	for _, c := range ck.Meta.Classes {
 		width = max(width, len(sanitize(c)))
@@ -215,15 +213,17 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 				return interrupted(ctx, fmt.Sprintf("interrupted: classified %d of %d images", lo, len(files)))
 			}
 			lines[i].File = f
-			pix, inverted, err := o.prepare(f, inv, prep, &stdinUsed)
+			pix, inverted, err := o.prepareFor(prepKind, f, inv, prep, &stdinUsed)
 			if err != nil {
 				lines[i].Error = err.Error()
 				continue
 			}
-			lines[i].Inverted = &inverted
-			lines[i].Blank = !slices.ContainsFunc(pix, func(p byte) bool { return p != 0 })
+			if prepKind.Kind == checkpoint.PrepMNIST {
+				lines[i].Inverted = &inverted
+			}
+			lines[i].Blank = prepKind.Kind == checkpoint.PrepMNIST && !slices.ContainsFunc(pix, func(p byte) bool { return p != 0 })
 			if o.SaveInput != "" {
-				in, err := saveInput(o.SaveInput, f, pix, saved)
+				in, err := saveInput(o.SaveInput, f, pix, ck.Meta.InputShape, saved)
 				if err != nil {
 					return fmt.Errorf("--save-input: %w", err)
 				}
@@ -322,7 +322,7 @@ func (o *PredictOptions) prepare(f string, inv imageprep.Invert, opts imageprep.
 // saveInput writes the 28×28 picture the model saw for file f into dir,
 // as NAME.input.png, numbering names that two files share; used records
 // the names taken.
-func saveInput(dir, f string, pix []byte, used map[string]bool) (string, error) {
+func saveInput(dir, f string, pix []byte, shape []int, used map[string]bool) (string, error) {
 	base := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
 	if f == "-" {
 		base = "stdin"
@@ -332,7 +332,7 @@ func saveInput(dir, f string, pix []byte, used map[string]bool) (string, error) 
 		name = filepath.Join(dir, fmt.Sprintf("%s-%d.input.png", base, k))
 	}
 	used[name] = true
-	img := &image.Gray{Pix: pix, Stride: imageprep.Size, Rect: image.Rect(0, 0, imageprep.Size, imageprep.Size)}
+	img := inputImage(pix, shape)
 	if err := atomicfile.Write(name, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
 		return "", fmt.Errorf("write %s: %w", name, err)
 	}

@@ -99,7 +99,7 @@ func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
 		return fmt.Errorf("model %s takes %d inputs, but %s images have %d", o.Model, m.In, spec.Name, full.Dim())
 	}
 	n := min(o.Count, full.N)
-	s := &dataset.Set{Pix: full.Pix[:n*full.Dim()], Labels: full.Labels[:n], N: n, Rows: full.Rows, Cols: full.Cols}
+	s := &dataset.Set{Pix: full.Pix[:n*full.Dim()], Labels: full.Labels[:n], N: n, Rows: full.Rows, Cols: full.Cols, Channels: full.Channels, Classes: full.Classes}
 	res, err := train.Evaluate(m, s)
 	if err != nil {
 		return err
@@ -108,7 +108,7 @@ func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
 	for i := 0; i < n && (o.Limit == 0 || len(tiles) < o.Limit); i++ {
 		if t := int(s.Labels[i]); res.Pred[i] != t {
 			tiles = append(tiles, render.Tile{
-				Pix: s.Pix[i*s.Dim() : (i+1)*s.Dim()], Rows: s.Rows, Cols: s.Cols,
+				Pix: s.Pix[i*s.Dim() : (i+1)*s.Dim()], Rows: s.Rows, Cols: s.Cols, Channels: s.Channels,
 				True: spec.Classes[t], Pred: spec.Classes[res.Pred[i]],
 			})
 		}

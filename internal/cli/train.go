@@ -65,6 +65,7 @@ SIGTERM). Output paths are checked before any work starts.`,
 		},
 	}
 	opts.Data.addFlags(cmd, dataFlags{autoDownload: true})
+	opts.Data.addFolderFlags(cmd)
 	f := cmd.Flags()
 	f.IntVar(&opts.Epochs, "epochs", 10, "passes over the training set")
 	f.Float64Var(&opts.LR, "lr", 0.1, "SGD learning rate")
@@ -149,6 +150,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		return err
 	}
 	ctx := cmd.Context()
+	o.Data.Folder.splitSeed = o.Seed
 	spec, dir, sets, err := o.Data.load(ctx, o.IO, dataset.Train, dataset.Test)
 	if err != nil {
 		return err
@@ -251,12 +253,13 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 				len(history), plural(len(history), "epoch"), final.ValAcc, o.Out, acc))
 		}
 	}
+	prep, split := o.Data.trainPreprocess(spec)
 	ck := &checkpoint.Checkpoint{
 		W: m.W, B: m.B, In: m.In, Out: m.Out,
 		Meta: checkpoint.Meta{
 			Dataset:    spec.Name,
 			Classes:    spec.Classes,
-			InputShape: []int{trainSet.Rows, trainSet.Cols},
+			InputShape: inputShape(trainSet),
 			Scaling:    "pixel/255",
 			Epochs:     len(history),
 			LR:         cfg.LR,
@@ -267,7 +270,9 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 				"train_loss": final.TrainLoss, "train_acc": final.TrainAcc,
 				"val_loss": final.ValLoss, "val_acc": final.ValAcc,
 			},
-			Version: Version,
+			Version:    Version,
+			Preprocess: prep,
+			TestSplit:  split,
 		},
 	}
 	if err := checkpoint.Save(o.Out, ck); err != nil {

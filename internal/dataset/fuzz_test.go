@@ -81,3 +81,26 @@ func FuzzReadIDX(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFolderCache checks that no cache file, however damaged, makes
+// DecodeFolderCache panic, and that what it accepts encodes back the same.
+func FuzzDecodeFolderCache(f *testing.F) {
+	s := &Set{Pix: make([]byte, 8), Labels: []uint8{0, 1}, N: 2, Rows: 2, Cols: 2, Classes: 2}
+	var b bytes.Buffer
+	_ = EncodeFolderCache(&b, &Folder{Classes: []string{"a", "b"}, Train: s, Test: s})
+	f.Add(b.Bytes())
+	f.Add([]byte(folderCacheMagic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fo, err := DecodeFolderCache(data)
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		if err := EncodeFolderCache(&out, fo); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeFolderCache(out.Bytes()); err != nil {
+			t.Fatalf("re-encoded cache does not decode: %v", err)
+		}
+	})
+}

@@ -37,7 +37,7 @@ func TestLookup(t *testing.T) {
 			t.Errorf("%s: Lookup returns shared slices", name)
 		}
 	}
-	if got := Names(); !slices.Equal(got, []string{"fashion-mnist", "mnist"}) {
+	if got := Names(); !slices.Equal(got, []string{"fashion-mnist", "mnist", "kmnist"}) {
 		t.Errorf("Names() = %v", got)
 	}
 	_, err := Lookup("cifar10")

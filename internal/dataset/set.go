@@ -4,16 +4,36 @@ import "fmt"
 
 // Set holds one split of a data set in memory. Pixels stay bytes, as in the
 // files; Gather scales them when a batch is built.
+//
+// A colour image is stored channel-major (CHW): its red plane, row by row,
+// then its green plane, then its blue plane, the order in which PyTorch's
+// ToTensor followed by flatten lays out a picture.
 type Set struct {
-	Pix    []byte  // N*Rows*Cols bytes, row-major; image i is Pix[i*Dim():(i+1)*Dim()]
-	Labels []uint8 // N labels, each < NumClasses; nil for a Set from ReadImages
+	Pix    []byte  // N*Dim() bytes; image i is Pix[i*Dim():(i+1)*Dim()], CHW
+	Labels []uint8 // N labels, each < NumClass(); nil for a Set from ReadImages
 	N      int     // number of examples
 	Rows   int     // image height in pixels
 	Cols   int     // image width in pixels
+	// Channels is 3 for RGB images; 0 and 1 both mean grayscale.
+	Channels int
+	// Classes is the number of classes, the width of a one-hot label row;
+	// 0 means NumClasses.
+	Classes int
 }
 
-// Dim returns the number of pixels in one image, Rows*Cols.
-func (s *Set) Dim() int { return s.Rows * s.Cols }
+// Dim returns the number of values in one image, Channels*Rows*Cols.
+func (s *Set) Dim() int { return s.Chans() * s.Rows * s.Cols }
+
+// Chans returns the number of channels, 1 for grayscale.
+func (s *Set) Chans() int { return max(s.Channels, 1) }
+
+// NumClass returns the number of classes, the width of a one-hot label row.
+func (s *Set) NumClass() int {
+	if s.Classes > 0 {
+		return s.Classes
+	}
+	return NumClasses
+}
 
 // scale maps a pixel byte to pixel/255. A table lookup is both faster than a
 // division and bit-for-bit the same as float32(p)/255.
@@ -34,20 +54,20 @@ func scaleTail(dst []float32, src []byte) {
 
 // Gather writes the images idx[k], scaled to [0, 1] (pixel/255), into
 // x[k*Dim():(k+1)*Dim()] and, if y is not nil, their one-hot labels into
-// y[k*NumClasses:(k+1)*NumClasses], zeroing those rows first. It does not
+// y[k*NumClass():(k+1)*NumClass()], zeroing those rows first. It does not
 // allocate, so a training loop can reuse x and y for every batch.
 //
 // Gather panics if x or y is shorter than len(idx) rows, if an index is out
 // of range, or if y is not nil and the Set has no labels: all are bugs in the
 // caller, not conditions a user can cause.
 func (s *Set) Gather(idx []int, x, y []float32) {
-	d := s.Dim()
+	d, nc := s.Dim(), s.NumClass()
 	if len(x) < len(idx)*d {
 		panic(fmt.Sprintf("dataset: Gather: x has %d floats, %d images of %d pixels need %d", len(x), len(idx), d, len(idx)*d))
 	}
 	if y != nil {
-		if len(y) < len(idx)*NumClasses {
-			panic(fmt.Sprintf("dataset: Gather: y has %d floats, %d labels need %d", len(y), len(idx), len(idx)*NumClasses))
+		if len(y) < len(idx)*nc {
+			panic(fmt.Sprintf("dataset: Gather: y has %d floats, %d labels need %d", len(y), len(idx), len(idx)*nc))
 		}
 		if s.Labels == nil {
 			panic("dataset: Gather: y given but the Set has no labels")
@@ -56,7 +76,7 @@ func (s *Set) Gather(idx []int, x, y []float32) {
 	for k, i := range idx {
 		scaleRow(x[k*d:(k+1)*d], s.Pix[i*d:(i+1)*d])
 		if y != nil {
-			row := y[k*NumClasses : (k+1)*NumClasses]
+			row := y[k*nc : (k+1)*nc]
 			clear(row)
 			row[s.Labels[i]] = 1
 		}

@@ -26,7 +26,7 @@ type File struct {
 
 // Spec describes one data set.
 type Spec struct {
-	Name    string   // "fashion-mnist" or "mnist"
+	Name    string   // "fashion-mnist", "mnist" or "kmnist"
 	Classes []string // NumClasses class names, indexed by label
 	// Files are, in order: train images, train labels, test images, test
 	// labels.
@@ -78,6 +78,20 @@ var specs = []Spec{
 			"https://ossci-datasets.s3.amazonaws.com/mnist/",
 			"http://yann.lecun.com/exdb/mnist/",
 		},
+	},
+	{
+		// Kuzushiji-MNIST: ten cursive hiragana, one class per row of the
+		// syllabary (お き す つ な は ま や れ を). The MD5s are those
+		// torchvision checks, for the files at the authors' site.
+		Name:    "kmnist",
+		Classes: []string{"お", "き", "す", "つ", "な", "は", "ま", "や", "れ", "を"},
+		Files: [4]File{
+			{trainImages, "bdb82020997e1d708af4cf47b453dcf7"},
+			{trainLabels, "e144d726b3acfaa3e44228e80efcd344"},
+			{testImages, "5c965bf0a639b31b8f53240b1b52f4d7"},
+			{testLabels, "7320c461ea6c1c855c0b718fb2a4b134"},
+		},
+		Mirrors: []string{"http://codh.rois.ac.jp/kmnist/dataset/kmnist/"},
 	},
 }
 

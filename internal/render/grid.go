@@ -19,9 +19,12 @@ import (
 // Tile is one misclassified example for ErrorGrid.
 type Tile struct {
 	// Pix holds Rows×Cols bytes, row-major, 0 black to 255 white: the
-	// model's input as the dataset stores it.
+	// model's input as the dataset stores it; for a colour tile
+	// (Channels 3) it holds the red, green and blue planes in turn.
 	Pix        []byte
 	Rows, Cols int
+	// Channels is 3 for an RGB tile; 0 and 1 mean grayscale.
+	Channels int
 	// True and Pred are the class names of the label and the prediction.
 	True, Pred string
 }
@@ -77,8 +80,8 @@ func ErrorGrid(tiles []Tile, scale int) (image.Image, error) {
 	}
 	imgW, imgH := 0, 0
 	for i, t := range tiles {
-		if t.Rows <= 0 || t.Cols <= 0 || len(t.Pix) != t.Rows*t.Cols {
-			return nil, fmt.Errorf("error grid: tile %d has %d pixels for %d×%d: pass Rows×Cols bytes", i, len(t.Pix), t.Rows, t.Cols)
+		if t.Rows <= 0 || t.Cols <= 0 || (t.Channels > 1 && t.Channels != 3) || len(t.Pix) != max(t.Channels, 1)*t.Rows*t.Cols {
+			return nil, fmt.Errorf("error grid: tile %d has %d pixels for %d channels of %d×%d: pass Channels×Rows×Cols bytes", i, len(t.Pix), max(t.Channels, 1), t.Rows, t.Cols)
 		}
 		imgW, imgH = max(imgW, t.Cols*scale), max(imgH, t.Rows*scale)
 	}
@@ -170,11 +173,16 @@ func enlarge(dst *image.RGBA, t Tile, scale, x, y int) {
 	for r := 0; r < t.Rows; r++ {
 		for c := 0; c < t.Cols; c++ {
 			v := t.Pix[r*t.Cols+c]
+			red, green, blue := v, v, v
+			if t.Channels == 3 {
+				plane := t.Rows * t.Cols
+				green, blue = t.Pix[plane+r*t.Cols+c], t.Pix[2*plane+r*t.Cols+c]
+			}
 			for dy := 0; dy < scale; dy++ {
 				off := dst.PixOffset(x+c*scale, y+r*scale+dy)
 				for dx := 0; dx < scale; dx++ {
 					p := dst.Pix[off+4*dx : off+4*dx+4 : off+4*dx+4]
-					p[0], p[1], p[2], p[3] = v, v, v, 0xff
+					p[0], p[1], p[2], p[3] = red, green, blue, 0xff
 				}
 			}
 		}

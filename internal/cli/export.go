@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+)
+
+// ExportImagesOptions are the inputs of `softmaxctl export-images`.
+type ExportImagesOptions struct {
+	IO   *IO
+	Data dataOptions
+	Out  string
+	// Limit, when positive, exports only the first Limit images of each
+	// split.
+	Limit int
+}
+
+// NewCmdExportImages builds `softmaxctl export-images`. runF replaces the
+// run function in tests that only check flag handling.
+func NewCmdExportImages(ios *IO, runF func(*cobra.Command, *ExportImagesOptions) error) *cobra.Command {
+	opts := &ExportImagesOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "export-images",
+		Short: "Write a known dataset out as a folder of PNG images, one subfolder per class",
+		Long: `Write a known dataset as an image folder: --out DIR/train/<class>/NNNNN.png and
+--out DIR/test/<class>/NNNNN.png, NNNNN being the image's index in its split.
+Such a folder trains like any folder of your own (train --data DIR).
+
+Class folders are named after the classes, with characters that cannot be in a
+file name replaced by "_", and prefixed with the label ("0_T-shirt_top") when
+sorting the names would change the classes' order, so that the folder's labels
+are the dataset's. Each file is written atomically; files already there are
+replaced.`,
+		Example: `  softmaxctl export-images --out ./fashion-png
+  softmaxctl export-images --dataset mnist --limit 1000 --out ./mnist-png`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return runExportImages(cmd, opts)
+		},
+	}
+	opts.Data.addFlags(cmd, dataFlags{autoDownload: true})
+	f := cmd.Flags()
+	f.StringVarP(&opts.Out, "out", "o", "", "folder to write the images into (created if needed)")
+	f.IntVar(&opts.Limit, "limit", 0, "export only the first N images of each split (0: all)")
+	completeFolders(cmd, "out")
+	return cmd
+}
+
+func runExportImages(cmd *cobra.Command, o *ExportImagesOptions) error {
+	if o.Out == "" {
+		return usagef("--out must name a folder to write the images into")
+	}
+	if o.Limit < 0 {
+		return usagef("--limit must be 0 (all) or more, got %d", o.Limit)
+	}
+	if o.Data.Dataset == folderName {
+		return usagef("--dataset folder is already a folder of images: export-images writes one of %s", strings.Join(dataset.Names(), ", "))
+	}
+	ctx := cmd.Context()
+	spec, _, sets, err := o.Data.load(ctx, o.IO, dataset.Train, dataset.Test)
+	if err != nil {
+		return err
+	}
+	names := classFolders(spec.Classes)
+	written := 0
+	for i, sp := range []dataset.Split{dataset.Train, dataset.Test} {
+		s := sets[i]
+		n := s.N
+		if o.Limit > 0 {
+			n = min(n, o.Limit)
+		}
+		for _, c := range names {
+			if err := os.MkdirAll(filepath.Join(o.Out, string(sp), c), 0o755); err != nil {
+				return fmt.Errorf("--out %s: %w", o.Out, err)
+			}
+		}
+		if err := exportSplit(ctx.Err, s, n, filepath.Join(o.Out, string(sp)), names); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return interrupted(ctx, fmt.Sprintf("interrupted: %s holds the images written so far", o.Out))
+		}
+		written += n
+	}
+	_, err = fmt.Fprintf(o.IO.Out, "wrote %d images of %s to %s (train/ and test/, %d classes)\n", written, spec.Name, o.Out, len(names))
+	return err
+}
+
+// exportSplit writes the first n images of s as PNG files under dir, in
+// parallel, stopping early when stop returns an error.
+func exportSplit(stop func() error, s *dataset.Set, n int, dir string, names []string) error {
+	var (
+		mu   sync.Mutex
+		next int
+		errs error
+		wg   sync.WaitGroup
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				failed := errs != nil
+				mu.Unlock()
+				if i >= n || failed || stop() != nil {
+					return
+				}
+				img := inputImage(s.Pix[i*s.Dim():(i+1)*s.Dim()], shapeOf(s))
+				path := filepath.Join(dir, names[s.Labels[i]], fmt.Sprintf("%05d.png", i))
+				if err := atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+					mu.Lock()
+					errs = fmt.Errorf("write %s: %w", path, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// shapeOf is the [rows, cols] or [3, rows, cols] of s's images.
+func shapeOf(s *dataset.Set) []int { return inputShape(s) }
+
+// classFolders returns a folder name for each class: the name with
+// characters that file systems refuse replaced by "_", prefixed with the
+// label when sorting would otherwise change the order.
+func classFolders(classes []string) []string {
+	names := make([]string, len(classes))
+	for i, c := range classes {
+		names[i] = strings.Map(func(r rune) rune {
+			if strings.ContainsRune(`/\:*?"<>|`, r) || r < 0x20 {
+				return '_'
+			}
+			return r
+		}, c)
+		if names[i] == "" || names[i][0] == '.' {
+			names[i] = "_" + names[i]
+		}
+	}
+	if slices.IsSorted(names) {
+		return names
+	}
+	width := len(fmt.Sprint(len(classes) - 1))
+	for i := range names {
+		names[i] = fmt.Sprintf("%0*d_%s", width, i, names[i])
+	}
+	return names
+}

@@ -1,0 +1,260 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/softmaxctl/softmaxctl/internal/checkpoint"
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/imageprep"
+	"github.com/softmaxctl/softmaxctl/internal/safeopen"
+)
+
+// folderName is the --dataset value for an image folder; --data DIR picks
+// it by itself when DIR holds class folders of images and --dataset is not
+// given.
+const folderName = "folder"
+
+// folderOptions are the flags of an image folder dataset.
+type folderOptions struct {
+	ImageSize int
+	Color     bool
+	TestSplit float64
+	// explicit reports whether --dataset was given on the command line.
+	explicit func() bool
+	// loaded is the folder that load read, for train's checkpoint.
+	loaded *dataset.Folder
+	// classes, when set (from a model), must be the folder's classes.
+	classes []string
+	// splitSeed seeds --test-split; train sets it from --seed.
+	splitSeed int64
+	// splitFromModel is set when the model recorded its split.
+	splitFromModel bool
+}
+
+// addFolderFlags adds the flags that say how an image folder is read.
+func (d *dataOptions) addFolderFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.IntVar(&d.Folder.ImageSize, "image-size", 28, "image folders: fit each image to N×N pixels (shorter side to N, centre crop)")
+	f.BoolVar(&d.Folder.Color, "color", false, "image folders: keep RGB colour (3·N·N inputs) instead of grayscale")
+	f.Float64Var(&d.Folder.TestSplit, "test-split", 0.2, "image folders without train/ and test/: share of each class held out for testing")
+}
+
+// isFolder reports whether the data is an image folder, settling
+// --dataset to folderName when --data names one and --dataset was not
+// given.
+func (d *dataOptions) isFolder() bool {
+	if d.Dataset == folderName {
+		return true
+	}
+	explicit := d.Folder.explicit != nil && d.Folder.explicit()
+	if !explicit && d.Dir != "" && dataset.IsImageFolder(d.Dir) {
+		d.Dataset = folderName
+		return true
+	}
+	return false
+}
+
+// fromModel sets how to read a folder for a model: its size, colour,
+// split and classes.
+func (d *dataOptions) fromModel(ck *checkpoint.Checkpoint) {
+	shape := ck.Meta.InputShape
+	d.Folder.ImageSize = shape[len(shape)-1]
+	d.Folder.Color = len(shape) == 3
+	d.Folder.classes = ck.Meta.Classes
+	if d.Folder.TestSplit == 0 {
+		d.Folder.TestSplit = 0.2
+	}
+	if ts := ck.Meta.TestSplit; ts != nil {
+		d.Folder.TestSplit, d.Folder.splitSeed, d.Folder.splitFromModel = ts.Fraction, ts.Seed, true
+	}
+}
+
+// validateFolder checks the folder flags.
+func (d *dataOptions) validateFolder() error {
+	switch {
+	case d.Folder.ImageSize < 1 || d.Folder.ImageSize > 1024:
+		return usagef("--image-size must be between 1 and 1024, got %d", d.Folder.ImageSize)
+	case !(d.Folder.TestSplit > 0 && d.Folder.TestSplit < 1):
+		return usagef("--test-split must be between 0 and 1 (exclusive), got %v", d.Folder.TestSplit)
+	case d.Dir == "":
+		return usagef("--dataset folder needs --data FOLDER: a folder with one subfolder of images per class")
+	}
+	return nil
+}
+
+// loadFolder reads the image folder d.Dir and returns a Spec named after
+// it, its two splits in the order asked, and reports on stderr what it
+// skipped.
+func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec, []*dataset.Set, error) {
+	if err := d.validateFolder(); err != nil {
+		return dataset.Spec{}, nil, err
+	}
+	colour := "grayscale"
+	if d.Folder.Color {
+		colour = "RGB"
+	}
+	fmt.Fprintf(ios.ErrOut, "reading image folder %s (--data is a folder of class folders): images fitted to %dx%d %s\n",
+		sanitize(d.Dir), d.Folder.ImageSize, d.Folder.ImageSize, colour)
+	o := dataset.FolderOptions{
+		Size: d.Folder.ImageSize, Color: d.Folder.Color,
+		TestSplit: d.Folder.TestSplit, SplitSeed: d.Folder.splitSeed,
+	}
+	if cache, err := dataset.FolderCacheDir(); err == nil {
+		o.CacheDir = cache
+	}
+	f, err := dataset.LoadFolder(d.Dir, o)
+	var fe *dataset.FolderError
+	if errors.As(err, &fe) {
+		return dataset.Spec{}, nil, folderError(fe)
+	}
+	if err != nil {
+		return dataset.Spec{}, nil, err
+	}
+	if f.Skipped > 0 {
+		fmt.Fprintf(ios.ErrOut, "skipped %d hidden or non-image %s\n", f.Skipped, plural(f.Skipped, "file"))
+	}
+	for _, b := range f.Bad {
+		fmt.Fprintf(ios.ErrOut, "skipped unreadable image %s: %s\n", sanitize(b.Path), sanitize(b.Reason))
+	}
+	if f.Resized > 0 {
+		fmt.Fprintf(ios.ErrOut, "resized %d %s that were not %dx%d (shorter side to %d, centre crop)\n",
+			f.Resized, plural(f.Resized, "image"), d.Folder.ImageSize, d.Folder.ImageSize, d.Folder.ImageSize)
+	}
+	switch {
+	case f.Cached:
+		fmt.Fprintln(ios.ErrOut, "read the decoded images from the cache")
+	case f.CacheErr != nil:
+		fmt.Fprintf(ios.ErrOut, "could not keep a decoded copy (the next run decodes again): %v\n", f.CacheErr)
+	}
+	if f.Layout == dataset.LayoutClasses {
+		fmt.Fprintf(ios.ErrOut, "no train/ and test/ folders: held out %d of %d images for testing (--test-split %g, seed %d)\n",
+			f.Test.N, f.Train.N+f.Test.N, d.Folder.TestSplit, d.Folder.splitSeed)
+	}
+	if d.Folder.classes != nil && !slices.Equal(d.Folder.classes, f.Classes) {
+		return dataset.Spec{}, nil, fmt.Errorf("the model's classes are %s but %s has %s",
+			sanitize(strings.Join(d.Folder.classes, ", ")), sanitize(d.Dir), sanitize(strings.Join(f.Classes, ", ")))
+	}
+	d.Folder.loaded = f
+	spec := dataset.Spec{Name: folderName, Classes: f.Classes}
+	sets := make([]*dataset.Set, len(splits))
+	for i, sp := range splits {
+		sets[i] = f.Train
+		if sp == dataset.Test {
+			sets[i] = f.Test
+		}
+	}
+	return spec, sets, nil
+}
+
+// folderError words a FolderError for the command line.
+func folderError(fe *dataset.FolderError) error {
+	dir := sanitize(fe.Dir)
+	switch fe.Kind {
+	case dataset.NotImageFolder:
+		return usagef("--data %s has no class folders: put each class's images in a subfolder named after the class (%s/cat/1.jpg, %s/dog/1.jpg), or train/ and test/ folders that hold such subfolders", dir, dir, dir)
+	case dataset.OneClass:
+		return usagef("--data %s has one class folder: a classifier needs at least two classes, each in its own subfolder", dir)
+	case dataset.TooManyClasses:
+		return usagef("--data %s has %d class folders: at most %d are supported", dir, fe.N, dataset.MaxFolderClasses)
+	case dataset.NoImages:
+		if fe.Split == dataset.Test {
+			return fmt.Errorf("--data %s: no readable images to test on: put some in test/<class>/, or drop test/ and train/ to let --test-split hold some out", dir)
+		}
+		return fmt.Errorf("--data %s holds no images (PNG, JPEG, GIF, WebP, BMP or TIFF) in its class folders", dir)
+	case dataset.EmptyClass:
+		return fmt.Errorf("--data %s: class %s has no readable images to train on: add some or remove its folder", dir, sanitize(fe.Class))
+	case dataset.UnknownTestClass:
+		return usagef("--data %s: test/%s has no matching train/%s: the test classes must be training classes", dir, sanitize(fe.Class), sanitize(fe.Class))
+	}
+	return fe
+}
+
+// inputShape is the checkpoint's input_shape for a Set: [rows, cols] for
+// grayscale, [channels, rows, cols] for colour.
+func inputShape(s *dataset.Set) []int {
+	if s.Chans() > 1 {
+		return []int{s.Chans(), s.Rows, s.Cols}
+	}
+	return []int{s.Rows, s.Cols}
+}
+
+// trainPreprocess is what train records of its preprocessing, and the
+// folder's split when it made one.
+func (d *dataOptions) trainPreprocess(spec dataset.Spec) (*checkpoint.Preprocess, *checkpoint.TestSplit) {
+	if f := d.Folder.loaded; f != nil {
+		var ts *checkpoint.TestSplit
+		if f.Layout == dataset.LayoutClasses {
+			ts = &checkpoint.TestSplit{Fraction: d.Folder.TestSplit, Seed: d.Folder.splitSeed}
+		}
+		return &checkpoint.Preprocess{Kind: checkpoint.PrepResize, Size: d.Folder.ImageSize, Color: d.Folder.Color, Fit: checkpoint.FitCentreCrop}, ts
+	}
+	p := (&checkpoint.Meta{Dataset: spec.Name}).Prep()
+	return &p, nil
+}
+
+// prepareFor reads one image argument and turns it into the input of a
+// model trained with preprocessing p: the photo pipeline for MNIST-family
+// models, imageprep.Fit (what training on a folder did) for folder models.
+func (o *PredictOptions) prepareFor(p checkpoint.Preprocess, f string, inv imageprep.Invert, opts imageprep.Options, stdinUsed *bool) ([]byte, bool, error) {
+	switch p.Kind {
+	case checkpoint.PrepMNIST:
+		return o.prepare(f, inv, opts, stdinUsed)
+	case checkpoint.PrepResize:
+		img, err := o.decode(f, stdinUsed)
+		if err != nil {
+			return nil, false, err
+		}
+		return imageprep.Fit(img, p.Size, p.Color), false, nil
+	}
+	return nil, false, fmt.Errorf("the model's preprocessing %q is unknown to this softmaxctl", p.Kind)
+}
+
+// decode reads and decodes one image argument ("-" is standard input).
+func (o *PredictOptions) decode(f string, stdinUsed *bool) (image.Image, error) {
+	var r io.Reader
+	if f == "-" {
+		if *stdinUsed {
+			return nil, fmt.Errorf("standard input can be read only once")
+		}
+		*stdinUsed = true
+		r = o.IO.In
+	} else {
+		fh, _, err := safeopen.Open(f)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("no such file")
+			}
+			return nil, err
+		}
+		defer fh.Close()
+		r = fh
+	}
+	return imageprep.Decode(r)
+}
+
+// inputImage is the picture of a model input of the given shape ([rows,
+// cols] gray or [3, rows, cols] CHW colour).
+func inputImage(pix []byte, shape []int) image.Image {
+	if len(shape) == 3 && shape[0] == 3 {
+		rows, cols := shape[1], shape[2]
+		img := image.NewNRGBA(image.Rect(0, 0, cols, rows))
+		plane := rows * cols
+		for i := 0; i < plane; i++ {
+			img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = pix[i], pix[plane+i], pix[2*plane+i], 0xff
+		}
+		return img
+	}
+	rows, cols := imageprep.Size, imageprep.Size
+	if len(shape) == 2 {
+		rows, cols = shape[0], shape[1]
+	}
+	return &image.Gray{Pix: pix, Stride: cols, Rect: image.Rect(0, 0, cols, rows)}
+}

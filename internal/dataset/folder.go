@@ -1,0 +1,471 @@
+package dataset
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/softmaxctl/softmaxctl/internal/imageprep"
+	"github.com/softmaxctl/softmaxctl/internal/safeopen"
+)
+
+// MaxFolderClasses is the most classes an image folder may have: labels
+// are stored as bytes.
+const MaxFolderClasses = 256
+
+// imageExts are the file extensions LoadFolder reads as images (compared
+// in lower case); other files are skipped.
+var imageExts = map[string]bool{
+	".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".webp": true,
+	".bmp": true, ".tif": true, ".tiff": true,
+}
+
+// FolderOptions says how LoadFolder turns a folder's images into a data set.
+type FolderOptions struct {
+	// Size is the side of the square input every image is fitted to
+	// (imageprep.Fit: shorter side to Size, centre crop, area average).
+	Size int
+	// Color keeps three channels (RGB, stored CHW); otherwise images
+	// become grayscale.
+	Color bool
+	// TestSplit is the fraction of each class held out as the test split
+	// when the folder has no train/ and test/ folders; SplitSeed seeds
+	// the choice.
+	TestSplit float64
+	SplitSeed int64
+	// CacheDir, when not empty, is where decoded copies are kept (see
+	// LoadFolder); the folder is created when needed.
+	CacheDir string
+	// Workers is the number of images decoded at once; 0 means one per
+	// CPU.
+	Workers int
+}
+
+// Layouts of an image folder.
+const (
+	// LayoutSplit is DIR/train/<class>/… and DIR/test/<class>/….
+	LayoutSplit = "train-test"
+	// LayoutClasses is DIR/<class>/…, split by FolderOptions.TestSplit.
+	LayoutClasses = "classes"
+)
+
+// BadImage is an image file LoadFolder could not read, and why.
+type BadImage struct {
+	Path   string `json:"path"` // relative to the folder
+	Reason string `json:"reason"`
+}
+
+// Folder is an image folder loaded as a data set.
+type Folder struct {
+	Classes     []string // class names: the folder names, sorted
+	Train, Test *Set
+	Layout      string     // LayoutSplit or LayoutClasses
+	Skipped     int        // hidden and non-image files left out
+	Bad         []BadImage // images that could not be read, left out
+	Resized     int        // images that were not already Size×Size
+	Cached      bool       // read from the cache rather than decoded
+	CacheErr    error      // why the cache could not be written, if it could not
+}
+
+// FolderError is a folder that cannot make a data set. Kind says why.
+type FolderError struct {
+	Dir   string
+	Kind  FolderErrorKind
+	Class string // the class concerned, for EmptyClass
+	Split Split  // the split concerned, for EmptyClass and NoImages
+	N     int    // number of classes, for OneClass and TooManyClasses
+}
+
+// FolderErrorKind says what is wrong with an image folder.
+type FolderErrorKind int
+
+// Kinds of FolderError.
+const (
+	NotImageFolder   FolderErrorKind = iota + 1 // no class subfolders
+	OneClass                                    // a single class folder
+	TooManyClasses                              // over MaxFolderClasses
+	NoImages                                    // no readable image at all (in Split)
+	EmptyClass                                  // Class has no readable image (in Split)
+	UnknownTestClass                            // test/Class has no train/Class
+)
+
+func (e *FolderError) Error() string {
+	switch e.Kind {
+	case NotImageFolder:
+		return fmt.Sprintf("%s has no class subfolders of images", e.Dir)
+	case OneClass:
+		return fmt.Sprintf("%s has a single class folder; a classifier needs at least two", e.Dir)
+	case TooManyClasses:
+		return fmt.Sprintf("%s has %d class folders, more than the %d supported", e.Dir, e.N, MaxFolderClasses)
+	case NoImages:
+		if e.Split != "" {
+			return fmt.Sprintf("%s has no readable images for the %s split", e.Dir, e.Split)
+		}
+		return fmt.Sprintf("%s has no readable images", e.Dir)
+	case EmptyClass:
+		return fmt.Sprintf("class %q in %s has no readable images in the %s split", e.Class, e.Dir, e.Split)
+	case UnknownTestClass:
+		return fmt.Sprintf("%s has test/%s but no train/%s", e.Dir, e.Class, e.Class)
+	}
+	return fmt.Sprintf("%s is not a usable image folder", e.Dir)
+}
+
+// folderEntry is one image file found in a folder.
+type folderEntry struct {
+	rel   string // path relative to the folder, with forward slashes
+	size  int64
+	mtime int64
+	class int
+	split Split
+}
+
+// IsImageFolder reports whether dir looks like an image folder: it holds
+// at least one non-hidden subfolder, and neither it nor its subfolders
+// hold IDX files (a folder above a dataset's folder is not an image
+// folder).
+func IsImageFolder(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	dirs := 0
+	for _, e := range entries {
+		n := e.Name()
+		if isIDXName(n) {
+			return false
+		}
+		sub := filepath.Join(dir, n)
+		if isDir(sub) && !strings.HasPrefix(n, ".") {
+			dirs++
+			inner, _ := os.ReadDir(sub)
+			if slices.ContainsFunc(inner, func(e fs.DirEntry) bool { return isIDXName(e.Name()) }) {
+				return false
+			}
+		}
+	}
+	return dirs > 0
+}
+
+func isIDXName(n string) bool {
+	return strings.HasSuffix(n, "-ubyte.gz") || strings.HasSuffix(n, "-ubyte")
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// scanFolder lists the image files of dir, sorted, with their classes and
+// splits (before any TestSplit), and counts the files it leaves out.
+func scanFolder(dir string) (classes []string, layout string, files []folderEntry, skipped int, err error) {
+	layout = LayoutClasses
+	if isDir(filepath.Join(dir, "train")) && isDir(filepath.Join(dir, "test")) {
+		layout = LayoutSplit
+	}
+	subdirs := func(d string) ([]string, int, error) {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			return nil, 0, err
+		}
+		var names []string
+		other := 0
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), ".") && isDir(filepath.Join(d, e.Name())) {
+				names = append(names, e.Name())
+			} else {
+				other++
+			}
+		}
+		slices.Sort(names)
+		return names, other, nil
+	}
+	walk := func(root, relRoot string, class int, split Split) error {
+		return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path == root {
+				return nil
+			}
+			if strings.HasPrefix(d.Name(), ".") {
+				skipped++
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				return nil
+			}
+			fi, err := os.Stat(path) // follows a link to a file
+			if err != nil || !fi.Mode().IsRegular() || !imageExts[strings.ToLower(filepath.Ext(path))] {
+				skipped++
+				return nil
+			}
+			rel, _ := filepath.Rel(root, path)
+			files = append(files, folderEntry{
+				rel: relRoot + "/" + filepath.ToSlash(rel), size: fi.Size(), mtime: fi.ModTime().UnixNano(),
+				class: class, split: split,
+			})
+			return nil
+		})
+	}
+	if layout == LayoutSplit {
+		var other int
+		if classes, other, err = subdirs(filepath.Join(dir, "train")); err != nil {
+			return nil, "", nil, 0, err
+		}
+		skipped += other
+		testClasses, other, err := subdirs(filepath.Join(dir, "test"))
+		if err != nil {
+			return nil, "", nil, 0, err
+		}
+		skipped += other
+		for _, c := range testClasses {
+			if !slices.Contains(classes, c) {
+				return nil, "", nil, 0, &FolderError{Dir: dir, Kind: UnknownTestClass, Class: c}
+			}
+		}
+		if err := checkClassCount(dir, classes); err != nil {
+			return nil, "", nil, 0, err
+		}
+		for _, sp := range []Split{Train, Test} {
+			for i, c := range classes {
+				root := filepath.Join(dir, string(sp), c)
+				if !isDir(root) {
+					continue
+				}
+				if err := walk(root, string(sp)+"/"+c, i, sp); err != nil {
+					return nil, "", nil, 0, err
+				}
+			}
+		}
+		// Entries at the top other than train and test are left out.
+		if entries, err := os.ReadDir(dir); err == nil {
+			skipped += len(entries) - 2
+		}
+		return classes, layout, files, skipped, nil
+	}
+	var other int
+	if classes, other, err = subdirs(dir); err != nil {
+		return nil, "", nil, 0, err
+	}
+	skipped += other
+	if err := checkClassCount(dir, classes); err != nil {
+		return nil, "", nil, 0, err
+	}
+	for i, c := range classes {
+		if err := walk(filepath.Join(dir, c), c, i, Train); err != nil {
+			return nil, "", nil, 0, err
+		}
+	}
+	return classes, layout, files, skipped, nil
+}
+
+func checkClassCount(dir string, classes []string) error {
+	switch {
+	case len(classes) == 0:
+		return &FolderError{Dir: dir, Kind: NotImageFolder}
+	case len(classes) == 1:
+		return &FolderError{Dir: dir, Kind: OneClass, N: 1}
+	case len(classes) > MaxFolderClasses:
+		return &FolderError{Dir: dir, Kind: TooManyClasses, N: len(classes)}
+	}
+	return nil
+}
+
+// splitClasses assigns each class's files to the test split at random,
+// round(frac·n) of them (never all), seeded by seed and the class.
+func splitClasses(files []folderEntry, classes int, frac float64, seed int64) {
+	byClass := make([][]int, classes)
+	for i, f := range files {
+		byClass[f.class] = append(byClass[f.class], i)
+	}
+	for c, idx := range byClass {
+		r := rand.New(rand.NewPCG(uint64(seed), uint64(c)))
+		r.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+		nTest := min(int(frac*float64(len(idx))+0.5), max(len(idx)-1, 0))
+		for _, i := range idx[:nTest] {
+			files[i].split = Test
+		}
+	}
+}
+
+// cacheKey names the decoded copy of files under o.
+func cacheKey(files []folderEntry, layout string, o FolderOptions) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%t\x00%v\x00%d\n", folderCacheMagic, layout, o.Size, o.Color, o.TestSplit, o.SplitSeed)
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%d\x00%d\n", f.rel, f.size, f.mtime)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// LoadFolder reads an image folder as a data set: dir holds train/<class>/…
+// and test/<class>/…, or only <class>/…, in which case o.TestSplit of each
+// class becomes the test split. Class names are the folder names, sorted.
+// Hidden files and files that are not images (by extension) are skipped
+// and counted; images that cannot be decoded are listed in Bad and left
+// out. It fails with a *FolderError if the folder has fewer than two
+// classes or a class has no readable training image.
+//
+// Images are decoded in parallel. With o.CacheDir set, the decoded sets
+// are kept there in one file named by a hash of the folder's file list
+// (paths, sizes, modification times) and of o, so that a second load of
+// an unchanged folder reads that file instead; a changed folder gets a
+// new name. The cache file is written atomically.
+func LoadFolder(dir string, o FolderOptions) (*Folder, error) {
+	if o.Size < 1 {
+		return nil, fmt.Errorf("image size %d: want at least 1", o.Size)
+	}
+	classes, layout, files, skipped, err := scanFolder(dir)
+	if err != nil {
+		var fe *FolderError
+		if errors.As(err, &fe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("read image folder %s: %w", dir, err)
+	}
+	if len(files) == 0 {
+		return nil, &FolderError{Dir: dir, Kind: NoImages}
+	}
+	if layout == LayoutClasses {
+		splitClasses(files, len(classes), o.TestSplit, o.SplitSeed)
+	}
+	var cachePath string
+	if o.CacheDir != "" {
+		cachePath = filepath.Join(o.CacheDir, cacheKey(files, layout, o)+".bin")
+		if data, err := safeopen.ReadAll(cachePath, maxFolderCache); err == nil {
+			if f, err := DecodeFolderCache(data); err == nil && slices.Equal(f.Classes, classes) {
+				f.Cached, f.Layout = true, layout
+				return f, f.check(dir)
+			}
+		}
+	}
+	f, err := decodeFolder(dir, classes, files, o)
+	if err != nil {
+		return nil, err
+	}
+	f.Layout, f.Skipped = layout, skipped
+	if err := f.check(dir); err != nil {
+		return nil, err
+	}
+	if cachePath != "" {
+		f.CacheErr = writeFolderCache(cachePath, f)
+	}
+	return f, nil
+}
+
+// check refuses a Folder with an empty training class or no test images.
+func (f *Folder) check(dir string) error {
+	counts := make([]int, len(f.Classes))
+	for _, l := range f.Train.Labels {
+		counts[l]++
+	}
+	for c, n := range counts {
+		if n == 0 {
+			return &FolderError{Dir: dir, Kind: EmptyClass, Class: f.Classes[c], Split: Train}
+		}
+	}
+	if f.Test.N == 0 {
+		return &FolderError{Dir: dir, Kind: NoImages, Split: Test}
+	}
+	return nil
+}
+
+// decodeFolder decodes files in parallel into the two splits.
+func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOptions) (*Folder, error) {
+	chans := 1
+	if o.Color {
+		chans = 3
+	}
+	dim := chans * o.Size * o.Size
+	pix := make([]byte, len(files)*dim)
+	reasons := make([]string, len(files))
+	resized := make([]bool, len(files))
+	workers := cmp.Or(o.Workers, runtime.GOMAXPROCS(0))
+	var next sync.Mutex
+	i := 0
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				next.Lock()
+				k := i
+				i++
+				next.Unlock()
+				if k >= len(files) {
+					return
+				}
+				p, same, err := decodeFile(filepath.Join(dir, filepath.FromSlash(files[k].rel)), o)
+				if err != nil {
+					reasons[k] = err.Error()
+					continue
+				}
+				resized[k] = !same
+				copy(pix[k*dim:(k+1)*dim], p)
+			}
+		})
+	}
+	wg.Wait()
+	f := &Folder{Classes: classes}
+	sets := map[Split]*Set{}
+	for _, sp := range []Split{Train, Test} {
+		sets[sp] = &Set{Rows: o.Size, Cols: o.Size, Channels: chans, Classes: len(classes)}
+	}
+	for k, e := range files {
+		if reasons[k] != "" {
+			f.Bad = append(f.Bad, BadImage{Path: e.rel, Reason: reasons[k]})
+			continue
+		}
+		if resized[k] {
+			f.Resized++
+		}
+		s := sets[e.split]
+		s.Pix = append(s.Pix, pix[k*dim:(k+1)*dim]...)
+		s.Labels = append(s.Labels, uint8(e.class))
+		s.N++
+	}
+	f.Train, f.Test = sets[Train], sets[Test]
+	return f, nil
+}
+
+// decodeFile reads one image and fits it; same reports that it already
+// was Size×Size.
+func decodeFile(path string, o FolderOptions) ([]byte, bool, error) {
+	fh, _, err := safeopen.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer fh.Close()
+	img, err := imageprep.Decode(fh)
+	if err != nil {
+		return nil, false, err
+	}
+	b := img.Bounds()
+	return imageprep.Fit(img, o.Size, o.Color), b.Dx() == o.Size && b.Dy() == o.Size, nil
+}
+
+// FolderCacheDir returns where decoded image folders are kept:
+// $SOFTMAXCTL_DATA/folders when the variable is set, else <user cache
+// dir>/softmaxctl/folders.
+func FolderCacheDir() (string, error) {
+	if root := os.Getenv(EnvData); root != "" {
+		return filepath.Join(root, "folders"), nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, "softmaxctl", "folders"), nil
+}
