@@ -117,9 +117,12 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
-	kind, err = device.Select(kind)
+	kind, notice, err := device.Resolve(kind)
 	if err != nil {
 		return err
+	}
+	if notice != "" {
+		fmt.Fprintln(o.IO.ErrOut, notice)
 	}
 	ctx := cmd.Context()
 	spec, dir, sets, err := o.Data.load(ctx, o.IO, dataset.Train, dataset.Test)
