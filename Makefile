@@ -27,8 +27,9 @@ CUDA_TAG  := softmaxctl_cuda
 CUDA_ENV   = CGO_ENABLED=1 \
 	CGO_CFLAGS="-O2 -I$(CURDIR)/internal/device/cudacompat -I$(CUDA_HOME)/include" \
 	CGO_LDFLAGS="-L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib64/stubs"
+CUDA_BUILDFLAGS ?= -trimpath
 build-cuda:
-	$(CUDA_ENV) $(GO) build -tags $(CUDA_TAG) -trimpath -ldflags '$(LDFLAGS)' -o softmaxctl-cuda ./cmd/softmaxctl
+	$(CUDA_ENV) $(GO) build -tags $(CUDA_TAG) $(CUDA_BUILDFLAGS) -ldflags '$(LDFLAGS)' -o softmaxctl-cuda ./cmd/softmaxctl
 
 ## check-cuda: the CUDA build compiled, linked and tested without a GPU (CI
 ## runs it). scripts/cuda-sdk.sh lays out CUDA 11.8's headers, checked
@@ -37,19 +38,28 @@ build-cuda:
 ## tagged test binary, and the tests that need no GPU run against the stub
 ## driver (cuInit answers CUDA_ERROR_NO_DEVICE), the built binary included.
 ## SOFTMAXCTL_TEST_CUDA=none makes a test that cannot see the no-GPU path
-## fail rather than skip.
+## fail rather than skip. It builds without -trimpath, so that it reuses the
+## packages make test compiled: with -trimpath, the standard library and
+## every dependency would be compiled again, a minute on a clean machine.
 CUDA_TESTS := .cuda/tests
 check-cuda:
 	@sdk=$$(scripts/cuda-sdk.sh) && $(MAKE) --no-print-directory cuda-checks CUDA_HOME="$$sdk"
 
 cuda-checks:
 	$(CUDA_ENV) $(GO) vet -tags $(CUDA_TAG) $(PKGS)
-	$(MAKE) --no-print-directory build-cuda
+	$(MAKE) --no-print-directory build-cuda CUDA_BUILDFLAGS=
 	rm -rf $(CUDA_TESTS) && mkdir -p $(CUDA_TESTS)
-	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) -trimpath -c -o $(CUDA_TESTS)/ $(PKGS)
-	@echo "tagged test binaries: $$(cd $(CUDA_TESTS) && echo *.test)"
-	LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
-	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) -trimpath -count=1 -v -run 'CUDA|Select|Kernel' ./internal/device ./internal/cli
+	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) -c -o $(CUDA_TESTS)/ $(PKGS)
+	@# Every test binary must start with the stub driver: nothing may end
+	@# the process before main.
+	@for t in $(CUDA_TESTS)/*.test; do \
+		LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 $$t -test.run '^$$' >/dev/null || { echo "$$t does not start"; exit 1; }; \
+	done; echo "started with the stub driver: $$(cd $(CUDA_TESTS) && echo *.test)"
+	@# A test binary runs in its package's folder, as go test runs it.
+	cd internal/device && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none \
+		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'CUDA|Select|Kernel'
+	cd internal/cli && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
+		$(CURDIR)/$(CUDA_TESTS)/cli.test -test.v -test.run 'CUDA'
 
 ## test: formatting, vet and every test (the real-data acceptance test runs
 ## when SOFTMAXCTL_TEST_DATA names a Fashion-MNIST folder)
