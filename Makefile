@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/softmaxctl/softmaxctl/internal/cli.Version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build build-cuda check-cuda cuda-checks gpu-bundle install test vet fmt-check fuzz bench clean
+.PHONY: all build build-cuda check-cuda cuda-checks gpu-bundle bundle-files install test vet fmt-check fuzz bench clean
 
 all: build
 
@@ -60,6 +60,30 @@ cuda-checks:
 		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'CUDA|Select|Kernel'
 	cd internal/cli && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
 		$(CURDIR)/$(CUDA_TESTS)/cli.test -test.v -test.run 'CUDA'
+
+## gpu-bundle: .cuda/bundle/, the folder scripts/gpu-check.sh runs from on a
+## GPU machine without Go: softmaxctl-cuda and the tagged test binaries of
+## internal/device and internal/cli (with the files the tests read), the
+## four Fashion-MNIST files of DATA, and the script. The binaries name the
+## cuBLAS and NVRTC of the CUDA they were linked against (libcublas.so.N):
+## set CUDA_HOME to a CUDA of the GPU machine's major version, or leave it
+## unset for CUDA 11.8 from scripts/cuda-sdk.sh.
+BUNDLE := .cuda/bundle
+gpu-bundle:
+	@home="$(CUDA_HOME)"; \
+	if [ ! -f "$$home/include/cuda.h" ]; then home=$$(scripts/cuda-sdk.sh) || exit 1; \
+		echo "CUDA_HOME has no include/cuda.h: building against CUDA 11.8 ($$home)"; fi; \
+	$(MAKE) --no-print-directory bundle-files CUDA_HOME="$$home"
+
+bundle-files:
+	rm -rf $(BUNDLE) && mkdir -p $(BUNDLE)/device $(BUNDLE)/cli $(BUNDLE)/data
+	$(MAKE) --no-print-directory build-cuda
+	cp softmaxctl-cuda scripts/gpu-check.sh $(BUNDLE)/
+	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) -trimpath -c -o $(BUNDLE)/device/device.test ./internal/device
+	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) -trimpath -c -o $(BUNDLE)/cli/cli.test ./internal/cli
+	cp -r internal/device/kernels internal/device/cudacompat internal/device/testdata $(BUNDLE)/device/
+	cp $(addprefix $(DATA)/,train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz) $(BUNDLE)/data/
+	@echo "$(BUNDLE): $$(du -sh $(BUNDLE) | cut -f1); the binaries need: $$(readelf -d softmaxctl-cuda | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"
 
 ## test: formatting, vet and every test (the real-data acceptance test runs
 ## when SOFTMAXCTL_TEST_DATA names a Fashion-MNIST folder)

@@ -162,6 +162,37 @@ func TestCUDABinaryWithoutGPU(t *testing.T) {
 	}
 }
 
+// TestCUDATrainOnGPU trains on the GPU through the command, where one is
+// usable: --device auto picks it without a notice, and the model learns.
+// SOFTMAXCTL_TEST_CUDA=gpu (scripts/gpu-check.sh) makes a missing GPU fail
+// the test.
+func TestCUDATrainOnGPU(t *testing.T) {
+	if _, err := device.Select(device.CUDA); err != nil {
+		if os.Getenv("SOFTMAXCTL_TEST_CUDA") == "gpu" {
+			t.Fatalf("SOFTMAXCTL_TEST_CUDA=gpu, but %v", err)
+		}
+		t.Skipf("needs a GPU: %v", err)
+	}
+	dir := synthData(t, 1000, 300)
+	out := filepath.Join(t.TempDir(), "m.safetensors")
+	r := execute(t, "version")
+	if r.code != 0 || !strings.Contains(r.stdout, "; GPU 0: ") {
+		t.Errorf("version: exit %d, stdout %q", r.code, r.stdout)
+	}
+	t.Logf("%s", strings.TrimSpace(r.stdout))
+	r = execute(t, "train", "--data", dir, "--no-download", "--epochs", "3", "--batch-size", "64", "--lr", "0.5", "--out", out, "--json")
+	if r.code != 0 || strings.Contains(r.err, "GPU not used") {
+		t.Fatalf("train: exit %d, stderr %q", r.code, r.err)
+	}
+	s := lastJSON(t, r.stdout)
+	if s["device"] != "cuda" {
+		t.Errorf("--device auto trained on %v, want cuda", s["device"])
+	}
+	if acc, _ := s["val_acc"].(float64); acc < 0.9 {
+		t.Errorf("val_acc %v after 3 epochs on separable data, want ≥ 0.9", acc)
+	}
+}
+
 // writeTestPNG writes a 28×28 gray image: a light square on black.
 func writeTestPNG(t *testing.T, path string) {
 	t.Helper()
