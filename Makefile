@@ -33,10 +33,11 @@ build-cuda:
 
 ## check-cuda: the CUDA build compiled, linked and tested without a GPU (CI
 ## runs it). scripts/cuda-sdk.sh lays out CUDA 11.8's headers, checked
-## against scripts/cuda-headers.sha256, and no-GPU stub libraries, cached
-## outside the repository; then: go vet with the tag, softmaxctl-cuda, every
-## tagged test binary, and the tests that need no GPU run against the stub
-## driver (cuInit answers CUDA_ERROR_NO_DEVICE), the built binary included.
+## against scripts/cuda-headers.sha256, no-GPU stub libraries, and NVIDIA's
+## driver library and NVRTC, cached outside the repository; then: go vet
+## with the tag, softmaxctl-cuda, every tagged test binary, and the tests
+## that need no GPU, the built binary's included, run against the stub
+## driver (cuInit answers CUDA_ERROR_NO_DEVICE), then against NVIDIA's.
 ## SOFTMAXCTL_TEST_CUDA=none makes a test that cannot see the no-GPU path
 ## fail rather than skip. It builds without -trimpath, so that it reuses the
 ## packages make test compiled: with -trimpath, the standard library and
@@ -60,6 +61,13 @@ cuda-checks:
 		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'CUDA|Select|Kernel'
 	cd internal/cli && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
 		$(CURDIR)/$(CUDA_TESTS)/cli.test -test.v -test.run 'CUDA'
+	@# Again with NVIDIA's own driver library, which without a GPU fails
+	@# cuInit with CUDA_ERROR_NO_DEVICE, and NVRTC 11.8, which compiles the
+	@# kernels for every architecture it knows (cuBLAS stays the stub).
+	cd internal/device && LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_TEST_NVRTC=1 \
+		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'CUDA|Select|KernelNVRTC'
+	cd internal/cli && LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
+		$(CURDIR)/$(CUDA_TESTS)/cli.test -test.v -test.run 'WithoutGPU'
 
 ## gpu-bundle: .cuda/bundle/, the folder scripts/gpu-check.sh runs from on a
 ## GPU machine without Go: softmaxctl-cuda and the tagged test binaries of

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lays out a CUDA SDK for compiling, linking and testing the softmaxctl_cuda
 # build on a machine without a GPU or a CUDA toolkit, and prints its folder
-# (a CUDA_HOME: include/ and lib64/) as the last line on stdout.
+# (a CUDA_HOME) as the last line on stdout:
 #
 #   include/  the C headers of Debian bookworm's nvidia-cuda-dev (CUDA 11.8,
 #             non-free), checked file by file against scripts/cuda-headers.sha256
@@ -9,23 +9,28 @@
 #             function the headers declare: enough to link, and at run time a
 #             driver library on a machine with no usable GPU (cuInit returns
 #             CUDA_ERROR_NO_DEVICE; see scripts/cuda-stub/nodevice.c)
+#   real/     NVIDIA's own libcuda.so.1 (driver 535) and NVRTC 11.8 from the
+#             same archive, which load and answer without a GPU: the driver's
+#             cuInit fails with CUDA_ERROR_NO_DEVICE, NVRTC compiles
 #
-# Only the start of the 774 MB package is downloaded: /usr/include comes
-# first in its data.tar.xz, in about 1 MB. The package's URL comes from apt,
-# through a sources entry derived from the Debian archive apt already uses,
-# with the non-free component; the entry and apt's lists live in a temporary
-# folder, so the system's apt configuration is neither read for writing nor
-# changed, and no root is needed.
+# Only the start of the 774 MB nvidia-cuda-dev is downloaded: /usr/include
+# comes first in its data.tar.xz, in about 1 MB; the three runtime packages
+# are 20 MB. The packages' URLs come from apt, through a sources entry
+# derived from the Debian archive apt already uses, with the non-free
+# component; the entry and apt's lists live in a temporary folder, so the
+# system's apt configuration is not changed and no root is needed. apt
+# checks each downloaded package against its signed index, and this script
+# against the SHA-256 sums pinned in scripts/cuda-headers.sha256.
 #
-# NVIDIA's headers and anything built from them must not be committed: the
-# SDK is cached outside the repository, in
+# NVIDIA's headers and libraries must not be committed: the SDK is cached
+# outside the repository, in
 # ${SOFTMAXCTL_CUDA_CACHE:-${XDG_CACHE_HOME:-~/.cache}/softmaxctl-cuda}/<pin>,
 # keyed by the hash of the pinned sums, so a new pin never reuses old files.
 #
 #   scripts/cuda-sdk.sh        lay out (or reuse) the SDK, print its folder
-#   scripts/cuda-sdk.sh pin    fetch the headers of the version apt offers
-#                              now and rewrite scripts/cuda-headers.sha256
-#                              (review the diff before committing it)
+#   scripts/cuda-sdk.sh pin    fetch the versions apt offers now and rewrite
+#                              scripts/cuda-headers.sha256 (review the diff
+#                              before committing it)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,20 +44,24 @@ range_bytes=$((2 * 1024 * 1024))
 log() { echo "cuda-sdk: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-for tool in apt-get curl xz tar sha256sum gcc dd; do
-  command -v "$tool" >/dev/null || die "needs $tool (Debian: apt-get install apt curl xz-utils tar coreutils gcc)"
+for tool in apt-get dpkg-deb curl xz tar sha256sum gcc dd; do
+  command -v "$tool" >/dev/null || die "needs $tool (Debian: apt-get install apt dpkg curl xz-utils tar coreutils gcc)"
 done
 
 pinned() { [ -f "$manifest" ] && sed -n "s/^# $1: //p" "$manifest"; }
 package=$(pinned package) || true; version=$(pinned version) || true; suite=$(pinned suite) || true
 deb_sha256=$(pinned deb-sha256) || true; nvrtc_soname=$(pinned nvrtc-soname) || true
 cublas_soname=$(pinned cublas-soname) || true
+runtime=$(pinned runtime-deb) || true # lines "NAME VERSION SHA256"
 if [ "$mode" = pin ]; then
   # A first pin: bookworm's CUDA 11.8, whose NVRTC is libnvrtc.so.11.2.
   package=${package:-nvidia-cuda-dev}; suite=${suite:-bookworm}; nvrtc_soname=${nvrtc_soname:-libnvrtc.so.11.2}
+  runtime=${runtime:-"libcuda1 any any
+libnvrtc11.2 - -
+libnvrtc-builtins11.8 - -"}
 else
   [ -n "$package" ] && [ -n "$version" ] && [ -n "$suite" ] && [ -n "$deb_sha256" ] &&
-    [ -n "$cublas_soname" ] && [ -n "$nvrtc_soname" ] || die "$manifest lacks a '# key: value' line"
+    [ -n "$cublas_soname" ] && [ -n "$nvrtc_soname" ] && [ -n "$runtime" ] || die "$manifest lacks a '# key: value' line"
 fi
 
 work=$(mktemp -d)
@@ -90,6 +99,14 @@ derive_source() {
   log "apt source: $(cat "$work/apt/nonfree.list")"
 }
 
+# apt_ready derives the entry and fetches its index, once per run.
+apt_ready() {
+  [ -f "$work/apt/ready" ] && return 0
+  derive_source
+  apt_private update -qq >"$work/update.log" 2>&1 || { cat "$work/update.log" >&2; die "apt-get update of the derived non-free entry failed"; }
+  touch "$work/apt/ready"
+}
+
 # proxy_env exports apt's HTTP proxy, if it has one, for curl.
 proxy_env() {
   local p
@@ -101,8 +118,7 @@ proxy_env() {
 # into DEST and prints "version sha256" of the .deb apt describes.
 fetch_headers() {
   local dest=$1 want=$2 line url sha ver
-  derive_source
-  apt_private update -qq >"$work/update.log" 2>&1 || { cat "$work/update.log" >&2; die "apt-get update of the derived non-free entry failed"; }
+  apt_ready
   line=$(apt_private download --print-uris "${package}${want:+=$want}" 2>"$work/uris.err" | head -1) ||
     { cat "$work/uris.err" >&2; die "apt does not offer ${package}${want:+ $want} from $suite non-free"; }
   [ -n "$line" ] || { cat "$work/uris.err" >&2; die "apt does not offer ${package}${want:+ $want} from $suite non-free"; }
@@ -138,6 +154,31 @@ fetch_headers() {
   echo "$ver $sha"
 }
 
+# fetch_runtime DEST: the pinned runtime packages' shared libraries in DEST.
+fetch_runtime() {
+  local dest=$1 name ver sha got
+  apt_ready
+  mkdir -p "$work/debs" "$work/x" "$dest"
+  while read -r name ver sha; do
+    # "any": the version apt offers now, which apt checks against Debian's
+    # signed index. The driver is pinned so: Debian replaces it at each
+    # security update and the old version leaves the archive.
+    local want=$name
+    [ "$ver" = any ] || want="$name=$ver"
+    (cd "$work/debs" && apt_private download -qq "$want") >"$work/dl.log" 2>&1 ||
+      { cat "$work/dl.log" >&2; die "apt could not download $want from $suite non-free; if Debian replaced it, review the new version, then run scripts/cuda-sdk.sh pin"; }
+    got=$(sha256sum "$work/debs/${name}_"*.deb | cut -d' ' -f1)
+    [ "$sha" = any ] || [ "$got" = "$sha" ] || die "$name $ver has the SHA-256 $got, the pin $sha"
+    log "$(basename "$work/debs/${name}_"*.deb) (SHA-256 $got)"
+    dpkg-deb -x "$work/debs/${name}_"*.deb "$work/x"
+  done <<<"$runtime"
+  # The driver sits in nvidia/current/ (Debian's alternatives), NVRTC in
+  # the library folder itself.
+  find "$work/x" -name '*.so*' \( -type f -o -type l \) -exec cp -a {} "$dest"/ \;
+  [ -e "$dest/libcuda.so.1" ] && [ -e "$dest/$nvrtc_soname" ] || die "the runtime packages lack libcuda.so.1 or $nvrtc_soname"
+  log "real libraries: $(cd "$dest" && ls | tr '\n' ' ')"
+}
+
 if [ "$mode" = pin ]; then
   out=$(fetch_headers "$work/include" "")
   read -r ver sha <<<"$out"
@@ -150,6 +191,12 @@ if [ "$mode" = pin ]; then
     echo "# deb-sha256: $sha"
     echo "# cublas-soname: libcublas.so.$(sed -n 's/^#define CUBLAS_VER_MAJOR \([0-9]*\).*/\1/p' "$work/include/cublas_api.h")"
     echo "# nvrtc-soname: $nvrtc_soname"
+    while read -r name pinver _; do
+      if [ "$pinver" = any ]; then echo "# runtime-deb: $name any any"; continue; fi
+      # 'URL' FILE SIZE SHA256:HEX, FILE being NAME_VERSION_ARCH.deb
+      apt_private download --print-uris "$name" | head -1 | awk '{split($2, f, "_"); sub(/^SHA256:/, "", $4); print f[2], $4}' |
+        sed 's/%7e/~/g' | { read -r v h && echo "# runtime-deb: $name $v $h"; }
+    done <<<"$runtime"
     (cd "$work/include" && find . -type f | LC_ALL=C sort | xargs sha256sum)
   } >"$manifest.new"
   mv "$manifest.new" "$manifest"
@@ -186,6 +233,13 @@ if [ ! -f "$sdk/include/.checked" ]; then
   touch "$sdk.tmp/include/.checked"
   rm -rf "$sdk" && mv "$sdk.tmp" "$sdk"
   log "headers of $package $version checked against the pinned sums"
+fi
+
+if [ ! -f "$sdk/real/.checked" ]; then
+  rm -rf "$sdk/real.tmp"
+  fetch_runtime "$sdk/real.tmp"
+  touch "$sdk/real.tmp/.checked"
+  rm -rf "$sdk/real" && mv "$sdk/real.tmp" "$sdk/real"
 fi
 
 # The stubs are rebuilt when their recipe changes: their stamp is the hash

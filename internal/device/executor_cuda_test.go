@@ -3,6 +3,7 @@
 package device
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -329,4 +330,62 @@ func TestCUDAKernelModuleVersion(t *testing.T) {
 			t.Errorf("parseKernelModuleVersion(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestKernelNVRTC compiles the kernels with the NVRTC the binary loaded, as
+// executors do, for a GPU of each real architecture from sm_70 on that
+// NVRTC lists (a CUBIN each), and for a GPU newer than all of them (PTX);
+// and checks that a failed compilation returns NVRTC's log without its
+// NUL. It needs no GPU: make check-cuda runs it with NVRTC 11.8, with
+// SOFTMAXCTL_TEST_NVRTC=1, under which an NVRTC that does not work (the
+// stub) fails it instead of skipping it.
+func TestKernelNVRTC(t *testing.T) {
+	maj, min, err := nvrtcVersion()
+	if err != nil {
+		if os.Getenv("SOFTMAXCTL_TEST_NVRTC") != "" {
+			t.Fatalf("SOFTMAXCTL_TEST_NVRTC is set, but NVRTC does not answer: %v", err)
+		}
+		t.Skipf("no working NVRTC: %v", err)
+	}
+	archs, err := nvrtcArchs()
+	if err != nil || len(archs) == 0 {
+		t.Fatalf("NVRTC %d.%d lists architectures %v, %v", maj, min, archs, err)
+	}
+	t.Logf("NVRTC %d.%d, architectures %v", maj, min, archs)
+	for _, a := range archs {
+		if a < 70 {
+			continue // older than any GPU the README promises
+		}
+		g := &gpu{major: a / 10, minor: a % 10}
+		image, arch, err := g.kernelImage()
+		if err != nil {
+			t.Errorf("compute capability %d.%d: %v", g.major, g.minor, err)
+			continue
+		}
+		if want := fmt.Sprintf("sm_%d", a); arch != want || len(image) < 4 || string(image[:4]) != "\x7fELF" {
+			t.Errorf("compute capability %d.%d: %d bytes for %s, want a CUBIN (ELF) for %s", g.major, g.minor, len(image), arch, want)
+		}
+	}
+
+	newest := slices.Max(archs)
+	g := &gpu{major: newest/10 + 1, minor: 0}
+	image, arch, err := g.kernelImage()
+	if err != nil {
+		t.Fatalf("compute capability %d.0: %v", g.major, err)
+	}
+	ptx := string(image)
+	if arch != fmt.Sprintf("compute_%d", newest) || strings.Contains(ptx, "\x00") || !strings.Contains(ptx, ".target sm_") {
+		t.Errorf("compute capability %d.0: %s, %d bytes (NUL inside: %v); want PTX for compute_%d", g.major, arch, len(ptx), strings.Contains(ptx, "\x00"), newest)
+	}
+	for _, k := range kernelNames {
+		if !strings.Contains(ptx, ".entry "+k+"(") {
+			t.Errorf("PTX lacks kernel %s", k)
+		}
+	}
+
+	_, err = nvrtcCompile("broken.cu", `extern "C" __global__ void k(float *x) { x[0] = undeclared_name; }`, kernelTarget{Arch: "compute_" + fmt.Sprint(newest)})
+	if err == nil || !strings.Contains(err.Error(), "undeclared_name") || strings.ContainsAny(err.Error(), "\x00\n") {
+		t.Errorf("broken source: error %q, want NVRTC's log naming undeclared_name, on one line without NUL", err)
+	}
+	t.Logf("broken source: %v", err)
 }

@@ -126,7 +126,7 @@ func nvrtcCompile(name, src string, target kernelTarget, opts ...string) (image 
 }
 
 // nvrtcLog is the program's compilation log, without NVRTC's terminating
-// NUL and surrounding blank lines.
+// NUL and blank lines.
 func nvrtcLog(prog C.nvrtcProgram) (string, error) {
 	var size C.size_t
 	if err := nvrtcCheck("log size", C.nvrtcGetProgramLogSize(prog, &size)); err != nil {
@@ -139,5 +139,13 @@ func nvrtcLog(prog C.nvrtcProgram) (string, error) {
 	if err := nvrtcCheck("get log", C.nvrtcGetProgramLog(prog, (*C.char)(unsafe.Pointer(&log[0])))); err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(string(trimNUL(log))), nil
+	// One line: NVRTC's lines joined, so that the error fits the CLI's
+	// one-line report.
+	var parts []string
+	for _, l := range strings.Split(string(trimNUL(log)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; "), nil
 }

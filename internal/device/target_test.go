@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// Lists of the shape nvrtcGetSupportedArchs returns, like NVRTC 11.8's
-// (Kepler to Hopper) and NVRTC 13's (Turing and newer).
+// What nvrtcGetSupportedArchs returns: NVRTC 11.8's list (as Debian's
+// libnvrtc11.2 reports it in make check-cuda), and one like NVRTC 13's
+// (Turing and newer).
 var (
 	nvrtc118Archs = []int{35, 37, 50, 52, 53, 60, 61, 62, 70, 72, 75, 80, 86, 87, 89, 90}
 	nvrtc130Archs = []int{75, 80, 86, 87, 88, 89, 90, 100, 103, 110, 120, 121}
