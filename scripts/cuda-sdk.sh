@@ -84,11 +84,13 @@ apt_private() {
 # so one-line and deb822 sources files both work).
 derive_source() {
   local repo
-  repo=$(apt-get indextargets --format '$(REPO_URI)' "Release: $suite" "Component: main" "Identifier: Packages" | head -1)
+  # --no-release-info: the configured entries, even where apt's lists are
+  # empty (a fresh container).
+  repo=$(apt-get indextargets --no-release-info --format '$(REPO_URI)' "Release: $suite" "Component: main" "Identifier: Packages" | head -1)
   if [ -z "$repo" ]; then
     # Another release's main component on the same archive also carries
     # $suite (Debian keeps older releases in the same tree).
-    repo=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' "Component: main" "Identifier: Packages" |
+    repo=$(apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE)' "Component: main" "Identifier: Packages" |
       awk '$2 !~ /-(security|updates|backports)$/ {print $1; exit}')
   fi
   [ -n "$repo" ] || die "apt has no Debian archive with a main component configured: cannot derive a non-free entry for $suite"
