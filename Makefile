@@ -54,7 +54,7 @@ cuda-checks:
 	@# Every test binary must start with the stub driver: nothing may end
 	@# the process before main.
 	@for t in $(CUDA_TESTS)/*.test; do \
-		LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 $$t -test.run '^$$' >/dev/null || { echo "$$t does not start"; exit 1; }; \
+		out=$$(LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 $$t -test.run '^$$' 2>&1) || { echo "$$out"; echo "$$t does not start"; exit 1; }; \
 	done; echo "started with the stub driver: $$(cd $(CUDA_TESTS) && echo *.test)"
 	@# A test binary runs in its package's folder, as go test runs it.
 	cd internal/device && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none \
