@@ -145,9 +145,12 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err := checkOutputs([]output{{"--out", o.Out}, {"--plot", o.Plot}}, dataFiles(spec, dir)...); err != nil {
 		return err
 	}
-	kind, err = device.Select(kind)
+	kind, notice, err := device.Resolve(kind)
 	if err != nil {
 		return err
+	}
+	if notice != "" {
+		fmt.Fprintln(o.IO.ErrOut, notice)
 	}
 	ctx := cmd.Context()
 	o.Data.Folder.splitSeed = o.Seed
