@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/softmaxctl/softmaxctl/internal/cli.Version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build build-cuda check-cuda cuda-checks gpu-bundle bundle-files install test vet fmt-check fuzz bench clean
+.PHONY: all build build-cuda check-more check-cuda cuda-checks gpu-bundle bundle-files install test vet fmt-check fuzz bench clean
 
 all: build
 
@@ -93,10 +93,29 @@ bundle-files:
 	cp $(addprefix $(DATA)/,train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz) $(BUNDLE)/data/
 	@echo "$(BUNDLE): $$(du -sh $(BUNDLE) | cut -f1); the binaries need: $$(readelf -d softmaxctl-cuda | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"
 
-## test: formatting, vet and every test (the real-data acceptance test runs
+## test: formatting, vet and every test (the real-data acceptance tests run
 ## when SOFTMAXCTL_TEST_DATA names a Fashion-MNIST folder)
 test: fmt-check vet
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+	@[ -n "$$SOFTMAXCTL_TEST_DATA" ] || echo "note: the real-data acceptance tests were skipped; to run them: make test SOFTMAXCTL_TEST_DATA=/path/to/fashion-mnist"
+
+## check-more: what CI adds to make test: the race detector where the
+## concurrency is (train, cli, dataset), the portable fallbacks (-tags
+## purego, and the assembly paths switched off with GODEBUG), staticcheck,
+## and go vet for the other operating systems and architectures.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+RACE_PKGS   := ./internal/train ./internal/cli ./internal/dataset ./internal/atomicfile
+KERNEL_PKGS := ./internal/blas ./internal/dataset ./internal/train ./internal/model
+check-more:
+	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(GO) test -count=1 -tags purego $(KERNEL_PKGS)
+	GODEBUG=cpu.avx2=off,cpu.avx512f=off $(GO) test -count=1 $(KERNEL_PKGS)
+	GODEBUG=cpu.avx512f=off $(GO) test -count=1 $(KERNEL_PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+	@for os in linux darwin windows; do for arch in amd64 arm64; do \
+		echo "go vet GOOS=$$os GOARCH=$$arch"; \
+		GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) vet $(PKGS) || exit 1; \
+	done; done
 
 vet:
 	$(GO) vet $(PKGS)
@@ -105,13 +124,15 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-## fuzz: run each fuzz target for FUZZTIME (default 30s)
+## fuzz: run every fuzz target of every package for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./internal/dataset -run '^$$' -fuzz FuzzReadIDX -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/checkpoint -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/checkpoint -run '^$$' -fuzz FuzzDecodeMetadata -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/imageprep -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "$$pkg $$f"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) || exit 1; \
+		done; \
+	done
 
 ## bench: Go benchmarks (step, epoch, gather, SGEMM; gonum and fast side
 ## by side) and the whole-process comparison with the plain Gorgonia loop
