@@ -144,9 +144,12 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err := checkOutputs([]output{{"--out", o.Out}, {"--plot", o.Plot}}, dataFiles(spec, dir)...); err != nil {
 		return err
 	}
-	kind, err = device.Select(kind)
+	kind, notice, err := device.Resolve(kind)
 	if err != nil {
 		return err
+	}
+	if notice != "" {
+		fmt.Fprintln(o.IO.ErrOut, notice)
 	}
 	ctx := cmd.Context()
 	spec, dir, sets, err := o.Data.load(ctx, o.IO, dataset.Train, dataset.Test)

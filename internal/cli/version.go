@@ -17,11 +17,8 @@ func NewCmdVersion(ios *IO) *cobra.Command {
 		Example: "  softmaxctl version",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cuda := "without CUDA"
-			if device.CUDASupport {
-				cuda = "with CUDA"
-			}
-			_, err := fmt.Fprintf(ios.Out, "softmaxctl %s (%s, %s/%s, %s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, cuda)
+			// "without CUDA", or the CUDA build's GPU (or why none is usable).
+			_, err := fmt.Fprintf(ios.Out, "softmaxctl %s (%s, %s/%s, %s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, device.Info())
 			return err
 		},
 	}

@@ -47,6 +47,9 @@ func Select(k Kind) (Kind, error) {
 		return CPU, nil
 	case CUDA:
 		if err := cudaUsable(); err != nil {
+			if CUDASupport {
+				return "", fmt.Errorf("--device cuda: %w; use --device cpu, or auto to fall back to the CPU", err)
+			}
 			return "", err
 		}
 		return CUDA, nil
@@ -58,6 +61,24 @@ func Select(k Kind) (Kind, error) {
 	}
 	return "", fmt.Errorf("unknown device %q: use one of %s", k, strings.Join(Names(), ", "))
 }
+
+// Resolve is Select plus, when Auto falls back to the CPU in a binary
+// built with CUDA support, a one-line notice that says why the GPU is not
+// used, in the driver's words; the notice is empty otherwise (a CPU-only
+// build has no GPU to explain).
+func Resolve(k Kind) (kind Kind, notice string, err error) {
+	kind, err = Select(k)
+	if err != nil || kind != CPU || !CUDASupport || (k != Auto && k != "") {
+		return kind, "", err
+	}
+	return kind, fmt.Sprintf("GPU not used: %v; using the CPU", cudaUsable()), nil
+}
+
+// Info says whether this binary has CUDA support and, in a CUDA build,
+// which GPU answers (name, compute capability, driver) or why none is
+// usable, for `softmaxctl version`: "without CUDA", or "with CUDA 11.8;
+// GPU 0: ...".
+func Info() string { return cudaInfo() }
 
 // NewExecutor returns an executor of p for kind: the pure-Go CPUExecutor
 // for CPU, the CUDAExecutor for CUDA in a binary built with CUDA support.

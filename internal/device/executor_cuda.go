@@ -8,37 +8,33 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"strings"
 	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/cu"
 	cublas "gorgonia.org/cu/blas"
-	"gorgonia.org/cu/nvrtc"
 )
 
-// kernelSource is compiled by NVRTC when an executor starts, so that the
-// binary carries no PTX and needs no nvcc to build.
+// kernelSource is compiled by NVRTC for the GPU in use when the first
+// executor starts (gpu.kernelImage), so that the binary carries no GPU code
+// and needs no nvcc to build.
 //
 //go:embed kernels/kernels.cu
 var kernelSource string
 
-// kernelArchs are the virtual architectures NVRTC is asked for, in order:
-// compute_70 so that the PTX loads on any sm_70 or newer GPU, and
-// compute_75 for NVRTC 13 and later, which no longer target Volta.
-var kernelArchs = []string{"compute_70", "compute_75"}
-
 // CUDAExecutor runs a Program on GPU 0: every buffer allocated on the
-// device once, the kernels of kernels/kernels.cu compiled with NVRTC, and
-// GEMMs through cuBLAS. It follows the launch plan (launch.go) step by step,
-// the same steps the CPU executor runs.
+// device once, the kernels of kernels/kernels.cu compiled with NVRTC for
+// the GPU's architecture, and GEMMs through cuBLAS. It follows the launch
+// plan (launch.go) step by step, the same steps the CPU executor runs. Each
+// method waits for the GPU before it returns, so a fault in a kernel is
+// reported by the call that launched it.
 //
-// The driver's context is current on one OS thread at a time, so every
-// method locks its goroutine to its thread and makes the executor's
-// context current there first.
+// All executors share the GPU's primary context. A context is current on
+// one OS thread at a time, so every method locks its goroutine to its
+// thread and makes the context current there first.
 type CUDAExecutor struct {
 	p      *Program
-	ctx    cu.CUContext
+	gpu    *gpu
 	mod    cu.Module
 	loaded bool // mod holds a loaded module
 	fns    map[string]cu.Function
@@ -54,9 +50,10 @@ type CUDAExecutor struct {
 
 var _ Executor = (*CUDAExecutor)(nil)
 
-// NewCUDAExecutor creates a context on GPU 0, compiles the kernels, and
-// allocates and initialises the buffers of p: constants uploaded,
-// temporaries set to NaN as on the CPU executor.
+// NewCUDAExecutor compiles the kernels for GPU 0 (once per process),
+// loads them into the GPU's primary context, and allocates and initialises
+// the buffers of p: constants uploaded, temporaries set to NaN as on the
+// CPU executor.
 func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 	if err := p.validate(); err != nil {
 		return nil, fmt.Errorf("cuda executor: invalid program: %w", err)
@@ -65,34 +62,37 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda executor: %w", err)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	dev, err := cu.GetDevice(0)
-	if err != nil {
-		return nil, fmt.Errorf("cuda executor: GPU 0: %w", err)
-	}
-	ctx, err := dev.MakeContext(cu.SchedAuto)
-	if err != nil {
-		return nil, fmt.Errorf("cuda executor: create context: %w", err)
-	}
-	e := &CUDAExecutor{p: p, ctx: ctx, fns: map[string]cu.Function{}, mem: make([]cu.DevicePtr, len(p.Buffers))}
-	defer func() {
-		if err != nil {
-			e.release()
-		}
-	}()
-
-	ptx, err := compileKernels()
+	g, err := openGPU()
 	if err != nil {
 		return nil, fmt.Errorf("cuda executor: %w", err)
 	}
-	if e.mod, err = cu.LoadData(ptx); err != nil {
-		return nil, fmt.Errorf("cuda executor: load kernels: %w", err)
+	image, arch, err := g.kernelImage()
+	if err != nil {
+		return nil, fmt.Errorf("cuda executor: %w", err)
+	}
+	e := &CUDAExecutor{p: p, gpu: g, fns: map[string]cu.Function{}, mem: make([]cu.DevicePtr, len(p.Buffers))}
+	done, err := e.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	defer func() {
+		if err != nil {
+			if rerr := e.release(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}()
+
+	// cu.LoadData copies the image with C.CString, which keeps every byte
+	// of a CUBIN (NULs included) and ends PTX with the NUL it needs.
+	if e.mod, err = cu.LoadData(string(image)); err != nil {
+		return nil, fmt.Errorf("cuda executor: load the kernels (%s): %w", arch, fromCU(err))
 	}
 	e.loaded = true
 	for _, name := range kernelNames {
 		if e.fns[name], err = e.mod.Function(name); err != nil {
-			return nil, fmt.Errorf("cuda executor: kernel %s: %w", name, err)
+			return nil, fmt.Errorf("cuda executor: kernel %s: %w", name, fromCU(err))
 		}
 	}
 	if e.blas, err = newBLAS(); err != nil {
@@ -106,7 +106,7 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 			continue // a dataset buffer: LoadDataset allocates it
 		}
 		if e.mem[i], err = cu.MemAlloc(int64(n * b.Dtype.Size())); err != nil {
-			return nil, fmt.Errorf("cuda executor: allocate %s (%d elements): %w", b.Name, n, err)
+			return nil, fmt.Errorf("cuda executor: allocate %s (%d elements): %w", b.Name, n, fromCU(err))
 		}
 		switch {
 		case b.Role == RoleConst:
@@ -117,7 +117,7 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 			err = cu.MemsetD32(e.mem[i], 0, int64(n))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("cuda executor: initialise %s: %w", b.Name, err)
+			return nil, fmt.Errorf("cuda executor: initialise %s: %w", b.Name, fromCU(err))
 		}
 	}
 
@@ -144,69 +144,45 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 	return e, nil
 }
 
-// compileKernels compiles kernelSource to PTX for the first architecture
-// NVRTC accepts. FMA contraction is off so that every step computes what
-// the CPU semantics compute, rounding each operation.
-func compileKernels() (string, error) {
-	var errs []error
-	for _, arch := range kernelArchs {
-		ptx, err := compileKernelsFor(arch)
-		if err == nil {
-			return ptx, nil
-		}
-		errs = append(errs, err)
+// newBLAS creates a cuBLAS handle in the current context. It uses Init,
+// which returns cublasCreate's failure, not New, which panics with it.
+func newBLAS() (*cublas.Standard, error) {
+	h := new(cublas.Standard)
+	if err := h.Init(); err != nil {
+		return nil, fmt.Errorf("create cuBLAS handle: %w", err)
 	}
-	return "", fmt.Errorf("compile kernels with NVRTC: %w", errors.Join(errs...))
+	return h, nil
 }
 
-func compileKernelsFor(arch string) (string, error) {
-	prog, err := nvrtc.CreateProgram(kernelSource, "kernels.cu")
-	if err != nil {
-		return "", fmt.Errorf("%s: create program: %w", arch, err)
-	}
-	defer prog.Destroy()
-	if err := prog.Compile("--gpu-architecture="+arch, "--fmad=false"); err != nil {
-		log, _ := prog.GetLog()
-		return "", fmt.Errorf("%s: %w: %s", arch, err, strings.TrimSpace(log))
-	}
-	ptx, err := prog.GetPTX()
-	if err != nil {
-		return "", fmt.Errorf("%s: get PTX: %w", arch, err)
-	}
-	return ptx, nil
-}
-
-// newBLAS creates a cuBLAS handle in the current context; cublas.New
-// panics when cublasCreate fails.
-func newBLAS() (h *cublas.Standard, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("create cuBLAS handle: %v", r)
-		}
-	}()
-	return cublas.New(), nil
-}
-
-// enter locks the calling goroutine to its thread and makes the
-// executor's context current there; call the returned function when done.
+// enter locks the calling goroutine to its thread and makes the GPU's
+// primary context current there; call the returned function when done.
 func (e *CUDAExecutor) enter() (func(), error) {
 	runtime.LockOSThread()
 	if e.mem == nil {
 		runtime.UnlockOSThread()
 		return nil, errors.New("cuda executor is closed")
 	}
-	if err := cu.SetCurrentContext(e.ctx); err != nil {
+	if err := cu.SetCurrentContext(e.gpu.ctx); err != nil {
 		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("cuda executor: make context current: %w", err)
+		return nil, fmt.Errorf("cuda executor: make the context current: %w", fromCU(err))
 	}
 	return runtime.UnlockOSThread, nil
+}
+
+// wait blocks until the GPU has run everything launched, so that a fault
+// in a kernel is reported by the call that launched it, named by what.
+func wait(what string) error {
+	if err := cu.Synchronize(); err != nil {
+		return fmt.Errorf("%s: the GPU failed: %w", what, fromCU(err))
+	}
+	return nil
 }
 
 // upload copies n elements of size bytes from src to buffer id.
 func (e *CUDAExecutor) upload(id BufferID, src unsafe.Pointer, n int) error {
 	b := e.p.Buffers[id]
 	if err := cu.MemcpyHtoD(e.mem[id], src, int64(n*b.Dtype.Size())); err != nil {
-		return fmt.Errorf("copy %s to the GPU: %w", b.Name, err)
+		return fmt.Errorf("copy %s to the GPU: %w", b.Name, fromCU(err))
 	}
 	return nil
 }
@@ -215,7 +191,7 @@ func (e *CUDAExecutor) upload(id BufferID, src unsafe.Pointer, n int) error {
 func (e *CUDAExecutor) download(dst unsafe.Pointer, id BufferID, n int) error {
 	b := e.p.Buffers[id]
 	if err := cu.MemcpyDtoH(dst, e.mem[id], int64(n*b.Dtype.Size())); err != nil {
-		return fmt.Errorf("copy %s from the GPU: %w", b.Name, err)
+		return fmt.Errorf("copy %s from the GPU: %w", b.Name, fromCU(err))
 	}
 	return nil
 }
@@ -270,12 +246,12 @@ func (e *CUDAExecutor) LoadDataset(pix []byte, labels []uint8) error {
 	}{{e.p.Pixels, pix}, {e.p.Labels, labels}} {
 		if e.mem[d.id] != 0 {
 			if err := cu.MemFree(e.mem[d.id]); err != nil {
-				return fmt.Errorf("free the previous dataset: %w", err)
+				return fmt.Errorf("free the previous dataset: %w", fromCU(err))
 			}
 			e.mem[d.id] = 0
 		}
 		if e.mem[d.id], err = cu.MemAlloc(int64(len(d.data))); err != nil {
-			return fmt.Errorf("allocate %d bytes for the dataset: %w", len(d.data), err)
+			return fmt.Errorf("allocate %d bytes for the dataset: %w", len(d.data), fromCU(err))
 		}
 		if err := e.upload(d.id, unsafe.Pointer(&d.data[0]), len(d.data)); err != nil {
 			return err
@@ -299,7 +275,10 @@ func (e *CUDAExecutor) GatherBatch(idx []int) error {
 	if err := e.upload(e.p.Index, unsafe.Pointer(&e.index[0]), len(e.index)); err != nil {
 		return err
 	}
-	return e.launchAll(e.input)
+	if err := e.launchAll(e.input); err != nil {
+		return err
+	}
+	return wait("gather batch")
 }
 
 // SetBatch copies x and y to the GPU.
@@ -329,10 +308,7 @@ func (e *CUDAExecutor) Run() error {
 	if err := e.launchAll(e.run); err != nil {
 		return err
 	}
-	if err := cu.Synchronize(); err != nil {
-		return fmt.Errorf("run program: %w", err)
-	}
-	return nil
+	return wait("run program")
 }
 
 // Loss copies the loss of the last Run from the GPU.
@@ -392,11 +368,15 @@ func (e *CUDAExecutor) SGD(lr float32) error {
 	if err := e.upload(e.p.LR, unsafe.Pointer(&lr), 1); err != nil {
 		return err
 	}
-	return e.launchAll(e.update)
+	if err := e.launchAll(e.update); err != nil {
+		return err
+	}
+	return wait("SGD update")
 }
 
-// Close frees the GPU memory, the module, the cuBLAS handle and the
-// context. The executor cannot be used afterwards.
+// Close frees the GPU memory, the module and the cuBLAS handle. The
+// primary context stays for the process's other executors. The executor
+// cannot be used afterwards.
 func (e *CUDAExecutor) Close() error {
 	done, err := e.enter()
 	if err != nil {
@@ -406,13 +386,13 @@ func (e *CUDAExecutor) Close() error {
 	return e.release()
 }
 
-// release frees what e holds, with e's context current.
+// release frees what e holds, with the context current.
 func (e *CUDAExecutor) release() error {
 	var errs []error
 	for i, p := range e.mem {
 		if p != 0 {
 			if err := cu.MemFree(p); err != nil {
-				errs = append(errs, fmt.Errorf("free %s: %w", e.p.Buffers[i].Name, err))
+				errs = append(errs, fmt.Errorf("free %s: %w", e.p.Buffers[i].Name, fromCU(err)))
 			}
 		}
 	}
@@ -425,12 +405,9 @@ func (e *CUDAExecutor) release() error {
 	}
 	if e.loaded {
 		if err := e.mod.Unload(); err != nil {
-			errs = append(errs, fmt.Errorf("unload kernels: %w", err))
+			errs = append(errs, fmt.Errorf("unload kernels: %w", fromCU(err)))
 		}
 		e.loaded = false
-	}
-	if err := e.ctx.Destroy(); err != nil {
-		errs = append(errs, fmt.Errorf("destroy context: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cuda executor: close: %w", err)
@@ -462,7 +439,7 @@ func (e *CUDAExecutor) launch(l *launch) error {
 		}
 	}
 	if err := e.fns[l.kernel].Launch(l.grid, 1, 1, l.block, 1, 1, 0, cu.NoStream, e.argPtrs[:len(l.args)]); err != nil {
-		return fmt.Errorf("launch %s: %w", l.kernel, err)
+		return fmt.Errorf("launch %s: %w", l.kernel, fromCU(err))
 	}
 	return nil
 }

@@ -12,5 +12,8 @@ func cudaUsable() error {
 	return errors.New("this softmaxctl was built without CUDA support: build one with `make build-cuda` on a machine with the CUDA toolkit, or use --device cpu")
 }
 
+// cudaInfo is the CPU build's answer to Info.
+func cudaInfo() string { return "without CUDA" }
+
 // newCUDAExecutor fails: this build has no CUDA code.
 func newCUDAExecutor(*Program) (Executor, error) { return nil, cudaUsable() }

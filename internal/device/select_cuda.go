@@ -9,9 +9,11 @@
 package device
 
 import (
-	"errors"
 	"fmt"
+	"os"
+	"regexp"
 	"runtime"
+	"sync"
 
 	"gorgonia.org/cu"
 )
@@ -19,34 +21,149 @@ import (
 // CUDASupport reports whether this binary was built with CUDA support.
 const CUDASupport = true
 
-// cudaUsable says why CUDA cannot be used, or returns nil when there is a
-// GPU and a context can be created on it. (gorgonia.org/cu initialises the
-// driver when the program starts and exits if that fails, so a CUDA build
-// needs a working driver to start at all.)
-func cudaUsable() error {
+// A gpu is GPU 0 as this process uses it, found once (openGPU).
+type gpu struct {
+	dev          cu.Device
+	name         string
+	major, minor int // compute capability
+	// ctx is the device's primary context, retained once and kept for
+	// the life of the process: every executor and cuBLAS use it, so the
+	// process holds one context, as the CUDA runtime would.
+	ctx cu.CUContext
+
+	kernelsOnce sync.Once
+	kernels     []byte // the kernels' CUBIN or PTX for this GPU
+	kernelArch  string
+	kernelsErr  error
+}
+
+var (
+	gpuOnce sync.Once
+	theGPU  *gpu
+	gpuErr  error
+)
+
+// openGPU returns GPU 0, or why there is none to use. The first call asks
+// the driver; later calls return the same answer.
+func openGPU() (*gpu, error) {
+	gpuOnce.Do(func() {
+		theGPU, gpuErr = probeGPU()
+		if gpuErr != nil {
+			gpuErr = fmt.Errorf("CUDA driver: %w", gpuErr)
+		}
+	})
+	return theGPU, gpuErr
+}
+
+func probeGPU() (*gpu, error) {
+	if err := driverInitErr(); err != nil {
+		return nil, err
+	}
 	n, err := cu.NumDevices()
 	if err != nil {
-		return fmt.Errorf("CUDA: counting GPUs failed (%w); use --device cpu", err)
+		return nil, fmt.Errorf("count GPUs: %w", fromCU(err))
 	}
 	if n < 1 {
-		return errors.New("CUDA: no GPU found; use --device cpu")
+		return nil, fmt.Errorf("no GPU found")
 	}
-	// A context is current on the OS thread that made it: keep this
-	// goroutine there until it is destroyed.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	dev, err := cu.GetDevice(0)
+	g := &gpu{}
+	if g.dev, err = cu.GetDevice(0); err != nil {
+		return nil, fmt.Errorf("GPU 0: %w", fromCU(err))
+	}
+	if g.name, err = g.dev.Name(); err != nil {
+		return nil, fmt.Errorf("GPU 0: name: %w", fromCU(err))
+	}
+	if g.major, err = g.dev.Attribute(cu.ComputeCapabilityMajor); err != nil {
+		return nil, fmt.Errorf("GPU 0: compute capability: %w", fromCU(err))
+	}
+	if g.minor, err = g.dev.Attribute(cu.ComputeCapabilityMinor); err != nil {
+		return nil, fmt.Errorf("GPU 0: compute capability: %w", fromCU(err))
+	}
+	// A retained primary context is not current anywhere yet: each user
+	// makes it current on its locked OS thread (CUDAExecutor.enter).
+	if g.ctx, err = g.dev.RetainPrimaryCtx(); err != nil {
+		return nil, fmt.Errorf("GPU 0 (%s): cannot create its context: %w", g.name, fromCU(err))
+	}
+	return g, nil
+}
+
+// cudaUsable says why CUDA cannot be used, or returns nil when GPU 0
+// answers and its context was created.
+func cudaUsable() error {
+	_, err := openGPU()
+	return err
+}
+
+// kernelImage compiles kernelSource for g once per process, for the GPU's
+// own architecture (chooseKernelTarget), and returns the image to load.
+func (g *gpu) kernelImage() ([]byte, string, error) {
+	g.kernelsOnce.Do(func() {
+		archs, err := nvrtcArchs()
+		if err != nil {
+			g.kernelsErr = fmt.Errorf("NVRTC: %w", err)
+			return
+		}
+		target, err := chooseKernelTarget(g.major, g.minor, archs)
+		if err != nil {
+			maj, min, _ := nvrtcVersion()
+			g.kernelsErr = fmt.Errorf("NVRTC %d.%d: %w", maj, min, err)
+			return
+		}
+		// FMA contraction is off so that every step computes what the
+		// CPU semantics compute, rounding each operation.
+		g.kernels, g.kernelsErr = nvrtcCompile("kernels.cu", kernelSource, target, "--fmad=false")
+		g.kernelArch = target.Arch
+		if g.kernelsErr != nil {
+			g.kernelsErr = fmt.Errorf("compile kernels with NVRTC: %w", g.kernelsErr)
+		}
+	})
+	return g.kernels, g.kernelArch, g.kernelsErr
+}
+
+// cudaInfo describes the CUDA build for `softmaxctl version`: the CUDA
+// version of its headers and GPU 0 (name, compute capability, driver), or
+// why no GPU is usable.
+func cudaInfo() string {
+	built := fmt.Sprintf("with CUDA %s", cudaVersionString(cudaHeaderVersion))
+	g, err := openGPU()
 	if err != nil {
-		return fmt.Errorf("CUDA: GPU 0 (%w); use --device cpu", err)
+		return fmt.Sprintf("%s; no usable GPU: %v", built, err)
 	}
-	ctx, err := dev.MakeContext(cu.SchedAuto)
+	driver := "driver"
+	if v := kernelModuleVersion(); v != "" {
+		driver += " " + v
+	}
+	if v, err := driverVersion(); err == nil {
+		driver += " for CUDA " + cudaVersionString(v)
+	}
+	return fmt.Sprintf("%s; GPU 0: %s, compute capability %d.%d, %s", built, g.name, g.major, g.minor, driver)
+}
+
+// cudaVersionString writes a CUDA_VERSION-style number (12040) as 12.4.
+func cudaVersionString(v int) string {
+	return fmt.Sprintf("%d.%d", v/1000, v%1000/10)
+}
+
+// kernelModuleVersion is the NVIDIA kernel module's version (580.65.06),
+// which the driver API does not report, from /proc; empty when unknown.
+func kernelModuleVersion() string {
+	if runtime.GOOS != "linux" {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/driver/nvidia/version")
 	if err != nil {
-		return fmt.Errorf("CUDA: cannot create a context on GPU 0 (%w); use --device cpu", err)
+		return ""
 	}
-	if err := ctx.Destroy(); err != nil {
-		return fmt.Errorf("CUDA: destroy the test context (%w); use --device cpu", err)
+	return parseKernelModuleVersion(string(b))
+}
+
+var kernelModuleRE = regexp.MustCompile(`Kernel Module(?: for \S+)?\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)`)
+
+func parseKernelModuleVersion(s string) string {
+	if m := kernelModuleRE.FindStringSubmatch(s); m != nil {
+		return m[1]
 	}
-	return nil
+	return ""
 }
 
 func newCUDAExecutor(p *Program) (Executor, error) { return NewCUDAExecutor(p) }

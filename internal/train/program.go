@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
@@ -16,13 +17,19 @@ import (
 // the SGD update run there. The loss and logits of each batch come back
 // for the epoch's metrics, and the weights once per epoch for validation
 // and at the end into m.
-func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *dataset.Set, newExec func(*device.Program) (device.Executor, error)) ([]Epoch, error) {
+//
+// A failure to release the executors is returned too: on a GPU it can be
+// the first report of a fault.
+func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *dataset.Set, newExec func(*device.Program) (device.Executor, error)) (_ []Epoch, err error) {
 	if err := t.check(m, trainSet, valSet); err != nil {
 		return nil, err
 	}
 	b := &execBackend{m: m, valSet: valSet, logits: make([]float32, t.BatchSize*m.Out)}
-	defer b.close()
-	var err error
+	defer func() {
+		if cerr := b.close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
 	if b.ex, err = compileExec(m, t.BatchSize, true, trainSet, newExec); err != nil {
 		return nil, err
 	}
@@ -70,12 +77,16 @@ func (b *execBackend) sync() error {
 	return nil
 }
 
-func (b *execBackend) close() {
+func (b *execBackend) close() error {
+	var errs []error
 	for _, ex := range []device.Executor{b.ex, b.ev} {
 		if ex != nil {
-			ex.Close()
+			if err := ex.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("release the device: %w", err))
+			}
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // compileExec builds the model's graph for batch rows, compiles it to a
@@ -95,12 +106,10 @@ func compileExec(m *model.Model, batch int, train bool, s *dataset.Set, newExec 
 		return nil, err
 	}
 	if err := ex.SetParams(m.W, m.B); err != nil {
-		ex.Close()
-		return nil, fmt.Errorf("load weights: %w", err)
+		return nil, errors.Join(fmt.Errorf("load weights: %w", err), ex.Close())
 	}
 	if err := ex.LoadDataset(s.Pix, s.Labels); err != nil {
-		ex.Close()
-		return nil, fmt.Errorf("load dataset: %w", err)
+		return nil, errors.Join(fmt.Errorf("load dataset: %w", err), ex.Close())
 	}
 	return ex, nil
 }

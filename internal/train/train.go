@@ -157,7 +157,8 @@ type backend interface {
 	validate() (*Result, error)
 	// sync makes the Model hold the backend's current parameters.
 	sync() error
-	close()
+	// Closing is not fit's business: Fit and FitOn close what they made,
+	// FitOn reporting a failure to release the device.
 }
 
 // fit is the loop shared by Fit and FitOn.
