@@ -79,6 +79,11 @@ type Meta struct {
 
 	Metrics map[string]float64 // final metrics such as "val_acc"; nil if none
 	Version string             // version of the softmaxctl that wrote the file
+
+	// Recipe is the full training recipe as a JSON object (key "recipe"),
+	// written by runs that use options beyond the chapter's; "" if none.
+	// The package stores it as text: the command line owns its fields.
+	Recipe string
 }
 
 // Checkpoint is a trained softmax regression model and its metadata.
@@ -88,7 +93,39 @@ type Checkpoint struct {
 	In  int       // number of inputs, the product of Meta.InputShape
 	Out int       // number of classes, len(Meta.Classes)
 
+	// Extra holds the optional tensors beyond W and b, by name (see
+	// ExtraTensors): nil or empty for the chapter's checkpoint.
+	Extra map[string][]float32
+
 	Meta Meta
+}
+
+// The optional tensors of a checkpoint. "mean" and "std" (shape [In]) are
+// the standardisation of its inputs: logits = ((x/255 − mean)/std)·W + b.
+// The others are training state that lets --resume continue a run bit for
+// bit: the momentum velocities and, for a run that returns the average of
+// its iterates, the last iterate.
+const (
+	TensorMean      = "mean"
+	TensorStd       = "std"
+	TensorMomentumW = "momentum.W"
+	TensorMomentumB = "momentum.b"
+	TensorIterateW  = "iterate.W"
+	TensorIterateB  = "iterate.b"
+)
+
+// extraShape returns the shape of the optional tensor name in a model of
+// in inputs and out classes, and whether the name is one.
+func extraShape(name string, in, out int) ([]int, bool) {
+	switch name {
+	case TensorMean, TensorStd:
+		return []int{in}, true
+	case TensorMomentumW, TensorIterateW:
+		return []int{in, out}, true
+	case TensorMomentumB, TensorIterateB:
+		return []int{out}, true
+	}
+	return nil, false
 }
 
 // Save writes c to path in the safetensors format, atomically: the data goes
