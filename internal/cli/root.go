@@ -151,6 +151,7 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 		NewCmdEval(ios, nil),
 		NewCmdPredict(ios, nil),
 		NewCmdShowErrors(ios, nil),
+		NewCmdShowWeights(ios, nil),
 		NewCmdVersion(ios),
 	)
 	// cobra adds these when it executes; adding them now lets their
