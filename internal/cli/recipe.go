@@ -33,6 +33,7 @@ type recipeOptions struct {
 	Warmup             int
 	EMA                float64
 	Standardize        bool
+	LabelSmoothing     float64
 	Log                string
 }
 
@@ -52,6 +53,7 @@ func (r *recipeOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&r.Warmup, "warmup-epochs", 0, "raise the learning rate linearly over this many first epochs")
 	f.Float64Var(&r.EMA, "ema", 0, "validate and save the exponential moving average of the weights with this decay per step, such as 0.999; 0: off")
 	f.BoolVar(&r.Standardize, "standardize", false, "standardise each pixel with the training set's mean and standard deviation (stored in the model, applied by eval, predict and show-errors)")
+	f.Float64Var(&r.LabelSmoothing, "label-smoothing", 0, "train on targets (1−ε)·one-hot + ε/classes with this ε; 0: off")
 	f.StringVar(&r.Log, "log", "", "write one row per epoch into this .csv or .jsonl file as training goes")
 	completeValues(cmd, "lr-schedule", train.Schedules...)
 	completeValues(cmd, "recipe", presetNames()...)
@@ -119,7 +121,7 @@ func (r *recipeOptions) applyPreset(cmd *cobra.Command) (string, error) {
 func (r *recipeOptions) chapter() bool {
 	return r.Preset == "" && r.ValSplit == "" && !r.SaveBest && r.Patience == 0 && r.Init == "" && !r.Resume &&
 		r.WeightDecay == 0 && r.Momentum == 0 && !r.Nesterov && (r.Schedule == "" || r.Schedule == train.ScheduleConstant) &&
-		r.Warmup == 0 && r.EMA == 0 && !r.Standardize
+		r.Warmup == 0 && r.EMA == 0 && !r.Standardize && r.LabelSmoothing == 0
 }
 
 // validate checks what needs no data.
@@ -194,6 +196,7 @@ type recipeRecord struct {
 	Warmup      int     `json:"warmup_epochs,omitempty"`
 	EMA         float64 `json:"ema,omitempty"`
 	Standardize bool    `json:"standardize,omitempty"`
+	Smoothing   float64 `json:"label_smoothing,omitempty"`
 	SaveBest    bool    `json:"save_best,omitempty"`
 	BestEpoch   int     `json:"best_epoch,omitempty"`
 	Patience    int     `json:"patience,omitempty"`

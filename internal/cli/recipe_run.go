@@ -70,6 +70,7 @@ func (o *TrainOptions) resumeFrom(cmd *cobra.Command) (*resumeState, error) {
 	o.LR, o.BatchSize, o.Sigma, o.Seed = rr.LR, rr.BatchSize, rr.Sigma, rr.Seed
 	r := &o.Recipe
 	r.WeightDecay, r.Momentum, r.Nesterov, r.Warmup, r.EMA, r.Standardize = rr.WeightDecay, rr.Momentum, rr.Nesterov, rr.Warmup, rr.EMA, rr.Standardize
+	r.LabelSmoothing = rr.Smoothing
 	r.Schedule = rr.Schedule
 	if r.Schedule == "" {
 		r.Schedule = train.ScheduleConstant
@@ -157,7 +158,7 @@ func (o *TrainOptions) record(ck *checkpoint.Checkpoint, tr *train.Trainer, m *m
 	rr := recipeRecord{
 		Preset: r.Preset, Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize, Sigma: o.Sigma, Seed: o.Seed,
 		ValSplit: nVal, WeightDecay: r.WeightDecay, Momentum: r.Momentum, Nesterov: r.Nesterov,
-		Schedule: tr.Schedule, Warmup: r.Warmup, EMA: r.EMA, Standardize: m.Norm != nil,
+		Schedule: tr.Schedule, Warmup: r.Warmup, EMA: r.EMA, Standardize: m.Norm != nil, Smoothing: r.LabelSmoothing,
 		SaveBest: r.SaveBest, Patience: r.Patience, TestSelection: (r.SaveBest || r.Patience > 0) && nVal == 0,
 		Init: r.Init,
 	}

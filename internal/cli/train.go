@@ -113,7 +113,7 @@ func (o *TrainOptions) config() train.Config {
 	}
 	return train.Config{Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize, Seed: o.Seed,
 		WeightDecay: r.WeightDecay, Momentum: r.Momentum, Nesterov: r.Nesterov,
-		Schedule: schedule, Warmup: r.Warmup, EMA: r.EMA}
+		Schedule: schedule, Warmup: r.Warmup, EMA: r.EMA, LabelSmoothing: r.LabelSmoothing}
 }
 
 // maxSigma bounds --sigma: with inputs in [0, 1], initial weights this
@@ -128,7 +128,7 @@ func configError(err error) error {
 	}
 	flag := map[string]string{"Epochs": "--epochs", "LR": "--lr", "BatchSize": "--batch-size",
 		"WeightDecay": "--weight-decay", "Momentum": "--momentum", "Nesterov": "--nesterov",
-		"Schedule": "--lr-schedule", "Warmup": "--warmup-epochs", "EMA": "--ema"}[ce.Field]
+		"Schedule": "--lr-schedule", "Warmup": "--warmup-epochs", "EMA": "--ema", "LabelSmoothing": "--label-smoothing"}[ce.Field]
 	return usagef("%s must be %s, got %v", flag, ce.Want, ce.Value)
 }
 
@@ -142,14 +142,15 @@ type summary struct {
 	Device       string  `json:"device"`
 	Model        string  `json:"model"`
 	Interrupted  bool    `json:"interrupted,omitempty"`
+	LoadSeconds  float64 `json:"load_seconds"`
+	TrainSeconds float64 `json:"train_seconds"`
+	TotalSeconds float64 `json:"total_seconds"`
+
 	// The figures of the options beyond the chapter's, absent without them.
 	TestAcc   *float64 `json:"test_acc,omitempty"`
 	TestLoss  *float64 `json:"test_loss,omitempty"`
 	BestEpoch int      `json:"best_epoch,omitempty"`
 	Stopped   bool     `json:"early_stopped,omitempty"`
-	LoadSeconds  float64 `json:"load_seconds"`
-	TrainSeconds float64 `json:"train_seconds"`
-	TotalSeconds float64 `json:"total_seconds"`
 }
 
 func runTrain(cmd *cobra.Command, o *TrainOptions) error {
@@ -243,8 +244,8 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		tr.Rollback = true
 		tr.SaveBest, tr.Patience = o.Recipe.SaveBest, o.Recipe.Patience
 	}
-	if kind == device.CUDA && m.Norm != nil {
-		return usagef("--standardize trains on --device cpu only for now")
+	if kind == device.CUDA && (m.Norm != nil || cfg.LabelSmoothing != 0) {
+		return usagef("--standardize and --label-smoothing train on --device cpu only for now")
 	}
 	loadSeconds := time.Since(start).Seconds()
 	if presetLine != "" {

@@ -4,8 +4,24 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 )
+
+// loadSmoothed is load with label smoothing eps: the labelled rows'
+// targets become (1−eps)·one-hot + eps/K. The padding rows stay zero, so
+// they still add nothing to the loss.
+func loadSmoothed(gr *model.Graph, s *dataset.Set, idx []int, eps float32) {
+	load(gr, s, idx)
+	if eps == 0 {
+		return
+	}
+	_, y := gr.Inputs()
+	k := gr.Model.Out
+	for i := range y[:len(idx)*k] {
+		y[i] = (1-eps)*y[i] + eps/float32(k)
+	}
+}
 
 // Optimizer is the update rule of the next chapters of the book, in the
 // convention of PyTorch's SGD: with g = ∂loss/∂W + WeightDecay·W (decay on

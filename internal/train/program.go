@@ -24,7 +24,7 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 	if err := t.check(m, trainSet, valSet); err != nil {
 		return nil, err
 	}
-	if m.Norm != nil {
+	if m.Norm != nil || t.LabelSmoothing != 0 {
 		return nil, ErrDeviceNorm
 	}
 	b := &execBackend{m: m, valSet: valSet, logits: make([]float32, t.BatchSize*m.Out)}
@@ -42,9 +42,10 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 	return t.fit(ctx, m, trainSet, b)
 }
 
-// ErrDeviceNorm is FitOn's answer to a standardised model: device
-// programs gather and scale pixels themselves and do not standardise yet.
-var ErrDeviceNorm = errors.New("standardised inputs are trained on the CPU only for now")
+// ErrDeviceNorm is FitOn's answer to a standardised model or smoothed
+// labels: device programs gather and scale pixels and one-hot labels
+// themselves, and do neither yet.
+var ErrDeviceNorm = errors.New("standardised inputs and label smoothing are trained on the CPU only for now")
 
 // execBackend runs device programs: ex trains, ev evaluates.
 type execBackend struct {

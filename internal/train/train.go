@@ -42,6 +42,9 @@ type Config struct {
 	// average of the parameters with this decay instead of the last
 	// iterate (see Average); 0 is off.
 	EMA float64
+	// LabelSmoothing, in [0, 1), trains on targets (1−ε)·one-hot + ε/K
+	// instead of one-hot ones; validation keeps the plain loss. 0 is off.
+	LabelSmoothing float64
 }
 
 // ConfigError says which field of a Config is out of range and why. The
@@ -71,6 +74,8 @@ func (c Config) Validate(n int) error {
 		return &ConfigError{"BatchSize", c.BatchSize, fmt.Sprintf("at most the size of the training set, %d examples", n)}
 	case !(c.EMA >= 0 && c.EMA < 1):
 		return &ConfigError{"EMA", c.EMA, "in [0, 1)"}
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
+		return &ConfigError{"LabelSmoothing", c.LabelSmoothing, "in [0, 1)"}
 	}
 	if err := c.optimizer().Validate(); err != nil {
 		return err
@@ -190,6 +195,7 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 	if err != nil {
 		return nil, err
 	}
+	b.smooth = float32(t.LabelSmoothing)
 	defer b.close()
 	return t.fit(ctx, m, trainSet, b)
 }
@@ -414,6 +420,7 @@ type tapeBackend struct {
 	trainSet *dataset.Set
 	valSet   *dataset.Set
 	ev       *Evaluator
+	smooth   float32 // label smoothing of the training batches
 }
 
 func newTapeBackend(m *model.Model, batch int, trainSet, valSet *dataset.Set) (*tapeBackend, error) {
@@ -436,7 +443,7 @@ func newTapeBackend(m *model.Model, batch int, trainSet, valSet *dataset.Set) (*
 }
 
 func (b *tapeBackend) start(idx []int) error {
-	load(b.graphs[b.cur], b.trainSet, idx)
+	loadSmoothed(b.graphs[b.cur], b.trainSet, idx, b.smooth)
 	return nil
 }
 
@@ -444,7 +451,7 @@ func (b *tapeBackend) step(next []int) (float64, []float32, error) {
 	gr, other := b.graphs[b.cur], b.graphs[1-b.cur]
 	var loading sync.WaitGroup
 	if next != nil {
-		loading.Go(func() { load(other, b.trainSet, next) })
+		loading.Go(func() { loadSmoothed(other, b.trainSet, next, b.smooth) })
 	}
 	loss, err := gr.Run()
 	loading.Wait()
