@@ -70,11 +70,10 @@ var presets = map[string][][2]string{
 		{"standardize", "true"},
 		{"val-split", "5000"},
 		{"epochs", "30"},
-		{"lr", "0.05"},
+		{"lr", "0.1"},
 		{"momentum", "0.9"},
 		{"lr-schedule", "cosine"},
-		{"weight-decay", "1e-4"},
-		{"ema", "0.999"},
+		{"weight-decay", "3e-3"},
 	},
 }
 
