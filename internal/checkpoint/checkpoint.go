@@ -12,6 +12,11 @@
 // "classes" (a JSON array of names), "input_shape" (a JSON array such as
 // [28,28]), "scaling" (such as "pixel/255"), "epochs", "lr", "batch_size",
 // "sigma", "seed", "metrics" (a JSON object of numbers) and "version".
+// A run beyond the chapter's recipe may add the key "recipe" (a JSON
+// object) and the optional tensors named by TensorMean and the constants
+// after it: "mean" and "std"
+// ([In]; the input is then (pixel/255 − mean)/std) and the training state
+// that a resumed run continues from.
 // In must equal the product of input_shape and Out the number of classes.
 // Load requires format, dataset, classes, input_shape and scaling, treats the
 // other keys as optional, and ignores keys it does not know, so that files
@@ -94,7 +99,7 @@ type Checkpoint struct {
 	Out int       // number of classes, len(Meta.Classes)
 
 	// Extra holds the optional tensors beyond W and b, by name (see
-	// ExtraTensors): nil or empty for the chapter's checkpoint.
+	// TensorMean and the constants after it): nil or empty for the chapter's checkpoint.
 	Extra map[string][]float32
 
 	Meta Meta
