@@ -14,6 +14,12 @@
 // "sigma", "seed", "metrics" (a JSON object of numbers) and "version",
 // and, since models learnt from image folders, "preprocess" (a JSON object,
 // see Preprocess) and "test_split" (a JSON object, see TestSplit).
+// "sigma", "seed", "metrics" (a JSON object of numbers) and "version".
+// A run beyond the chapter's recipe may add the key "recipe" (a JSON
+// object) and the optional tensors named by TensorMean and the constants
+// after it: "mean" and "std"
+// ([In]; the input is then (pixel/255 − mean)/std) and the training state
+// that a resumed run continues from.
 // In must equal the product of input_shape and Out the number of classes.
 //
 // input_shape is [height, width] for a grayscale model and [3, height,
@@ -99,6 +105,10 @@ type Meta struct {
 	// TestSplit records how the test images were held out of a folder
 	// that had no test/ folder; nil otherwise.
 	TestSplit *TestSplit
+	// Recipe is the full training recipe as a JSON object (key "recipe"),
+	// written by runs that use options beyond the chapter's; "" if none.
+	// The package stores it as text: the command line owns its fields.
+	Recipe string
 }
 
 // Kinds of Preprocess.
@@ -174,7 +184,39 @@ type Checkpoint struct {
 	In  int       // number of inputs, the product of Meta.InputShape
 	Out int       // number of classes, len(Meta.Classes)
 
+	// Extra holds the optional tensors beyond W and b, by name (see
+	// TensorMean and the constants after it): nil or empty for the chapter's checkpoint.
+	Extra map[string][]float32
+
 	Meta Meta
+}
+
+// The optional tensors of a checkpoint. "mean" and "std" (shape [In]) are
+// the standardisation of its inputs: logits = ((x/255 − mean)/std)·W + b.
+// The others are training state that lets --resume continue a run bit for
+// bit: the momentum velocities and, for a run that returns the average of
+// its iterates, the last iterate.
+const (
+	TensorMean      = "mean"
+	TensorStd       = "std"
+	TensorMomentumW = "momentum.W"
+	TensorMomentumB = "momentum.b"
+	TensorIterateW  = "iterate.W"
+	TensorIterateB  = "iterate.b"
+)
+
+// extraShape returns the shape of the optional tensor name in a model of
+// in inputs and out classes, and whether the name is one.
+func extraShape(name string, in, out int) ([]int, bool) {
+	switch name {
+	case TensorMean, TensorStd:
+		return []int{in}, true
+	case TensorMomentumW, TensorIterateW:
+		return []int{in, out}, true
+	case TensorMomentumB, TensorIterateB:
+		return []int{out}, true
+	}
+	return nil, false
 }
 
 // Save writes c to path in the safetensors format, atomically: the data goes

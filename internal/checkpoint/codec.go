@@ -44,6 +44,7 @@ const (
 	keyVersion       = "version"
 	keyPreprocess    = "preprocess"
 	keyTestSplit     = "test_split"
+	keyRecipe        = "recipe"
 )
 
 // Encode writes c to w in the safetensors format described in the package
@@ -87,6 +88,27 @@ func Encode(w io.Writer, c *Checkpoint) error {
 		return fmt.Errorf("encoding tensor b: %w", err)
 	}
 	tensors := map[string]safetensors.TensorView{tensorW: wv, tensorB: bv}
+	for name, vals := range c.Extra {
+		shape, ok := extraShape(name, in, out)
+		if !ok {
+			return fmt.Errorf("invalid checkpoint: unknown tensor %q", name)
+		}
+		if len(vals) != product(shape) {
+			return fmt.Errorf("invalid checkpoint: tensor %q has %d values, want %d", name, len(vals), product(shape))
+		}
+		if err := checkFinite(name, vals, 1); err != nil {
+			return err
+		}
+		dims := make([]uint64, len(shape))
+		for i, d := range shape {
+			dims[i] = uint64(d)
+		}
+		v, err := safetensors.NewTensorView(safetensors.F32, dims, float32Bytes(vals))
+		if err != nil {
+			return fmt.Errorf("encoding tensor %s: %w", name, err)
+		}
+		tensors[name] = v
+	}
 	if err := safetensors.SerializeToWriter(tensors, header, w); err != nil {
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
@@ -140,6 +162,14 @@ func encodeMeta(m *Meta) (map[string]string, error) {
 		}
 		md[keyTestSplit] = string(b)
 	}
+	// Written only when set, so that the chapter's checkpoint keeps its
+	// bytes.
+	if m.Recipe != "" {
+		if !json.Valid([]byte(m.Recipe)) {
+			return nil, errors.New("encoding recipe: not valid JSON")
+		}
+		md[keyRecipe] = m.Recipe
+	}
 	return md, nil
 }
 
@@ -172,10 +202,13 @@ func decode(data []byte) (*Checkpoint, error) {
 			return nil, &formatError{fmt.Sprintf("has no tensor %q (it has %s), so it is not a softmaxctl model", name, tensorNames(infos)), fixRetrain}
 		}
 	}
-	if len(infos) > 2 {
-		return nil, &formatError{fmt.Sprintf("has tensors %s, but a softmaxctl model has only \"W\" and \"b\"", tensorNames(infos)), fixRetrain}
+	for name := range infos {
+		if _, ok := extraShape(name, 0, 0); !ok && name != tensorW && name != tensorB {
+			return nil, &formatError{fmt.Sprintf("has tensors %s, but a softmaxctl model has only \"W\" and \"b\" (and optionally %q, %q, %q, %q, %q, %q)",
+				tensorNames(infos), TensorMean, TensorStd, TensorMomentumW, TensorMomentumB, TensorIterateW, TensorIterateB), fixRetrain}
+		}
 	}
-	for _, name := range []string{tensorW, tensorB} {
+	for name := range infos {
 		if dt := infos[name].DType; dt != safetensors.F32 {
 			return nil, &formatError{fmt.Sprintf("has tensor %q of dtype %s, want F32", name, dt), fixFloat32}
 		}
@@ -208,7 +241,28 @@ func decode(data []byte) (*Checkpoint, error) {
 	if err := checkFinite(tensorB, b, out); err != nil {
 		return nil, err
 	}
-	return &Checkpoint{W: w, B: b, In: in, Out: out, Meta: *meta}, nil
+	c := &Checkpoint{W: w, B: b, In: in, Out: out, Meta: *meta}
+	for name, info := range infos {
+		if name == tensorW || name == tensorB {
+			continue
+		}
+		shape, _ := extraShape(name, in, out)
+		if !slices.Equal(info.Shape, toU64(shape)) {
+			return nil, &formatError{fmt.Sprintf("has tensor %q of shape %s, want %v", name, shapeString(info.Shape), shape), fixRetrain}
+		}
+		vals, err := tensorData(body, name, info, product(shape))
+		if err != nil {
+			return nil, err
+		}
+		if err := checkFinite(name, vals, 1); err != nil {
+			return nil, err
+		}
+		if c.Extra == nil {
+			c.Extra = map[string][]float32{}
+		}
+		c.Extra[name] = vals
+	}
+	return c, nil
 }
 
 // readHeader checks the 8-byte length prefix and the JSON header, and returns
@@ -348,6 +402,12 @@ func decodeMeta(md map[string]string) (*Meta, error) {
 		if err := json.Unmarshal([]byte(s), m.TestSplit); err != nil {
 			return nil, invalid(keyTestSplit, `a JSON object such as {"fraction":0.2,"seed":0}`)
 		}
+	}
+	if r, ok := md[keyRecipe]; ok {
+		if !json.Valid([]byte(r)) {
+			return nil, invalid(keyRecipe, "a JSON object")
+		}
+		m.Recipe = r
 	}
 
 	if err := validateMeta(&m); err != nil {
@@ -507,4 +567,12 @@ func shapeString(s []uint64) string {
 		return fmt.Sprintf("[%s ...] (%d dimensions)", strings.Trim(fmt.Sprint(s[:8]), "[]"), len(s))
 	}
 	return fmt.Sprint(s)
+}
+
+func toU64(dims []int) []uint64 {
+	u := make([]uint64, len(dims))
+	for i, d := range dims {
+		u[i] = uint64(d)
+	}
+	return u
 }

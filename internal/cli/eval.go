@@ -69,6 +69,9 @@ func loadModel(path string) (*checkpoint.Checkpoint, *model.Model, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: %w", path, err)
 	}
+	if err := attachNorm(ck, m, path); err != nil {
+		return nil, nil, err
+	}
 	return ck, m, nil
 }
 

@@ -363,6 +363,9 @@ func classify(m *model.Model, x []float32, n int) ([]float64, error) {
 		clear(gx)
 		clear(gy)
 		copy(gx, x[lo*m.In:hi*m.In])
+		if m.Norm != nil {
+			m.Norm.Apply(gx, hi-lo)
+		}
 		if _, err := gr.Run(); err != nil {
 			return nil, err
 		}

@@ -152,6 +152,7 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 		NewCmdPredict(ios, nil),
 		NewCmdShowErrors(ios, nil),
 		NewCmdExportImages(ios, nil),
+		NewCmdShowWeights(ios, nil),
 		NewCmdVersion(ios),
 	)
 	// cobra adds these when it executes; adding them now lets their

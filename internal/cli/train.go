@@ -36,6 +36,8 @@ type TrainOptions struct {
 	// Plot, when set, is where the training curves are drawn after each
 	// epoch (PNG or SVG by extension).
 	Plot string
+	// Recipe holds the options beyond the chapter's recipe (recipe.go).
+	Recipe recipeOptions
 }
 
 // NewCmdTrain builds `softmaxctl train`. runF replaces the run function in
@@ -76,6 +78,7 @@ SIGTERM). Output paths are checked before any work starts.`,
 	f.StringVarP(&opts.Out, "out", "o", "model.safetensors", "where to save the model")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per epoch, and a summary, on stdout")
 	f.StringVar(&opts.Plot, "plot", "", "draw the training curves into this PNG or SVG file after each epoch")
+	opts.Recipe.addFlags(cmd)
 	completeValues(cmd, "device", device.Names()...)
 	completeFiles(cmd, "out", "safetensors")
 	completeFiles(cmd, "plot", "png", "svg")
@@ -84,9 +87,11 @@ SIGTERM). Output paths are checked before any work starts.`,
 
 // validate checks the flags that need no data.
 func (o *TrainOptions) validate() error {
-	cfg := train.Config{Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize, Seed: o.Seed}
-	if err := cfg.Validate(0); err != nil {
+	if err := o.config().Validate(0); err != nil {
 		return configError(err)
+	}
+	if err := o.Recipe.validate(); err != nil {
+		return err
 	}
 	if !(o.Sigma >= 0 && o.Sigma <= maxSigma) {
 		return usagef("--sigma must be between 0 and %g, got %v: larger initial weights saturate the softmax before the first step", float64(maxSigma), o.Sigma)
@@ -100,6 +105,18 @@ func (o *TrainOptions) validate() error {
 	return nil
 }
 
+// config is the training recipe of the flags.
+func (o *TrainOptions) config() train.Config {
+	r := &o.Recipe
+	schedule := r.Schedule
+	if schedule == train.ScheduleConstant {
+		schedule = ""
+	}
+	return train.Config{Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize, Seed: o.Seed,
+		WeightDecay: r.WeightDecay, Momentum: r.Momentum, Nesterov: r.Nesterov,
+		Schedule: schedule, Warmup: r.Warmup, EMA: r.EMA, LabelSmoothing: r.LabelSmoothing}
+}
+
 // maxSigma bounds --sigma: with inputs in [0, 1], initial weights this
 // large already make logits in the thousands.
 const maxSigma = 100
@@ -110,7 +127,9 @@ func configError(err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	flag := map[string]string{"Epochs": "--epochs", "LR": "--lr", "BatchSize": "--batch-size"}[ce.Field]
+	flag := map[string]string{"Epochs": "--epochs", "LR": "--lr", "BatchSize": "--batch-size",
+		"WeightDecay": "--weight-decay", "Momentum": "--momentum", "Nesterov": "--nesterov",
+		"Schedule": "--lr-schedule", "Warmup": "--warmup-epochs", "EMA": "--ema", "LabelSmoothing": "--label-smoothing"}[ce.Field]
 	return usagef("%s must be %s, got %v", flag, ce.Want, ce.Value)
 }
 
@@ -127,10 +146,26 @@ type summary struct {
 	LoadSeconds  float64 `json:"load_seconds"`
 	TrainSeconds float64 `json:"train_seconds"`
 	TotalSeconds float64 `json:"total_seconds"`
+
+	// The figures of the options beyond the chapter's, absent without them.
+	TestAcc   *float64 `json:"test_acc,omitempty"`
+	TestLoss  *float64 `json:"test_loss,omitempty"`
+	BestEpoch int      `json:"best_epoch,omitempty"`
+	Stopped   bool     `json:"early_stopped,omitempty"`
 }
 
 func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	start := time.Now()
+	presetLine, err := o.Recipe.applyPreset(cmd)
+	if err != nil {
+		return err
+	}
+	var resume *resumeState
+	if o.Recipe.Resume {
+		if resume, err = o.resumeFrom(cmd); err != nil {
+			return err
+		}
+	}
 	if err := o.validate(); err != nil {
 		return err
 	}
@@ -142,8 +177,14 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkOutputs([]output{{"--out", o.Out}, {"--plot", o.Plot}}, dataFiles(spec, dir)...); err != nil {
+	if err := checkOutputs([]output{{"--out", o.Out}, {"--plot", o.Plot}, {"--log", o.Recipe.Log}}, dataFiles(spec, dir)...); err != nil {
 		return err
+	}
+	var initCk *checkpoint.Checkpoint
+	if o.Recipe.Init != "" {
+		if initCk, _, err = loadModel(o.Recipe.Init); err != nil {
+			return err
+		}
 	}
 	kind, notice, err := device.Resolve(kind)
 	if err != nil {
@@ -162,7 +203,20 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		return interrupted(ctx, "interrupted while loading the data: nothing was saved"+unchanged(o.Out))
 	}
 	trainSet, testSet := sets[0], sets[1]
-	cfg := train.Config{Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize, Seed: o.Seed}
+	// valSet is what each epoch is scored on: the test set in the
+	// chapter's recipe, a held-out part of the training set with
+	// --val-split, and then the test set is scored once, at the end.
+	valSet := testSet
+	nVal, err := o.Recipe.valCount(trainSet.N)
+	if err != nil {
+		return err
+	}
+	if nVal > 0 {
+		if trainSet, valSet, err = train.Holdout(trainSet, nVal, o.Seed); err != nil {
+			return err
+		}
+	}
+	cfg := o.config()
 	if err := cfg.Validate(trainSet.N); err != nil {
 		return configError(err)
 	}
@@ -170,13 +224,51 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.Recipe.Standardize {
+		if m.Norm, err = model.NewStandardizer(trainSet.Pix, trainSet.Dim()); err != nil {
+			return err
+		}
+	}
+	tr := &train.Trainer{Config: cfg}
+	if initCk != nil {
+		if err := warmStart(m, initCk, spec.Name, o.Recipe.Init); err != nil {
+			return err
+		}
+	}
+	if resume != nil {
+		if err := resume.apply(m, tr, spec.Name, o.Out); err != nil {
+			return err
+		}
+	}
+	if !o.Recipe.chapter() {
+		// A run with a recipe record must be resumable: an interrupted one
+		// keeps the state at its last complete epoch.
+		tr.Rollback = true
+		tr.SaveBest, tr.Patience = o.Recipe.SaveBest, o.Recipe.Patience
+	}
+	if kind == device.CUDA && (m.Norm != nil || cfg.LabelSmoothing != 0) {
+		return usagef("--standardize and --label-smoothing train on --device cpu only for now")
+	}
 	loadSeconds := time.Since(start).Seconds()
-	fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", sanitize(spec.Name), sanitize(dir), trainSet.N, testSet.N, kind)
+	if presetLine != "" {
+		fmt.Fprintf(o.IO.ErrOut, "recipe %s: %s\n", o.Recipe.Preset, presetLine)
+	}
+	if nVal > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d held-out validation, %d test images), device %s\n", sanitize(spec.Name), sanitize(dir), trainSet.N, valSet.N, testSet.N, kind)
+	} else {
+		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", sanitize(spec.Name), sanitize(dir), trainSet.N, testSet.N, kind)
+	}
+	if resume != nil {
+		fmt.Fprintf(o.IO.ErrOut, "resuming %s after epoch %d of %d\n", o.Out, tr.Start, cfg.Epochs)
+	}
+	logw, err := newEpochLog(o.Recipe.Log, resume != nil)
+	if err != nil {
+		return err
+	}
 
 	// A reader that goes away (| head) must not cost the run: stdout
 	// stops, training goes on and the model is saved.
 	stdout := &pipeWriter{w: o.IO.Out}
-	tr := &train.Trainer{Config: cfg}
 	var bar *trainBar
 	if o.IO.ErrTTY && !o.JSON {
 		bar = newTrainBar(o.IO.ErrOut, cfg.Epochs)
@@ -187,8 +279,11 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	// Training goes on and the model is still saved: losing a run to a
 	// full disk under --plot would cost more than the picture, and a
 	// failing plot must not silence the epoch lines.
-	var outErr, plotErr error
+	var outErr, plotErr, logErr error
 	tr.OnEpoch = func(e train.Epoch) {
+		if logErr == nil && logw != nil {
+			logErr = logw.add(e)
+		}
 		if bar != nil {
 			bar.clear()
 		}
@@ -211,11 +306,11 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	trainStart := time.Now()
 	var fitErr error
 	if kind == device.CUDA {
-		_, fitErr = tr.FitOn(ctx, m, trainSet, testSet, func(p *device.Program) (device.Executor, error) {
+		_, fitErr = tr.FitOn(ctx, m, trainSet, valSet, func(p *device.Program) (device.Executor, error) {
 			return device.NewExecutor(device.CUDA, p)
 		})
 	} else {
-		_, fitErr = tr.Fit(ctx, m, trainSet, testSet)
+		_, fitErr = tr.Fit(ctx, m, trainSet, valSet)
 	}
 	trainSeconds := time.Since(trainStart).Seconds()
 	if bar != nil {
@@ -238,6 +333,10 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if len(history) > 0 {
 		final = history[len(history)-1]
 	}
+	if tr.SaveBest && tr.BestEpoch > 0 {
+		// The saved model is the best epoch's: its figures describe it.
+		final = history[tr.BestEpoch-tr.Start-1]
+	}
 	if stopped {
 		if len(history) == 0 {
 			// A model that has not seen one epoch is worth nothing, and
@@ -246,7 +345,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		}
 		// The last epoch's validation figures describe an earlier model:
 		// measure the one being saved.
-		res, err := train.Evaluate(m, testSet)
+		res, err := train.Evaluate(m, valSet)
 		if err != nil {
 			return err
 		}
@@ -257,6 +356,12 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		}
 	}
 	prep, split := o.Data.trainPreprocess(spec)
+	var test *train.Result
+	if nVal > 0 {
+		if test, err = train.Evaluate(m, testSet); err != nil {
+			return err
+		}
+	}
 	ck := &checkpoint.Checkpoint{
 		W: m.W, B: m.B, In: m.In, Out: m.Out,
 		Meta: checkpoint.Meta{
@@ -264,7 +369,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 			Classes:    spec.Classes,
 			InputShape: inputShape(trainSet),
 			Scaling:    "pixel/255",
-			Epochs:     len(history),
+			Epochs:     tr.Start + len(history),
 			LR:         cfg.LR,
 			BatchSize:  cfg.BatchSize,
 			Sigma:      o.Sigma,
@@ -278,8 +383,14 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 			TestSplit:  split,
 		},
 	}
+	if !o.Recipe.chapter() {
+		o.record(ck, tr, m, nVal, resume, test)
+	}
 	if err := checkpoint.Save(o.Out, ck); err != nil {
 		return err
+	}
+	if logErr != nil {
+		return fmt.Errorf("saved the model to %s, but could not write --log %s: %w", o.Out, o.Recipe.Log, logErr)
 	}
 	if outErr != nil {
 		return fmt.Errorf("saved the model to %s, but could not write the epoch lines: %w", o.Out, outErr)
@@ -293,10 +404,27 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 			ValAcc: final.ValAcc, ValLoss: final.ValLoss, TrainLoss: final.TrainLoss, TrainAcc: final.TrainAcc,
 			Epochs: len(history), Device: string(kind), Model: o.Out, Interrupted: stopped,
 			LoadSeconds: loadSeconds, TrainSeconds: trainSeconds, TotalSeconds: total,
+			Stopped: tr.Stopped,
+		}
+		if tr.SaveBest {
+			s.BestEpoch = tr.BestEpoch
+		}
+		if test != nil {
+			acc := test.Confusion.Accuracy()
+			s.TestAcc, s.TestLoss = &acc, &test.Loss
 		}
 		if err := json.NewEncoder(stdout).Encode(s); err != nil && !stdout.closed {
 			return fmt.Errorf("saved the model to %s, but could not write the summary: %w", o.Out, err)
 		}
+	}
+	if test != nil && !o.JSON {
+		fmt.Fprintf(stdout, "test loss %.4f  test acc %.4f  (the test set, scored once)\n", test.Loss, test.Confusion.Accuracy())
+	}
+	if tr.Stopped {
+		fmt.Fprintf(o.IO.ErrOut, "stopped early: no better validation accuracy for %d epochs after epoch %d\n", tr.Patience, tr.BestEpoch)
+	}
+	if tr.SaveBest && tr.BestEpoch > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "saved the weights of epoch %d, the best on the validation set\n", tr.BestEpoch)
 	}
 	if !o.JSON || stdout.closed {
 		fmt.Fprintf(o.IO.ErrOut, "saved %s (val acc %.4f) after %d %s; training %.2fs, total %.2fs\n", o.Out, final.ValAcc, len(history), plural(len(history), "epoch"), trainSeconds, total)

@@ -21,6 +21,9 @@ type Model struct {
 	In, Out int
 	W       []float32
 	B       []float32
+	// Norm, when set, standardises every input before the graph sees it
+	// (see Standardizer); nil is the chapter's pixel/255 alone.
+	Norm *Standardizer
 }
 
 // New returns a model whose weights are drawn from N(0, sigma²) with a

@@ -24,6 +24,9 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 	if err := t.check(m, trainSet, valSet); err != nil {
 		return nil, err
 	}
+	if m.Norm != nil || t.LabelSmoothing != 0 {
+		return nil, ErrDeviceNorm
+	}
 	b := &execBackend{m: m, valSet: valSet, logits: make([]float32, t.BatchSize*m.Out)}
 	defer func() {
 		if cerr := b.close(); cerr != nil {
@@ -39,6 +42,11 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 	return t.fit(ctx, m, trainSet, b)
 }
 
+// ErrDeviceNorm is FitOn's answer to a standardised model or smoothed
+// labels: device programs gather and scale pixels and one-hot labels
+// themselves, and do neither yet.
+var ErrDeviceNorm = errors.New("standardised inputs and label smoothing are trained on the CPU only for now")
+
 // execBackend runs device programs: ex trains, ev evaluates.
 type execBackend struct {
 	m      *model.Model
@@ -46,6 +54,7 @@ type execBackend struct {
 	valSet *dataset.Set
 	idx    []int // the rows the next step runs
 	logits []float32
+	dW, dB []float32 // the gradients, for an optimiser that runs on the host
 }
 
 func (b *execBackend) start(idx []int) error { b.idx = idx; return nil }
@@ -56,17 +65,38 @@ func (b *execBackend) step(next []int) (float64, []float32, error) {
 	return loss, b.logits, err
 }
 
-func (b *execBackend) sgd(lr float32) error {
-	if err := b.ex.SGD(lr); err != nil {
-		return fmt.Errorf("SGD step: %w", err)
+func (b *execBackend) update(lr float32, opt *Optimizer) error {
+	if opt.Plain() {
+		if err := b.ex.SGD(lr); err != nil {
+			return fmt.Errorf("SGD step: %w", err)
+		}
+		return nil
+	}
+	// Momentum and weight decay run on the host for now: the gradients
+	// come back, the optimiser updates the Model, the parameters go back.
+	if b.dW == nil {
+		b.dW, b.dB = make([]float32, len(b.m.W)), make([]float32, len(b.m.B))
+	}
+	if err := b.ex.Grads(b.dW, b.dB); err != nil {
+		return fmt.Errorf("read gradients: %w", err)
+	}
+	if err := b.sync(); err != nil {
+		return err
+	}
+	if err := opt.Update(b.m.W, b.m.B, b.dW, b.dB, lr); err != nil {
+		return err
+	}
+	return b.setParams()
+}
+
+func (b *execBackend) setParams() error {
+	if err := b.ex.SetParams(b.m.W, b.m.B); err != nil {
+		return fmt.Errorf("load weights: %w", err)
 	}
 	return nil
 }
 
 func (b *execBackend) validate() (*Result, error) {
-	if err := b.sync(); err != nil {
-		return nil, err
-	}
 	return evaluateOn(b.ev, b.m, b.valSet)
 }
 

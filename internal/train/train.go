@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,21 @@ type Config struct {
 	LR        float64
 	BatchSize int
 	Seed      int64
+
+	// The options of the book's next chapters, all off at their zero
+	// values, which is the chapter's recipe (see Optimizer and Schedule).
+	WeightDecay float64
+	Momentum    float64
+	Nesterov    bool
+	Schedule    string // one of Schedules; "" is constant
+	Warmup      int    // warm-up epochs
+	// EMA, in (0, 1), validates and returns the exponential moving
+	// average of the parameters with this decay instead of the last
+	// iterate (see Average); 0 is off.
+	EMA float64
+	// LabelSmoothing, in [0, 1), trains on targets (1−ε)·one-hot + ε/K
+	// instead of one-hot ones; validation keeps the plain loss. 0 is off.
+	LabelSmoothing float64
 }
 
 // ConfigError says which field of a Config is out of range and why. The
@@ -56,8 +72,25 @@ func (c Config) Validate(n int) error {
 		return &ConfigError{"BatchSize", c.BatchSize, "at least 1"}
 	case n > 0 && c.BatchSize > n:
 		return &ConfigError{"BatchSize", c.BatchSize, fmt.Sprintf("at most the size of the training set, %d examples", n)}
+	case !(c.EMA >= 0 && c.EMA < 1):
+		return &ConfigError{"EMA", c.EMA, "in [0, 1)"}
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
+		return &ConfigError{"LabelSmoothing", c.LabelSmoothing, "in [0, 1)"}
 	}
-	return nil
+	if err := c.optimizer().Validate(); err != nil {
+		return err
+	}
+	return c.schedule(0).Validate()
+}
+
+// optimizer returns a fresh Optimizer for the recipe.
+func (c Config) optimizer() *Optimizer {
+	return &Optimizer{WeightDecay: c.WeightDecay, Momentum: c.Momentum, Nesterov: c.Nesterov}
+}
+
+// schedule returns the recipe's schedule for epochs of batches steps.
+func (c Config) schedule(batches int) Schedule {
+	return Schedule{Kind: c.Schedule, LR: c.LR, Epochs: c.Epochs, Warmup: c.Warmup, Batches: batches}
 }
 
 // DivergedError reports a loss that became NaN or infinite.
@@ -111,6 +144,40 @@ type Trainer struct {
 	OnEpochStart func(epoch, batches int)
 	// OnEpoch, if set, receives each epoch's metrics as soon as they exist.
 	OnEpoch func(Epoch)
+
+	// Start is the number of epochs already done: a resumed run starts
+	// at epoch Start+1, with the shuffling, schedule and optimiser state
+	// it would have had without the pause.
+	Start int
+	// Opt, if set, is the optimiser state to continue from (a resumed
+	// run's velocities); Fit otherwise makes one from the Config. After
+	// Fit it holds the state at the returned parameters.
+	Opt *Optimizer
+	// Avg, with Config.EMA, is the average to continue from; after Fit it
+	// holds the average at the returned parameters.
+	Avg *Average
+	// Iterate, with Config.EMA, receives the last iterate's parameters
+	// (W then b) after Fit, which a resumed run continues from: the Model
+	// holds the average.
+	Iterate [2][]float32
+
+	// SaveBest makes Fit return the parameters of the epoch with the best
+	// validation accuracy (the first of equals) instead of the last.
+	SaveBest bool
+	// Patience > 0 stops after that many epochs without a better
+	// validation accuracy.
+	Patience int
+	// BestEpoch and BestAcc are set by Fit: the epoch of the best
+	// validation accuracy and that accuracy.
+	BestEpoch int
+	BestAcc   float64
+	// Stopped is set by Fit when Patience ended the run early.
+	Stopped bool
+	// Rollback makes an interrupted Fit return the parameters (and
+	// optimiser state) at the end of the last complete epoch rather than
+	// after the batch in flight: what a checkpoint that --resume continues
+	// must hold.
+	Rollback bool
 }
 
 // Fit trains m on trainSet with minibatch SGD and evaluates it on valSet
@@ -128,6 +195,7 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 	if err != nil {
 		return nil, err
 	}
+	b.smooth = float32(t.LabelSmoothing)
 	defer b.close()
 	return t.fit(ctx, m, trainSet, b)
 }
@@ -151,10 +219,14 @@ type backend interface {
 	// loss and its logits, and loads next (nil after the epoch's last
 	// batch) for the following step.
 	step(next []int) (loss float64, logits []float32, err error)
-	// sgd updates the parameters with the last step's gradients.
-	sgd(lr float32) error
-	// validate measures the current parameters on the validation set.
+	// update applies the optimiser to the parameters with the last
+	// step's gradients; a nil or plain optimiser is the chapter's SGD.
+	update(lr float32, opt *Optimizer) error
+	// validate measures the Model's parameters on the validation set;
+	// fit syncs first.
 	validate() (*Result, error)
+	// setParams makes the backend train from the Model's parameters.
+	setParams() error
 	// sync makes the Model hold the backend's current parameters.
 	sync() error
 	// Closing is not fit's business: Fit and FitOn close what they made,
@@ -166,9 +238,23 @@ func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set
 	pred := make([]int, t.BatchSize)
 	shuffler := dataset.NewShuffler(trainSet.N, t.Seed)
 	batches := dataset.NumBatches(trainSet.N, t.BatchSize)
-	lr := float32(t.LR)
+	sched := t.schedule(batches)
+	if t.Opt == nil {
+		t.Opt = t.optimizer()
+	}
+	if t.EMA > 0 && t.Avg == nil {
+		t.Avg = &Average{Decay: t.EMA}
+	}
+	if t.Start > 0 {
+		// A resumed run's parameters came from its checkpoint.
+		if err := b.setParams(); err != nil {
+			return nil, err
+		}
+	}
+	t.BestEpoch, t.BestAcc, t.Stopped = 0, 0, false
+	var snap, best *snapshot
 	var history []Epoch
-	for e := 1; e <= t.Epochs; e++ {
+	for e := t.Start + 1; e <= t.Epochs; e++ {
 		start := time.Now()
 		if t.OnEpochStart != nil {
 			t.OnEpochStart(e, batches)
@@ -190,14 +276,19 @@ func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set
 				if err := b.sync(); err != nil {
 					return history, err
 				}
+				if t.Rollback && snap != nil {
+					snap.restore(m, t)
+				}
+				t.finish(m, best)
 				return history, ErrInterrupted
 			}
 			loss, logits, err := b.step(batch(bi + 1))
 			if err != nil {
 				return history, err
 			}
+			lr := sched.At((e-1)*batches + bi)
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return history, &DivergedError{Epoch: e, Batch: bi + 1, Loss: loss, LR: t.LR}
+				return history, &DivergedError{Epoch: e, Batch: bi + 1, Loss: loss, LR: lr}
 			}
 			idx := batch(bi)
 			n := len(idx)
@@ -209,13 +300,31 @@ func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set
 			}
 			lossSum += loss * float64(n)
 			seen += n
-			if err := b.sgd(lr); err != nil {
+			if err := b.update(float32(lr), t.Opt); err != nil {
 				return history, err
+			}
+			if t.Avg != nil {
+				if err := b.sync(); err != nil {
+					return history, err
+				}
+				t.Avg.Update(m)
 			}
 			if t.OnBatch != nil {
 				t.OnBatch(Progress{Epoch: e, Epochs: t.Epochs, Batch: bi + 1, Batches: batches,
 					Loss: lossSum / float64(seen), Acc: float64(correct) / float64(seen)})
 			}
+		}
+		if err := b.sync(); err != nil {
+			return history, err
+		}
+		// Validate what the run would return: the average under EMA. The
+		// tape backend trains the Model's own slices, so the iterate is
+		// put back afterwards.
+		var live *snapshot
+		if t.Avg != nil {
+			live = takeSnapshot(m, t)
+			copy(m.W, t.Avg.AW)
+			copy(m.B, t.Avg.AB)
 		}
 		res, err := b.validate()
 		if err != nil {
@@ -229,12 +338,75 @@ func (t *Trainer) fit(ctx context.Context, m *model.Model, trainSet *dataset.Set
 			ValAcc:    res.Confusion.Accuracy(),
 			Seconds:   time.Since(start).Seconds(),
 		}
+		improved := t.BestEpoch == 0 || ep.ValAcc > t.BestAcc
+		if improved {
+			t.BestEpoch, t.BestAcc = e, ep.ValAcc
+			if t.SaveBest {
+				best = takeSnapshot(m, nil)
+			}
+		}
+		if live != nil {
+			live.restore(m, nil)
+		}
+		if t.Rollback {
+			snap = takeSnapshot(m, t)
+		}
 		history = append(history, ep)
 		if t.OnEpoch != nil {
 			t.OnEpoch(ep)
 		}
+		if !improved && t.Patience > 0 && e-t.BestEpoch >= t.Patience {
+			t.Stopped = true
+			break
+		}
 	}
-	return history, b.sync()
+	if err := b.sync(); err != nil {
+		return history, err
+	}
+	t.finish(m, best)
+	return history, nil
+}
+
+// finish turns the Model, holding the last iterate, into what Fit returns:
+// the average under EMA (the iterate goes to Iterate), the best epoch's
+// parameters under SaveBest.
+func (t *Trainer) finish(m *model.Model, best *snapshot) {
+	if t.Avg != nil && t.Avg.AW != nil {
+		t.Iterate = [2][]float32{slices.Clone(m.W), slices.Clone(m.B)}
+		copy(m.W, t.Avg.AW)
+		copy(m.B, t.Avg.AB)
+	}
+	if best != nil {
+		best.restore(m, nil)
+	}
+}
+
+// snapshot is a copy of the parameters and, when taken with a Trainer, of
+// its optimiser and average state.
+type snapshot struct {
+	w, b, vw, vb, aw, ab []float32
+}
+
+func takeSnapshot(m *model.Model, t *Trainer) *snapshot {
+	s := &snapshot{w: slices.Clone(m.W), b: slices.Clone(m.B)}
+	if t != nil {
+		s.vw, s.vb = slices.Clone(t.Opt.VW), slices.Clone(t.Opt.VB)
+		if t.Avg != nil {
+			s.aw, s.ab = slices.Clone(t.Avg.AW), slices.Clone(t.Avg.AB)
+		}
+	}
+	return s
+}
+
+func (s *snapshot) restore(m *model.Model, t *Trainer) {
+	copy(m.W, s.w)
+	copy(m.B, s.b)
+	if t != nil {
+		t.Opt.VW, t.Opt.VB = s.vw, s.vb
+		if t.Avg != nil {
+			t.Avg.AW, t.Avg.AB = s.aw, s.ab
+		}
+	}
 }
 
 // tapeBackend runs the model's graph on Gorgonia's tape machine. Two
@@ -248,6 +420,7 @@ type tapeBackend struct {
 	trainSet *dataset.Set
 	valSet   *dataset.Set
 	ev       *Evaluator
+	smooth   float32 // label smoothing of the training batches
 }
 
 func newTapeBackend(m *model.Model, batch int, trainSet, valSet *dataset.Set) (*tapeBackend, error) {
@@ -270,7 +443,7 @@ func newTapeBackend(m *model.Model, batch int, trainSet, valSet *dataset.Set) (*
 }
 
 func (b *tapeBackend) start(idx []int) error {
-	load(b.graphs[b.cur], b.trainSet, idx)
+	loadSmoothed(b.graphs[b.cur], b.trainSet, idx, b.smooth)
 	return nil
 }
 
@@ -278,7 +451,7 @@ func (b *tapeBackend) step(next []int) (float64, []float32, error) {
 	gr, other := b.graphs[b.cur], b.graphs[1-b.cur]
 	var loading sync.WaitGroup
 	if next != nil {
-		loading.Go(func() { load(other, b.trainSet, next) })
+		loading.Go(func() { loadSmoothed(other, b.trainSet, next, b.smooth) })
 	}
 	loss, err := gr.Run()
 	loading.Wait()
@@ -286,8 +459,21 @@ func (b *tapeBackend) step(next []int) (float64, []float32, error) {
 	return loss, gr.Logits(), err
 }
 
-// sgd applies the gradients of the graph the last step ran.
-func (b *tapeBackend) sgd(lr float32) error { return b.graphs[1-b.cur].SGD(lr) }
+// update applies the gradients of the graph the last step ran.
+func (b *tapeBackend) update(lr float32, opt *Optimizer) error {
+	gr := b.graphs[1-b.cur]
+	if opt.Plain() {
+		return gr.SGD(lr)
+	}
+	dW, dB, err := gr.Grads()
+	if err != nil {
+		return err
+	}
+	return opt.Update(gr.Model.W, gr.Model.B, dW, dB, lr)
+}
+
+// setParams has nothing to do: the graphs read the Model's slices.
+func (b *tapeBackend) setParams() error { return nil }
 
 func (b *tapeBackend) validate() (*Result, error) { return b.ev.Evaluate(b.valSet) }
 
@@ -311,6 +497,9 @@ func load(gr *model.Graph, s *dataset.Set, idx []int) {
 	x, y := gr.Inputs()
 	n, in, out := len(idx), gr.Model.In, gr.Model.Out
 	s.Gather(idx, x[:n*in], y[:n*out])
+	if norm := gr.Model.Norm; norm != nil {
+		norm.Apply(x, n)
+	}
 	clear(x[n*in:])
 	clear(y[n*out:])
 }
