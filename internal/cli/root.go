@@ -141,6 +141,11 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
+	// One version string: --version prints what `version` prints. The
+	// template calls versionLine only when --version is given (in a CUDA
+	// build it asks the driver for the GPU).
+	cobra.AddTemplateFunc("versionLine", versionLine)
+	root.SetVersionTemplate("{{versionLine}}\n")
 	root.SetFlagErrorFunc(flagError)
 	root.Args = cobra.ArbitraryArgs
 	root.RunE = unknownCommand

@@ -154,3 +154,11 @@ func TestFullStdoutFails(t *testing.T) {
 		}
 	}
 }
+
+// --version and version print the same line.
+func TestOneVersionString(t *testing.T) {
+	a, b := execute(t, "--version"), execute(t, "version")
+	if a.code != 0 || b.code != 0 || a.stdout != b.stdout || !strings.HasPrefix(a.stdout, "softmaxctl ") {
+		t.Errorf("--version %q (exit %d), version %q (exit %d)", a.stdout, a.code, b.stdout, b.code)
+	}
+}

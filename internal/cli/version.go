@@ -17,9 +17,15 @@ func NewCmdVersion(ios *IO) *cobra.Command {
 		Example: "  softmaxctl version",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// "without CUDA", or the CUDA build's GPU (or why none is usable).
-			_, err := fmt.Fprintf(ios.Out, "softmaxctl %s (%s, %s/%s, %s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, device.Info())
+			_, err := fmt.Fprintln(ios.Out, versionLine())
 			return err
 		},
 	}
+}
+
+// versionLine is what both `softmaxctl version` and `softmaxctl --version`
+// print: the version, the Go toolchain and platform, and "without CUDA" or
+// the CUDA build's GPU (or why none is usable).
+func versionLine() string {
+	return fmt.Sprintf("softmaxctl %s (%s, %s/%s, %s)", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, device.Info())
 }
