@@ -2,20 +2,18 @@ package cli
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // TestAcceptanceFashionMNIST trains the chapter's recipe on the real
 // Fashion-MNIST when SOFTMAXCTL_TEST_DATA names a folder that holds it, and
 // checks the chapter's accuracy and that eval reproduces it exactly.
 func TestAcceptanceFashionMNIST(t *testing.T) {
-	data := os.Getenv("SOFTMAXCTL_TEST_DATA")
-	if data == "" {
-		t.Skip("set SOFTMAXCTL_TEST_DATA to a Fashion-MNIST folder to run the acceptance test")
-	}
+	data := testenv.Data(t)
 	if testing.Short() {
 		t.Skip("-short")
 	}
@@ -45,10 +43,7 @@ func TestAcceptanceFashionMNIST(t *testing.T) {
 
 // The real Fashion-MNIST is not accepted as MNIST.
 func TestAcceptanceWrongDataset(t *testing.T) {
-	data := os.Getenv("SOFTMAXCTL_TEST_DATA")
-	if data == "" {
-		t.Skip("set SOFTMAXCTL_TEST_DATA to a Fashion-MNIST folder to run the acceptance test")
-	}
+	data := testenv.Data(t)
 	r := execute(t, "train", "--dataset", "mnist", "--data", data, "--no-download", "--out", filepath.Join(t.TempDir(), "m.safetensors"))
 	if r.code != ExitUsage || !strings.Contains(r.err, "is fashion-mnist") {
 		t.Errorf("train --dataset mnist on Fashion-MNIST: exit %d, %q", r.code, r.err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 	"github.com/softmaxctl/softmaxctl/internal/train"
 )
 
@@ -123,10 +124,10 @@ func checkPredict(t *testing.T, dir string, epochs, n int) {
 }
 
 func TestPredictMatchesModelRealData(t *testing.T) {
-	data := os.Getenv("SOFTMAXCTL_TEST_DATA")
-	if data == "" || testing.Short() {
-		t.Skip("set SOFTMAXCTL_TEST_DATA to a Fashion-MNIST folder")
+	if testing.Short() {
+		t.Skip("-short")
 	}
+	data := testenv.Data(t)
 	checkPredict(t, data, 2, 500)
 }
 

@@ -1,8 +1,9 @@
 package dataset
 
 import (
-	"os"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // synthSet makes a split with the given class counts whose pixels average
@@ -50,10 +51,7 @@ func TestIdentify(t *testing.T) {
 
 // The real Fashion-MNIST, when a copy is at hand, is recognised.
 func TestIdentifyRealData(t *testing.T) {
-	dir := os.Getenv("SOFTMAXCTL_TEST_DATA")
-	if dir == "" {
-		t.Skip("set SOFTMAXCTL_TEST_DATA to a Fashion-MNIST folder")
-	}
+	dir := testenv.Data(t)
 	spec, _ := Lookup("fashion-mnist")
 	for _, sp := range []Split{Train, Test} {
 		s, err := Load(dir, spec, sp)

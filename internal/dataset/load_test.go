@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 func TestLookup(t *testing.T) {
@@ -239,11 +241,7 @@ func TestResolveDir(t *testing.T) {
 // realDir returns the folder of the real Fashion-MNIST files named by
 // SOFTMAXCTL_TEST_DATA, or skips the test.
 func realDir(tb testing.TB) string {
-	dir := os.Getenv("SOFTMAXCTL_TEST_DATA")
-	if dir == "" {
-		tb.Skip("SOFTMAXCTL_TEST_DATA not set; set it to a Fashion-MNIST folder (e.g. ../shared/data/fashion-mnist) to test on real data")
-	}
-	return dir
+	return testenv.Data(tb)
 }
 
 func TestLoadReal(t *testing.T) {

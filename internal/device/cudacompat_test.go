@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // TestCUDACompatHeader compiles gorgonia.org/cu's old-style driver calls
@@ -17,7 +19,7 @@ func TestCUDACompatHeader(t *testing.T) {
 	cc, err := exec.LookPath("gcc")
 	if err != nil {
 		if cc, err = exec.LookPath("cc"); err != nil {
-			t.Skip("no C compiler")
+			testenv.Skip(t, "no C compiler (gcc or cc) to compile the CUDA compat header test")
 		}
 	}
 	obj := filepath.Join(t.TempDir(), "oldcalls.o")

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 const kernelFile = "kernels/kernels.cu"
@@ -78,7 +80,7 @@ func buildKernelHost(t *testing.T) string {
 	cxx, err := exec.LookPath("g++")
 	if err != nil {
 		if cxx, err = exec.LookPath("clang++"); err != nil {
-			t.Skip("no C++ compiler to run the kernels on the host")
+			testenv.Skip(t, "no C++ compiler (g++ or clang++) to run the kernels on the host")
 		}
 	}
 	harness := filepath.Join(t.TempDir(), "kernelhost")

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // The round trips below check the promise that matters downstream: a
@@ -192,10 +194,7 @@ func TestRoundTripSynthetic(t *testing.T) {
 const realPictures = 1000
 
 func TestRoundTripFashionMNIST(t *testing.T) {
-	dir := os.Getenv("SOFTMAXCTL_TEST_DATA")
-	if dir == "" {
-		t.Skip("set SOFTMAXCTL_TEST_DATA to a Fashion-MNIST folder to run round trips on real pictures")
-	}
+	dir := testenv.Data(t)
 	pics, err := readIDXImages(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"))
 	if err != nil {
 		t.Fatal(err)
