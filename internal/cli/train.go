@@ -246,9 +246,6 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		tr.Rollback = true
 		tr.SaveBest, tr.Patience = o.Recipe.SaveBest, o.Recipe.Patience
 	}
-	if kind == device.CUDA && (m.Norm != nil || cfg.LabelSmoothing != 0) {
-		return usagef("--standardize and --label-smoothing train on --device cpu only for now")
-	}
 	loadSeconds := time.Since(start).Seconds()
 	if presetLine != "" {
 		fmt.Fprintf(o.IO.ErrOut, "recipe %s: %s\n", o.Recipe.Preset, presetLine)

@@ -24,6 +24,18 @@ type CompileOptions struct {
 	// instead of sharing buffers between values whose lifetimes do not
 	// overlap: more memory, a program that is easier to debug.
 	NoBufferReuse bool
+
+	// Update, when set, makes a training program update the parameters
+	// with the optimiser's StepUpdate (weight decay, momentum, Nesterov)
+	// instead of the chapter's StepSGD; see OptimBuffers.
+	Update *UpdateRule
+	// Mean and Std, when set (one value per input), standardise the
+	// gathered pixels with a StepStandardize: what model.Standardizer
+	// does on the host.
+	Mean, Std []float32
+	// LabelSmoothing ε > 0 smooths a training program's gathered labels
+	// with a StepSmooth: what train's label smoothing does on the host.
+	LabelSmoothing float32
 }
 
 // Compile lowers the model's Gorgonia graph to a Program: the steps that
@@ -44,6 +56,11 @@ func Compile(n model.Nodes, opts CompileOptions) (*Program, error) {
 	}
 	c := &compiler{p: p, nodes: n, vals: map[*G.Node]*value{}}
 	if err := c.compile(); err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	// Before the buffers are shared, so that the new steps' operands are
+	// remapped with the rest.
+	if err := p.addOptions(opts); err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
 	if !opts.NoBufferReuse {
@@ -575,6 +592,9 @@ func (p *Program) shareTemps() {
 			*id = remap[*id]
 		}
 	}
+	if o := p.Optim; o != nil {
+		o.VW, o.VB, o.Hyper = remap[o.VW], remap[o.VB], remap[o.Hyper]
+	}
 	p.Buffers = bufs
 }
 
@@ -605,6 +625,9 @@ func (p *Program) validate() error {
 			return fmt.Errorf("buffer %s has %d elements, want %d", p.Buffers[id].Name, l, n)
 		}
 	}
+	if err := p.validateOptim(); err != nil {
+		return err
+	}
 	for i := range p.Steps {
 		if err := p.validateStep(&p.Steps[i]); err != nil {
 			return fmt.Errorf("step %d (%s): %w", i, p.Steps[i].Kind, err)
@@ -631,11 +654,12 @@ func (p *Program) validateStep(s *Step) error {
 		}
 		return nil
 	}
-	arity := map[StepKind]int{StepGather: 2, StepGEMM: 2, StepUnary: 1, StepBinary: 2, StepCompare: 2, StepRepeat: 1, StepReduce: 1, StepSGD: 2}
+	arity := map[StepKind]int{StepGather: 2, StepGEMM: 2, StepUnary: 1, StepBinary: 2, StepCompare: 2, StepRepeat: 1, StepReduce: 1, StepSGD: 2,
+		StepUpdate: 3, StepStandardize: 3, StepSmooth: 2}
 	if n, ok := arity[s.Kind]; !ok || len(s.In) != n {
 		return fmt.Errorf("%d operands for kind %d", len(s.In), s.Kind)
 	}
-	if s.Kind != StepGather {
+	if s.Kind != StepGather && s.Kind != StepStandardize && s.Kind != StepSmooth {
 		if err := f32(append(slices.Clone(s.In), s.Out)...); err != nil {
 			return err
 		}
@@ -702,6 +726,8 @@ func (p *Program) validateStep(s *Step) error {
 		if p.Buffers[s.Out].Role != RoleParam || length(s.Out) != s.N || length(s.In[0]) != s.N || length(s.In[1]) != 1 {
 			return errors.New("SGD over mismatched buffers")
 		}
+	case StepUpdate, StepStandardize, StepSmooth:
+		return p.validateOptimStep(s, f32)
 	}
 	return nil
 }

@@ -98,6 +98,10 @@ func (e *CPUExecutor) GatherBatch(idx []int) error {
 	}
 	for _, i := range e.input {
 		s := &e.p.Steps[i]
+		if s.Kind != StepGather {
+			e.execInput(s)
+			continue
+		}
 		if s.OneHot {
 			gatherLabels(e.f32[s.Out], e.labels, e.index, s.Len)
 		} else {
@@ -159,6 +163,9 @@ func (e *CPUExecutor) Grads(dW, dB []float32) error {
 func (e *CPUExecutor) SGD(lr float32) error {
 	if !e.p.Train() {
 		return errForwardOnly
+	}
+	if e.p.Optim != nil {
+		return errOptimSGD
 	}
 	e.f32[e.p.LR][0] = lr
 	return e.exec(e.update)

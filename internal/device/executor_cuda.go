@@ -360,6 +360,9 @@ func (e *CUDAExecutor) SGD(lr float32) error {
 	if !e.p.Train() {
 		return errForwardOnly
 	}
+	if e.p.Optim != nil {
+		return errOptimSGD
+	}
 	done, err := e.enter()
 	if err != nil {
 		return err

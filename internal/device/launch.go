@@ -24,7 +24,8 @@ const (
 )
 
 // kernelNames lists the kernels a plan may launch.
-var kernelNames = []string{kernelGatherPixels, kernelGatherLabels, kernelUnary, kernelBinary, kernelRepeat, kernelReduce, kernelSGD}
+var kernelNames = []string{kernelGatherPixels, kernelGatherLabels, kernelUnary, kernelBinary, kernelRepeat, kernelReduce, kernelSGD,
+	kernelUpdate, kernelStandardize, kernelSmooth}
 
 // A launch is one kernel launch, or the cuBLAS GEMM of a StepGEMM when
 // kernel is empty. Each thread computes one element of the step's output.
@@ -92,6 +93,8 @@ func planLaunches(p *Program) ([]launch, error) {
 			n = s.N
 			l.kernel = kernelSGD
 			l.args = []launchArg{intArg(n), bufArg(s.Out), b(0), b(1)}
+		case StepUpdate, StepStandardize, StepSmooth:
+			n, l.kernel, l.args = optimLaunch(s)
 		default:
 			return nil, fmt.Errorf("step %d: no kernel for kind %s", i, s.Kind)
 		}

@@ -31,6 +31,11 @@ type Program struct {
 	Labels       BufferID // the dataset's labels, N bytes (sized when loaded)
 	Index        BufferID // Batch dataset rows to gather; -1 marks a padding row
 	LR           BufferID // the learning rate read by the SGD steps
+
+	// Optim holds the buffers of the optimiser's update steps in a
+	// program compiled with CompileOptions.Update; nil in every other,
+	// whose update steps are the chapter's StepSGD.
+	Optim *OptimBuffers
 }
 
 // BufferID indexes Program.Buffers.
@@ -86,6 +91,7 @@ const (
 	RoleDataset             // dataset bytes, sized and uploaded by LoadDataset
 	RoleIndex               // the rows of the next batch, written by the host
 	RoleScalar              // a scalar the host sets before a phase (the learning rate)
+	RoleState               // optimiser state (velocities): updated by update steps, read and written by the host for checkpoints
 )
 
 func (r Role) String() string {
@@ -108,6 +114,8 @@ func (r Role) String() string {
 		return "index"
 	case RoleScalar:
 		return "scalar"
+	case RoleState:
+		return "state"
 	}
 	return fmt.Sprintf("Role(%d)", uint8(r))
 }
@@ -164,6 +172,22 @@ const (
 	// StepSGD is Out[i] -= In[1][0]·In[0][i] for i < N: the parameter Out,
 	// its gradient In[0] and the learning rate In[1]. Compile appends it.
 	StepSGD
+	// StepUpdate is the optimiser's update of the parameter Out (N
+	// elements) from its gradient In[0], with the velocity In[1], which
+	// it updates too, and the runtime scalars In[2] = [lr, weight decay,
+	// momentum]: the rule of train.Optimizer (update.go). Decay says
+	// whether the weight decay applies (W, not b); Nesterov picks
+	// Nesterov momentum. Compile makes it instead of StepSGD when
+	// CompileOptions.Update is set.
+	StepUpdate
+	// StepStandardize standardises the gathered pixels in place: Out
+	// (Batch×Len) gets (Out − In[1][j])/In[2][j] in column j of every row
+	// whose index In[0] is not -1 (padding rows stay zero).
+	StepStandardize
+	// StepSmooth smooths the gathered one-hot labels in place: Out
+	// (Batch×Len) gets In[1][0]·Out + In[1][1] in every row whose index
+	// In[0] is not -1, with In[1] = [1−ε, ε/Len].
+	StepSmooth
 )
 
 func (k StepKind) String() string {
@@ -184,6 +208,12 @@ func (k StepKind) String() string {
 		return "reduce"
 	case StepSGD:
 		return "sgd"
+	case StepUpdate:
+		return "update"
+	case StepStandardize:
+		return "standardize"
+	case StepSmooth:
+		return "smooth"
 	}
 	return fmt.Sprintf("StepKind(%d)", uint8(k))
 }
@@ -265,6 +295,9 @@ type Step struct {
 	OneHot bool
 	// GEMM describes a StepGEMM.
 	GEMM GEMM
+	// Decay and Nesterov describe a StepUpdate: whether the weight decay
+	// applies to its parameter, and whether its momentum is Nesterov's.
+	Decay, Nesterov bool
 
 	// Source is the Gorgonia node the step computes, for listings and
 	// errors; empty for steps the compiler adds.
@@ -418,6 +451,8 @@ func (p *Program) describe(s *Step) string {
 		return fmt.Sprintf("%s = %s(%s as %d×%d×%d, middle)", name(s.Out), s.Fn, in(0), s.Outer, s.Len, s.Inner)
 	case StepSGD:
 		return fmt.Sprintf("%s -= %s[0] · %s  [%d]", name(s.Out), in(1), in(0), s.N)
+	case StepUpdate, StepStandardize, StepSmooth:
+		return p.describeOptim(s, name)
 	}
 	return "?"
 }

@@ -26,6 +26,8 @@ func execFloat(s *Step, out []float32, in [][]float32) error {
 		reduce(s.Fn, out, in[0], s.Outer, s.Len, s.Inner)
 	case StepSGD:
 		sgd(out[:s.N], in[0][:s.N], in[1][0])
+	case StepUpdate:
+		applyUpdate(out[:s.N], in[0][:s.N], in[1][:s.N], in[2], s.Decay, s.Nesterov)
 	default:
 		return fmt.Errorf("step kind %s has non-float operands", s.Kind)
 	}

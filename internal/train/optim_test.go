@@ -150,9 +150,10 @@ func TestFitMomentumMatchesFormula(t *testing.T) {
 	sched := cfg.schedule(batches)
 	step := func(p, g, v []float32, wd, lr float32) {
 		for i := range p {
-			gi := g[i] + wd*p[i]
-			v[i] = 0.9*v[i] + gi
-			p[i] -= lr * (gi + 0.9*v[i])
+			// Each product rounded on its own, as Optimizer does.
+			gi := g[i] + float32(wd*p[i])
+			v[i] = float32(0.9*v[i]) + gi
+			p[i] -= float32(lr * (gi + float32(0.9*v[i])))
 		}
 	}
 	for e := 1; e <= cfg.Epochs; e++ {

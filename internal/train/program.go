@@ -13,10 +13,15 @@ import (
 // FitOn is Fit on a device: the model's training and evaluation graphs are
 // compiled to device programs (internal/device) and run by executors made
 // by newExec. Both datasets are loaded into the executors once as bytes;
-// each batch is gathered and scaled there, and forward, loss, gradients and
-// the SGD update run there. The loss and logits of each batch come back
-// for the epoch's metrics, and the weights once per epoch for validation
-// and at the end into m.
+// each batch is gathered and scaled there (standardised with m.Norm, its
+// labels smoothed with LabelSmoothing), and forward, loss, gradients and
+// the update run there: the chapter's SGD, or, with momentum or weight
+// decay, the optimiser's update steps with the velocities kept on the
+// device (an executor that is not a device.Updater gets the host round
+// trip instead). The loss and logits of each batch come back for the
+// epoch's metrics, the weights (and velocities) once per epoch for
+// validation and at the end into m and Opt; under EMA the weights come
+// back after every step, as the host keeps the average.
 //
 // A failure to release the executors is returned too: on a GPU it can be
 // the first report of a fault.
@@ -24,8 +29,10 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 	if err := t.check(m, trainSet, valSet); err != nil {
 		return nil, err
 	}
-	if m.Norm != nil || t.LabelSmoothing != 0 {
-		return nil, ErrDeviceNorm
+	if t.Opt == nil {
+		// Made here rather than in fit: the program's update steps
+		// depend on it.
+		t.Opt = t.optimizer()
 	}
 	b := &execBackend{m: m, valSet: valSet, logits: make([]float32, t.BatchSize*m.Out)}
 	defer func() {
@@ -33,19 +40,29 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 			err = errors.Join(err, cerr)
 		}
 	}()
-	if b.ex, err = compileExec(m, t.BatchSize, true, trainSet, newExec); err != nil {
+	var evalOpts device.CompileOptions
+	if m.Norm != nil {
+		evalOpts.Mean, evalOpts.Std = m.Norm.Mean, m.Norm.Std
+	}
+	trainOpts := evalOpts
+	trainOpts.LabelSmoothing = float32(t.LabelSmoothing)
+	if !t.Opt.Plain() {
+		trainOpts.Update = &device.UpdateRule{Nesterov: t.Opt.Nesterov}
+	}
+	if b.ex, err = compileExec(m, t.BatchSize, true, trainOpts, trainSet, newExec); err != nil {
 		return nil, err
 	}
-	if b.ev, err = compileExec(m, evalBatch(valSet.N), false, valSet, newExec); err != nil {
+	if b.ev, err = compileExec(m, evalBatch(valSet.N), false, evalOpts, valSet, newExec); err != nil {
 		return nil, err
+	}
+	if up, ok := b.ex.(device.Updater); ok && trainOpts.Update != nil {
+		b.up, b.opt = up, t.Opt
+		if err := b.setVelocity(); err != nil {
+			return nil, err
+		}
 	}
 	return t.fit(ctx, m, trainSet, b)
 }
-
-// ErrDeviceNorm is FitOn's answer to a standardised model or smoothed
-// labels: device programs gather and scale pixels and one-hot labels
-// themselves, and do neither yet.
-var ErrDeviceNorm = errors.New("standardised inputs and label smoothing are trained on the CPU only for now")
 
 // execBackend runs device programs: ex trains, ev evaluates.
 type execBackend struct {
@@ -55,6 +72,11 @@ type execBackend struct {
 	idx    []int // the rows the next step runs
 	logits []float32
 	dW, dB []float32 // the gradients, for an optimiser that runs on the host
+	// up, when set, runs the optimiser opt on the device (ex compiled
+	// with its update steps); opt's velocities are synced with the
+	// device's by sync and setParams.
+	up  device.Updater
+	opt *Optimizer
 }
 
 func (b *execBackend) start(idx []int) error { b.idx = idx; return nil }
@@ -66,14 +88,23 @@ func (b *execBackend) step(next []int) (float64, []float32, error) {
 }
 
 func (b *execBackend) update(lr float32, opt *Optimizer) error {
+	if b.up != nil {
+		// The optimiser's update steps: the gradients and velocities
+		// stay on the device; the same float32 scalars as the host's
+		// Optimizer.update uses.
+		if err := b.up.Update(lr, float32(opt.WeightDecay), float32(opt.Momentum)); err != nil {
+			return fmt.Errorf("optimiser update: %w", err)
+		}
+		return nil
+	}
 	if opt.Plain() {
 		if err := b.ex.SGD(lr); err != nil {
 			return fmt.Errorf("SGD step: %w", err)
 		}
 		return nil
 	}
-	// Momentum and weight decay run on the host for now: the gradients
-	// come back, the optimiser updates the Model, the parameters go back.
+	// An executor without update steps: the gradients come back, the
+	// optimiser updates the Model, the parameters go back.
 	if b.dW == nil {
 		b.dW, b.dB = make([]float32, len(b.m.W)), make([]float32, len(b.m.B))
 	}
@@ -93,6 +124,18 @@ func (b *execBackend) setParams() error {
 	if err := b.ex.SetParams(b.m.W, b.m.B); err != nil {
 		return fmt.Errorf("load weights: %w", err)
 	}
+	return b.setVelocity()
+}
+
+// setVelocity loads the optimiser's velocities, a resumed run's, into the
+// device; without any the device's stay zero, as a fresh Optimizer's.
+func (b *execBackend) setVelocity() error {
+	if b.up == nil || b.opt.VW == nil {
+		return nil
+	}
+	if err := b.up.SetVelocity(b.opt.VW, b.opt.VB); err != nil {
+		return fmt.Errorf("load momentum: %w", err)
+	}
 	return nil
 }
 
@@ -103,6 +146,17 @@ func (b *execBackend) validate() (*Result, error) {
 func (b *execBackend) sync() error {
 	if err := b.ex.Params(b.m.W, b.m.B); err != nil {
 		return fmt.Errorf("read weights: %w", err)
+	}
+	// The host Optimizer has velocities only with momentum, which is
+	// what a checkpoint then saves.
+	if b.up == nil || b.opt.Momentum == 0 {
+		return nil
+	}
+	if b.opt.VW == nil {
+		b.opt.VW, b.opt.VB = make([]float32, len(b.m.W)), make([]float32, len(b.m.B))
+	}
+	if err := b.up.Velocity(b.opt.VW, b.opt.VB); err != nil {
+		return fmt.Errorf("read momentum: %w", err)
 	}
 	return nil
 }
@@ -121,13 +175,14 @@ func (b *execBackend) close() error {
 
 // compileExec builds the model's graph for batch rows, compiles it to a
 // device program and loads the dataset and parameters into an executor.
-func compileExec(m *model.Model, batch int, train bool, s *dataset.Set, newExec func(*device.Program) (device.Executor, error)) (device.Executor, error) {
+// opts adds the recipe's options to the program.
+func compileExec(m *model.Model, batch int, train bool, opts device.CompileOptions, s *dataset.Set, newExec func(*device.Program) (device.Executor, error)) (device.Executor, error) {
 	gr, err := m.NewGraph(batch, train)
 	if err != nil {
 		return nil, err
 	}
 	defer gr.Close()
-	prog, err := device.Compile(gr.Nodes(), device.CompileOptions{})
+	prog, err := device.Compile(gr.Nodes(), opts)
 	if err != nil {
 		return nil, err
 	}

@@ -152,3 +152,56 @@ extern "C" __global__ void sgd_f32(long long n, float *p, const float *g, const 
 	float step = lr[0] * g[t];
 	p[t] -= step;
 }
+
+// update_f32 is the optimiser's update (device.StepUpdate, train.Optimizer)
+// of the parameter p from its gradient g, with the velocity v, which it
+// updates too, and h = [lr, weight decay, momentum] read from device memory
+// (the schedule changes lr every step: one copy, no recompiled argument).
+// The decay applies when decay is set (W, not b). With momentum 0 it is
+// p -= lr·(g + decay·p) and v is not touched, as on the host. Compiled
+// without FMA contraction, every product is rounded as the CPU rounds it.
+extern "C" __global__ void update_f32(long long n, long long decay, long long nesterov,
+	float *p, const float *g, float *v, const float *h)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	float lr = h[0], wd = decay ? h[1] : 0.0f, mu = h[2];
+	float gi = g[t] + wd * p[t];
+	if (mu == 0.0f) {
+		p[t] -= lr * gi;
+		return;
+	}
+	float vi = mu * v[t] + gi;
+	v[t] = vi;
+	p[t] -= nesterov ? lr * (gi + mu * vi) : lr * vi;
+}
+
+// standardize_f32 standardises the gathered pixels x in place, n =
+// rows*width elements: (x − mean[j])/std[j] in the rows whose index is not
+// -1 (padding rows stay zero), as model.Standardizer.Apply.
+extern "C" __global__ void standardize_f32(long long n, long long width, float *x,
+	const int *idx, const float *mean, const float *std)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	long long r = t / width, j = t % width;
+	if (idx[r] < 0)
+		return;
+	x[t] = (x[t] - mean[j]) / std[j];
+}
+
+// smooth_labels smooths the gathered one-hot labels y in place, n =
+// rows*classes elements: coef[0]·y + coef[1] with coef = [1−ε, ε/classes]
+// in the rows whose index is not -1, as train's label smoothing.
+extern "C" __global__ void smooth_labels(long long n, long long classes, float *y,
+	const int *idx, const float *coef)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	if (idx[t / classes] < 0)
+		return;
+	y[t] = coef[0] * y[t] + coef[1];
+}

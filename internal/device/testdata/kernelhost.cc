@@ -65,6 +65,9 @@ static std::map<std::string, Kernel> kernels = {
 	{"repeat_f32", {6, [](const Args &a) { repeat_f32(a[0], a[1], a[2], a[3], (float *)P(a, 4), (const float *)P(a, 5)); }}},
 	{"reduce_f32", {6, [](const Args &a) { reduce_f32(a[0], a[1], a[2], a[3], (float *)P(a, 4), (const float *)P(a, 5)); }}},
 	{"sgd_f32", {4, [](const Args &a) { sgd_f32(a[0], (float *)P(a, 1), (const float *)P(a, 2), (const float *)P(a, 3)); }}},
+	{"update_f32", {7, [](const Args &a) { update_f32(a[0], a[1], a[2], (float *)P(a, 3), (const float *)P(a, 4), (float *)P(a, 5), (const float *)P(a, 6)); }}},
+	{"standardize_f32", {6, [](const Args &a) { standardize_f32(a[0], a[1], (float *)P(a, 2), (const int *)P(a, 3), (const float *)P(a, 4), (const float *)P(a, 5)); }}},
+	{"smooth_labels", {5, [](const Args &a) { smooth_labels(a[0], a[1], (float *)P(a, 2), (const int *)P(a, 3), (const float *)P(a, 4)); }}},
 };
 
 // sgemm is cuBLAS's column-major C = op(A)·op(B) (alpha 1, beta 0), each

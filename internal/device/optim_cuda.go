@@ -1,0 +1,67 @@
+//go:build softmaxctl_cuda
+
+package device
+
+import "unsafe"
+
+var _ Updater = (*CUDAExecutor)(nil)
+
+// Update copies the runtime scalars [lr, weight decay, momentum] to the GPU
+// in one copy and launches the update steps; the gradients and velocities
+// never leave the GPU.
+func (e *CUDAExecutor) Update(lr, weightDecay, momentum float32) error {
+	if e.p.Optim == nil {
+		return errNoOptim
+	}
+	done, err := e.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	h := [hyperLen]float32{lr, weightDecay, momentum}
+	if err := e.upload(e.p.Optim.Hyper, unsafe.Pointer(&h[0]), hyperLen); err != nil {
+		return err
+	}
+	if err := e.launchAll(e.update); err != nil {
+		return err
+	}
+	return wait("optimiser update")
+}
+
+// Velocity copies the velocities of W and b from the GPU.
+func (e *CUDAExecutor) Velocity(vw, vb []float32) error {
+	return e.velocity(vw, vb, false)
+}
+
+// SetVelocity copies the velocities of W and b to the GPU.
+func (e *CUDAExecutor) SetVelocity(vw, vb []float32) error {
+	return e.velocity(vw, vb, true)
+}
+
+func (e *CUDAExecutor) velocity(vw, vb []float32, set bool) error {
+	if e.p.Optim == nil {
+		return errNoOptim
+	}
+	if err := e.p.checkParams(vw, vb); err != nil {
+		return err
+	}
+	done, err := e.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	for _, v := range []struct {
+		id  BufferID
+		buf []float32
+	}{{e.p.Optim.VW, vw}, {e.p.Optim.VB, vb}} {
+		if set {
+			err = e.upload(v.id, unsafe.Pointer(&v.buf[0]), len(v.buf))
+		} else {
+			err = e.download(unsafe.Pointer(&v.buf[0]), v.id, len(v.buf))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
