@@ -7,7 +7,6 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,9 +15,6 @@ import (
 
 // predict refuses a FIFO instead of blocking on it, in a folder too.
 func TestPredictFIFO(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no FIFOs")
-	}
 	dir := synthData(t, 100, 50)
 	model := trainedModel(t, dir, 1, "--batch-size", "10")
 	folder := t.TempDir()
