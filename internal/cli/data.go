@@ -138,7 +138,36 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 				splits[i], dir, id, spec.Name, id, spec.Name)
 		}
 	}
+	noteProvenance(ios, spec, dir, splits, sets)
 	return spec, dir, sets, nil
+}
+
+// noteProvenance says in one line on stderr when the files loaded are the
+// official ones by the checksums known for them: the decompressed content's
+// SHA-256 where known (so a re-compressed copy counts as official), else the
+// archive's MD5. It says nothing when they are not, or when no checksum can
+// tell: a user's own or modified files in the IDX format are fine to train
+// on, and commands that read them stay quiet.
+func noteProvenance(ios *IO, spec dataset.Spec, dir string, splits []dataset.Split, sets []*dataset.Set) {
+	origins := make([]dataset.Origin, len(sets))
+	var wg sync.WaitGroup
+	for i := range sets {
+		wg.Go(func() { origins[i] = dataset.CheckSplit(dir, spec, splits[i], sets[i]) })
+	}
+	wg.Wait()
+	var by []string
+	for _, o := range origins {
+		if o.Provenance != dataset.Official {
+			return
+		}
+		if !slices.Contains(by, o.By) {
+			by = append(by, o.By)
+		}
+	}
+	if len(by) == 0 {
+		return
+	}
+	fmt.Fprintf(ios.ErrOut, "%s in %s: the official data (%s checked)\n", spec.Name, dir, strings.Join(by, "; "))
 }
 
 // downloadCommand is the command that fetches spec's files into dir; it

@@ -24,7 +24,14 @@ func NewCmdDownload(ios *IO, runF func(*cobra.Command, *DownloadOptions) error) 
 		Short: "Download a dataset's four IDX files and verify their checksums",
 		Long: `Download the four IDX files of a dataset from its official locations (or only
 from the --mirror base URLs given), verify each against the official MD5, and
-keep it only if it matches. Files already present and valid are skipped.`,
+keep it only if it matches. Files already present and valid are skipped.
+
+For Fashion-MNIST a file is also valid when its decompressed content has the
+official SHA-256: a re-compressed copy of the official file (other gzip level
+or tool) is the real dataset, though its MD5 differs. When Debian's
+dataset-fashion-mnist package is installed (/usr/share/datasets/fashion-mnist)
+and no --mirror is given, the files are copied from there first, and verified
+like any download. MNIST and KMNIST are checked by MD5 only.`,
 		Example: `  softmaxctl download
   softmaxctl download --dataset mnist --data ./mnist
   softmaxctl download --mirror https://example.org/fashion/ --mirror file:///srv/mnist/`,
