@@ -133,6 +133,16 @@ type Origin struct {
 // re-compressed copy counts as official); a file with only an MD5 is
 // checked by its archive's MD5, which a re-compressed copy fails.
 func CheckSplit(dir string, spec Spec, split Split, s *Set) Origin {
+	if a := spec.Archive; a != nil {
+		if a.File.MD5 == "" {
+			return Origin{}
+		}
+		sum, err := fileMD5(filepath.Join(dir, a.File.Name), max(DefaultMaxBytes, spec.MaxBytes))
+		if err == nil && strings.EqualFold(sum, a.File.MD5) {
+			return Origin{Provenance: Official, By: "archive MD5"}
+		}
+		return Origin{Provenance: Modified, Differ: []string{a.File.Name}, By: "archive MD5"}
+	}
 	imf, lbf, err := spec.files(split)
 	if err != nil || s == nil {
 		return Origin{}

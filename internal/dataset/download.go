@@ -198,7 +198,7 @@ func Download(ctx context.Context, o DownloadOptions) error {
 	if len(d.Mirrors) == 0 {
 		return fmt.Errorf("download %s: no mirrors known: give a base URL to download from", d.Spec.Name)
 	}
-	for _, f := range d.Spec.Files {
+	for _, f := range d.Spec.Downloads() {
 		// A name with a separator could write outside Dir.
 		if f.Name == "" || f.Name != filepath.Base(f.Name) || strings.ContainsAny(f.Name, `/\`) {
 			return fmt.Errorf("download %s: bad file name %q in the dataset spec", d.Spec.Name, f.Name)
@@ -228,7 +228,7 @@ func Download(ctx context.Context, o DownloadOptions) error {
 		d.SpeedTime = DefaultSpeedTime
 	}
 	if d.MaxBytes <= 0 {
-		d.MaxBytes = DefaultMaxBytes
+		d.MaxBytes = max(DefaultMaxBytes, d.Spec.MaxBytes)
 	}
 	if d.Log == nil {
 		d.Log = io.Discard
@@ -237,7 +237,7 @@ func Download(ctx context.Context, o DownloadOptions) error {
 		return fmt.Errorf("download %s: cannot create data folder %s: %w; choose a folder you can write", d.Spec.Name, d.Dir, unwrapPath(err))
 	}
 
-	for _, f := range d.Spec.Files {
+	for _, f := range d.Spec.Downloads() {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("download %s: %w", d.Spec.Name, err)
 		}

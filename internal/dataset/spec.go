@@ -45,6 +45,21 @@ type Spec struct {
 	// Mirrors, unless it was given mirrors of its own; each file is
 	// verified as from any mirror.
 	SystemDirs []string
+	// Archive, if not nil, is the one file the data set is published as
+	// (CIFAR-10); Files is then unused.
+	Archive *Archive
+	// MaxBytes, if positive, is the largest download Download accepts for
+	// this data set by default, for a file larger than DefaultMaxBytes.
+	MaxBytes int64
+}
+
+// Downloads returns the files that make the data set as published: its
+// archive, or its four IDX files.
+func (s Spec) Downloads() []File {
+	if s.Archive != nil {
+		return []File{s.Archive.File}
+	}
+	return s.Files[:]
 }
 
 // The same four file names are used by MNIST and Fashion-MNIST.
@@ -113,6 +128,27 @@ var specs = []Spec{
 		},
 		Mirrors: []string{"http://codh.rois.ac.jp/kmnist/dataset/kmnist/"},
 	},
+	{
+		// CIFAR-10, binary version: 32×32 colour images, read straight
+		// from the archive. The MD5 is the one the dataset's page lists
+		// (and torchvision checks); the archive is 170,052,171 bytes.
+		Name: "cifar10",
+		Classes: []string{
+			"airplane", "automobile", "bird", "cat", "deer",
+			"dog", "frog", "horse", "ship", "truck",
+		},
+		Archive: &Archive{
+			File: File{Name: "cifar-10-binary.tar.gz", MD5: "c32a1d4ab5d03f1284b67883e8d87530"},
+			Train: []string{
+				"cifar-10-batches-bin/data_batch_1.bin", "cifar-10-batches-bin/data_batch_2.bin",
+				"cifar-10-batches-bin/data_batch_3.bin", "cifar-10-batches-bin/data_batch_4.bin",
+				"cifar-10-batches-bin/data_batch_5.bin",
+			},
+			Test: []string{"cifar-10-batches-bin/test_batch.bin"},
+		},
+		Mirrors:  []string{"https://www.cs.toronto.edu/~kriz/"},
+		MaxBytes: 200 << 20,
+	},
 }
 
 // Names returns the names of the known data sets, the default first.
@@ -133,6 +169,11 @@ func Lookup(name string) (Spec, error) {
 			s.Classes = slices.Clone(s.Classes)
 			s.Mirrors = slices.Clone(s.Mirrors)
 			s.SystemDirs = slices.Clone(s.SystemDirs)
+			if s.Archive != nil {
+				a := *s.Archive
+				a.Train, a.Test = slices.Clone(a.Train), slices.Clone(a.Test)
+				s.Archive = &a
+			}
 			return s, nil
 		}
 	}
