@@ -31,6 +31,10 @@ type dataOptions struct {
 	SkipCheck bool
 	// Folder says how an image folder is read (see folder.go).
 	Folder folderOptions
+	// Gray turns a colour dataset (cifar10) into luminance (--gray);
+	// grayFromModel does so for a model trained that way.
+	Gray          bool
+	grayFromModel bool
 }
 
 // dataFlags says how a command takes the data flags.
@@ -101,6 +105,9 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 	if err != nil {
 		return spec, dir, nil, err
 	}
+	if d.Gray && spec.Archive == nil {
+		return spec, dir, nil, usagef("--gray applies to cifar10, whose images are in colour: %s is grayscale already", spec.Name)
+	}
 	if err := d.checkDir(spec, dir, splits); err != nil {
 		return spec, dir, nil, err
 	}
@@ -139,6 +146,11 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 		}
 	}
 	noteProvenance(ios, spec, dir, splits, sets)
+	if spec.Archive != nil && (d.Gray || d.grayFromModel) {
+		for i := range sets {
+			sets[i] = dataset.Grayscale(sets[i])
+		}
+	}
 	return spec, dir, sets, nil
 }
 
@@ -193,7 +205,7 @@ func (d *dataOptions) checkDir(spec dataset.Spec, dir string, splits []dataset.S
 	}
 	if !fi.IsDir() {
 		parent := filepath.Dir(dir)
-		if slices.Contains(fileNames(spec.Files[:]), filepath.Base(dir)) {
+		if slices.Contains(fileNames(spec.Downloads()), filepath.Base(dir)) {
 			return usagef("--data %s is a file: give the folder that holds the dataset's files, --data %s", dir, parent)
 		}
 		return usagef("--data %s is a file: give the folder that holds %s's IDX files", dir, spec.Name)

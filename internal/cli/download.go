@@ -21,7 +21,7 @@ func NewCmdDownload(ios *IO, runF func(*cobra.Command, *DownloadOptions) error) 
 	opts := &DownloadOptions{IO: ios}
 	cmd := &cobra.Command{
 		Use:   "download",
-		Short: "Download a dataset's four IDX files and verify their checksums",
+		Short: "Download a dataset's files (four IDX files, or CIFAR-10's archive) and verify their checksums",
 		Long: `Download the four IDX files of a dataset from its official locations (or only
 from the --mirror base URLs given), verify each against the official MD5, and
 keep it only if it matches. Files already present and valid are skipped.
@@ -56,7 +56,7 @@ func runDownload(cmd *cobra.Command, o *DownloadOptions) error {
 	if err := download(cmd.Context(), o.IO, spec, dir, o.Data.Mirrors, o.Force, false); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(o.IO.Out, "%s is ready in %s (%s)\n", spec.Name, dir, strings.Join(fileNames(spec.Files[:]), ", "))
+	_, err = fmt.Fprintf(o.IO.Out, "%s is ready in %s (%s)\n", spec.Name, dir, strings.Join(fileNames(spec.Downloads()), ", "))
 	return err
 }
 
