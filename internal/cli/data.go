@@ -31,6 +31,10 @@ type dataOptions struct {
 	SkipCheck bool
 	// Folder says how an image folder is read (see folder.go).
 	Folder folderOptions
+	// Gray turns a colour dataset (cifar10) into luminance (--gray);
+	// grayFromModel does so for a model trained that way.
+	Gray          bool
+	grayFromModel bool
 }
 
 // dataFlags says how a command takes the data flags.
@@ -101,6 +105,9 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 	if err != nil {
 		return spec, dir, nil, err
 	}
+	if d.Gray && spec.Archive == nil {
+		return spec, dir, nil, usagef("--gray applies to cifar10, whose images are in colour: %s is grayscale already", spec.Name)
+	}
 	if err := d.checkDir(spec, dir, splits); err != nil {
 		return spec, dir, nil, err
 	}
@@ -138,7 +145,41 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 				splits[i], dir, id, spec.Name, id, spec.Name)
 		}
 	}
+	noteProvenance(ios, spec, dir, splits, sets)
+	if spec.Archive != nil && (d.Gray || d.grayFromModel) {
+		for i := range sets {
+			sets[i] = dataset.Grayscale(sets[i])
+		}
+	}
 	return spec, dir, sets, nil
+}
+
+// noteProvenance says in one line on stderr when the files loaded are the
+// official ones by the checksums known for them: the decompressed content's
+// SHA-256 where known (so a re-compressed copy counts as official), else the
+// archive's MD5. It says nothing when they are not, or when no checksum can
+// tell: a user's own or modified files in the IDX format are fine to train
+// on, and commands that read them stay quiet.
+func noteProvenance(ios *IO, spec dataset.Spec, dir string, splits []dataset.Split, sets []*dataset.Set) {
+	origins := make([]dataset.Origin, len(sets))
+	var wg sync.WaitGroup
+	for i := range sets {
+		wg.Go(func() { origins[i] = dataset.CheckSplit(dir, spec, splits[i], sets[i]) })
+	}
+	wg.Wait()
+	var by []string
+	for _, o := range origins {
+		if o.Provenance != dataset.Official {
+			return
+		}
+		if !slices.Contains(by, o.By) {
+			by = append(by, o.By)
+		}
+	}
+	if len(by) == 0 {
+		return
+	}
+	fmt.Fprintf(ios.ErrOut, "%s in %s: the official data (%s checked)\n", spec.Name, dir, strings.Join(by, "; "))
 }
 
 // downloadCommand is the command that fetches spec's files into dir; it
@@ -164,7 +205,7 @@ func (d *dataOptions) checkDir(spec dataset.Spec, dir string, splits []dataset.S
 	}
 	if !fi.IsDir() {
 		parent := filepath.Dir(dir)
-		if slices.Contains(fileNames(spec.Files[:]), filepath.Base(dir)) {
+		if slices.Contains(fileNames(spec.Downloads()), filepath.Base(dir)) {
 			return usagef("--data %s is a file: give the folder that holds the dataset's files, --data %s", dir, parent)
 		}
 		return usagef("--data %s is a file: give the folder that holds %s's IDX files", dir, spec.Name)

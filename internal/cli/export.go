@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"image/png"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +27,8 @@ type ExportImagesOptions struct {
 	// Limit, when positive, exports only the first Limit images of each
 	// split.
 	Limit int
+	// Force replaces an --out folder that already holds files.
+	Force bool
 }
 
 // NewCmdExportImages builds `softmaxctl export-images`. runF replaces the
@@ -41,8 +45,13 @@ Such a folder trains like any folder of your own (train --data DIR).
 Class folders are named after the classes, with characters that cannot be in a
 file name replaced by "_", and prefixed with the label ("0_T-shirt_top") when
 sorting the names would change the classes' order, so that the folder's labels
-are the dataset's. Each file is written atomically; files already there are
-replaced.`,
+are the dataset's.
+
+The folder is written as a whole: the images go into a hidden temporary folder
+next to --out, are synced to disk once, and the folder is then renamed to
+--out, so --out is either complete or absent (an interrupted export leaves
+nothing). --out must not exist or be empty; --force replaces a folder that
+holds files (all of it, not only the images).`,
 		Example: `  softmaxctl export-images --out ./fashion-png
   softmaxctl export-images --dataset mnist --limit 1000 --out ./mnist-png`,
 		Args: noArgs,
@@ -57,6 +66,7 @@ replaced.`,
 	f := cmd.Flags()
 	f.StringVarP(&opts.Out, "out", "o", "", "folder to write the images into (created if needed)")
 	f.IntVar(&opts.Limit, "limit", 0, "export only the first N images of each split (0: all)")
+	f.BoolVar(&opts.Force, "force", false, "replace --out if it already holds files")
 	completeFolders(cmd, "out")
 	return cmd
 }
@@ -71,11 +81,30 @@ func runExportImages(cmd *cobra.Command, o *ExportImagesOptions) error {
 	if o.Data.Dataset == folderName {
 		return usagef("--dataset folder is already a folder of images: export-images writes one of %s", strings.Join(dataset.Names(), ", "))
 	}
+	// Refuse a full --out before the data is loaded or downloaded.
+	if fi, err := os.Stat(o.Out); err == nil && !o.Force {
+		if !fi.IsDir() {
+			return usagef("--out %s is a file: give a folder to write the images into", o.Out)
+		}
+		if entries, err := os.ReadDir(o.Out); err == nil && len(entries) > 0 {
+			return usagef("--out %s already holds files: give a new or empty folder, or --force to replace it", o.Out)
+		}
+	}
 	ctx := cmd.Context()
 	spec, _, sets, err := o.Data.load(ctx, o.IO, dataset.Train, dataset.Test)
 	if err != nil {
 		return err
 	}
+	tree, err := atomicfile.CreateTree(o.Out, o.Force)
+	if err != nil {
+		var te *atomicfile.TreeExistsError
+		if errors.As(err, &te) {
+			return usagef("--out %s already holds files: give a new or empty folder, or --force to replace it", o.Out)
+		}
+		return err
+	}
+	defer tree.Abort()
+	exportStarted()
 	names := classFolders(spec.Classes)
 	written := 0
 	for i, sp := range []dataset.Split{dataset.Train, dataset.Test} {
@@ -85,24 +114,32 @@ func runExportImages(cmd *cobra.Command, o *ExportImagesOptions) error {
 			n = min(n, o.Limit)
 		}
 		for _, c := range names {
-			if err := os.MkdirAll(filepath.Join(o.Out, string(sp), c), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Join(tree.Dir(), string(sp), c), 0o755); err != nil {
 				return fmt.Errorf("--out %s: %w", o.Out, err)
 			}
 		}
-		if err := exportSplit(ctx.Err, s, n, filepath.Join(o.Out, string(sp)), names); err != nil {
-			return err
+		if err := exportSplit(ctx.Err, s, n, filepath.Join(tree.Dir(), string(sp)), names); err != nil {
+			return fmt.Errorf("--out %s: %w", o.Out, err)
 		}
 		if ctx.Err() != nil {
-			return interrupted(ctx, fmt.Sprintf("interrupted: %s holds the images written so far", o.Out))
+			return interrupted(ctx, fmt.Sprintf("interrupted: nothing was written to %s", o.Out))
 		}
 		written += n
+	}
+	if err := tree.Commit(); err != nil {
+		return err
 	}
 	_, err = fmt.Fprintf(o.IO.Out, "wrote %d images of %s to %s (train/ and test/, %d classes)\n", written, spec.Name, o.Out, len(names))
 	return err
 }
 
+// exportStarted is called once the temporary folder exists; tests
+// interrupt the export there.
+var exportStarted = func() {}
+
 // exportSplit writes the first n images of s as PNG files under dir, in
-// parallel, stopping early when stop returns an error.
+// parallel, stopping early when stop returns an error. The files are not
+// synced one by one: the whole folder is, once (see atomicfile.Tree).
 func exportSplit(stop func() error, s *dataset.Set, n int, dir string, names []string) error {
 	var (
 		mu   sync.Mutex
@@ -112,6 +149,7 @@ func exportSplit(stop func() error, s *dataset.Set, n int, dir string, names []s
 	)
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
+			var buf bytes.Buffer
 			for {
 				mu.Lock()
 				i := next
@@ -123,9 +161,16 @@ func exportSplit(stop func() error, s *dataset.Set, n int, dir string, names []s
 				}
 				img := inputImage(s.Pix[i*s.Dim():(i+1)*s.Dim()], shapeOf(s))
 				path := filepath.Join(dir, names[s.Labels[i]], fmt.Sprintf("%05d.png", i))
-				if err := atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+				buf.Reset()
+				err := png.Encode(&buf, img)
+				if err == nil {
+					err = os.WriteFile(path, buf.Bytes(), 0o644)
+				}
+				if err != nil {
 					mu.Lock()
-					errs = fmt.Errorf("write %s: %w", path, err)
+					if errs == nil {
+						errs = fmt.Errorf("write %s: %w", filepath.Base(path), unwrapPathErr(err))
+					}
 					mu.Unlock()
 				}
 			}
@@ -162,4 +207,14 @@ func classFolders(classes []string) []string {
 		names[i] = fmt.Sprintf("%0*d_%s", width, i, names[i])
 	}
 	return names
+}
+
+// unwrapPathErr drops the *fs.PathError wrapper, whose message repeats the
+// temporary path.
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -45,6 +45,7 @@ func (d *dataOptions) addFolderFlags(cmd *cobra.Command) {
 	f.IntVar(&d.Folder.ImageSize, "image-size", 28, "image folders: fit each image to N×N pixels (shorter side to N, centre crop)")
 	f.BoolVar(&d.Folder.Color, "color", false, "image folders: keep RGB colour (3·N·N inputs) instead of grayscale")
 	f.Float64Var(&d.Folder.TestSplit, "test-split", 0.2, "image folders without train/ and test/: share of each class held out for testing")
+	f.BoolVar(&d.Gray, "gray", false, "cifar10: train on 32×32 luminance (1024 inputs) instead of RGB (3072)")
 }
 
 // isFolder reports whether the data is an image folder, settling
@@ -69,6 +70,7 @@ func (d *dataOptions) fromModel(ck *checkpoint.Checkpoint) {
 	d.Folder.ImageSize = shape[len(shape)-1]
 	d.Folder.Color = len(shape) == 3
 	d.Folder.classes = ck.Meta.Classes
+	d.grayFromModel = len(shape) == 2
 	if d.Folder.TestSplit == 0 {
 		d.Folder.TestSplit = 0.2
 	}
@@ -195,6 +197,11 @@ func (d *dataOptions) trainPreprocess(spec dataset.Spec) (*checkpoint.Preprocess
 			ts = &checkpoint.TestSplit{Fraction: d.Folder.TestSplit, Seed: d.Folder.splitSeed}
 		}
 		return &checkpoint.Preprocess{Kind: checkpoint.PrepResize, Size: d.Folder.ImageSize, Color: d.Folder.Color, Fit: checkpoint.FitCentreCrop}, ts
+	}
+	if spec.Archive != nil {
+		// CIFAR-10: photos are fitted to its 32×32, as a folder's are.
+		gray := d.Gray || d.grayFromModel
+		return &checkpoint.Preprocess{Kind: checkpoint.PrepResize, Size: dataset.CIFARSide, Color: !gray, Fit: checkpoint.FitCentreCrop}, nil
 	}
 	p := (&checkpoint.Meta{Dataset: spec.Name}).Prep()
 	return &p, nil

@@ -438,8 +438,8 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 // dataFiles lists the four files of spec in dir: what train reads, and so
 // what no output may overwrite.
 func dataFiles(spec dataset.Spec, dir string) []string {
-	files := make([]string, len(spec.Files))
-	for i, f := range spec.Files {
+	files := make([]string, len(spec.Downloads()))
+	for i, f := range spec.Downloads() {
 		files[i] = filepath.Join(dir, f.Name)
 	}
 	return files

@@ -56,7 +56,7 @@ func TestCompletion(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"train", "--dataset", ""}, []string{"fashion-mnist", "mnist", "kmnist"}},
+		{[]string{"train", "--dataset", ""}, []string{"fashion-mnist", "mnist", "kmnist", "cifar10"}},
 		{[]string{"train", "--device", ""}, []string{"auto", "cpu", "cuda"}},
 		{[]string{"eval", "--split", "t"}, []string{"test", "train"}},
 		{[]string{"predict", "--invert", "a"}, []string{"auto", "always"}},

@@ -184,13 +184,21 @@ func Download(ctx context.Context, o DownloadOptions) error {
 	if d.Dir == "" {
 		return errors.New("download: no data folder given")
 	}
+	var system string // the system package's folder in use, if any
 	if len(d.Mirrors) == 0 {
 		d.Mirrors = d.Spec.Mirrors
+		for _, dir := range d.Spec.SystemDirs {
+			if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+				system = dir
+				d.Mirrors = append([]string{fileURL(dir)}, d.Mirrors...)
+				break
+			}
+		}
 	}
 	if len(d.Mirrors) == 0 {
 		return fmt.Errorf("download %s: no mirrors known: give a base URL to download from", d.Spec.Name)
 	}
-	for _, f := range d.Spec.Files {
+	for _, f := range d.Spec.Downloads() {
 		// A name with a separator could write outside Dir.
 		if f.Name == "" || f.Name != filepath.Base(f.Name) || strings.ContainsAny(f.Name, `/\`) {
 			return fmt.Errorf("download %s: bad file name %q in the dataset spec", d.Spec.Name, f.Name)
@@ -220,7 +228,7 @@ func Download(ctx context.Context, o DownloadOptions) error {
 		d.SpeedTime = DefaultSpeedTime
 	}
 	if d.MaxBytes <= 0 {
-		d.MaxBytes = DefaultMaxBytes
+		d.MaxBytes = max(DefaultMaxBytes, d.Spec.MaxBytes)
 	}
 	if d.Log == nil {
 		d.Log = io.Discard
@@ -229,7 +237,7 @@ func Download(ctx context.Context, o DownloadOptions) error {
 		return fmt.Errorf("download %s: cannot create data folder %s: %w; choose a folder you can write", d.Spec.Name, d.Dir, unwrapPath(err))
 	}
 
-	for _, f := range d.Spec.Files {
+	for _, f := range d.Spec.Downloads() {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("download %s: %w", d.Spec.Name, err)
 		}
@@ -241,10 +249,19 @@ func Download(ctx context.Context, o DownloadOptions) error {
 			fmt.Fprintf(d.Log, "skip %s (present)\n", f.Name)
 			continue
 		case !d.OnlyMissing:
-			if sum, err := fileMD5(path, d.MaxBytes); err == nil && strings.EqualFold(sum, f.MD5) {
+			sum, sha, err := fileSums(path, d.MaxBytes, f.SHA256 != "")
+			if err == nil && strings.EqualFold(sum, f.MD5) {
 				fmt.Fprintf(d.Log, "skip %s (present, MD5 ok)\n", f.Name)
 				continue
 			}
+			if err == nil && f.SHA256 != "" && strings.EqualFold(sha, f.SHA256) {
+				fmt.Fprintf(d.Log, "skip %s (present, a re-compressed copy of the official file: content SHA-256 ok)\n", f.Name)
+				continue
+			}
+		}
+		if system != "" {
+			fmt.Fprintf(d.Log, "found %s in %s (installed by a system package): copying from there before trying the official mirrors\n", d.Spec.Name, system)
+			system = ""
 		}
 		if err := d.fetch(ctx, f, path); err != nil {
 			return err
@@ -294,9 +311,13 @@ func (d *downloader) fetch(ctx context.Context, f File, path string) error {
 				fmt.Fprintf(d.Log, "trying %s\n", shown)
 			}
 			attempts++
-			err := d.try(ctx, u, f, path)
+			recompressed, err := d.try(ctx, u, f, path)
 			if err == nil {
-				fmt.Fprintf(d.Log, "fetched %s from %s\n", f.Name, shown)
+				if recompressed {
+					fmt.Fprintf(d.Log, "fetched %s from %s (a re-compressed copy of the official file: content SHA-256 ok)\n", f.Name, shown)
+				} else {
+					fmt.Fprintf(d.Log, "fetched %s from %s\n", f.Name, shown)
+				}
 				return nil
 			}
 			if ctx.Err() != nil {
@@ -370,8 +391,14 @@ var createSink = func(path string) (sink, error) {
 
 // try makes one attempt to fetch u into path: it streams the body into a
 // temporary file while hashing it, and commits the file only if the MD5
-// matches.
-func (d *downloader) try(ctx context.Context, u string, f File, path string) error {
+// matches or, for a file whose spec has a content SHA-256, if the
+// decompressed bytes' SHA-256 does (recompressed is then true).
+func (d *downloader) try(ctx context.Context, u string, f File, path string) (recompressed bool, err error) {
+	err = d.try1(ctx, u, f, path, &recompressed)
+	return recompressed, err
+}
+
+func (d *downloader) try1(ctx context.Context, u string, f File, path string, recompressed *bool) error {
 	// The destination first, before any network traffic: a folder that
 	// cannot take the file fails at once.
 	out, err := createSink(path)
@@ -402,6 +429,12 @@ func (d *downloader) try(ctx context.Context, u string, f File, path string) err
 
 	h := md5.New()
 	var w io.Writer = io.MultiWriter(out, h)
+	var content *contentHasher
+	if f.SHA256 != "" {
+		content = newContentHasher()
+		defer content.abort()
+		w = io.MultiWriter(w, content)
+	}
 	if d.Progress != nil {
 		if pw := d.Progress(f.Name, total); pw != nil {
 			w = io.MultiWriter(w, ignoreErrors{pw})
@@ -423,7 +456,17 @@ func (d *downloader) try(ctx context.Context, u string, f File, path string) err
 		return fmt.Errorf("got %d of %d bytes", n, total)
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(sum, f.MD5) {
-		return permanent("MD5 mismatch: got %s, want %s (the file there is damaged or a different version)", sum, f.MD5)
+		if content == nil {
+			return permanent("MD5 mismatch: got %s, want %s (the file there is damaged or a different version)", sum, f.MD5)
+		}
+		sha, err := content.result()
+		if err != nil {
+			return permanent("MD5 mismatch: got %s, want %s, and its content cannot be read (%v): the file there is damaged", sum, f.MD5, err)
+		}
+		if !strings.EqualFold(sha, f.SHA256) {
+			return permanent("MD5 mismatch: got %s, want %s, and the decompressed content's SHA-256 is %s, not the official %s (the file there is damaged or a different version)", sum, f.MD5, sha, f.SHA256)
+		}
+		*recompressed = true
 	}
 	return out.Commit()
 }
@@ -580,6 +623,15 @@ func unwrapURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// fileURL is the file: base URL of the folder dir.
+func fileURL(dir string) string {
+	p := filepath.ToSlash(dir)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return (&url.URL{Scheme: "file", Path: strings.TrimSuffix(p, "/") + "/"}).String()
 }
 
 // joinURL appends name to base, adding the "/" that users often leave off.

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -342,6 +343,13 @@ func LoadFolder(dir string, o FolderOptions) (*Folder, error) {
 	if layout == LayoutClasses {
 		splitClasses(files, len(classes), o.TestSplit, o.SplitSeed)
 	}
+	// Examples go in file-name order across the classes (the class order
+	// breaks ties), not class after class: a dataset exported with its
+	// indices as names (export-images) then comes back in its original
+	// order and trains exactly as the original does at the same seed.
+	slices.SortStableFunc(files, func(a, b folderEntry) int {
+		return strings.Compare(path.Base(a.rel), path.Base(b.rel))
+	})
 	var cachePath string
 	if o.CacheDir != "" {
 		cachePath = filepath.Join(o.CacheDir, cacheKey(files, layout, o)+".bin")

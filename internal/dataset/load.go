@@ -60,8 +60,8 @@ func ResolveDir(flagDir, dataset string) (string, error) {
 // when no split is given) that are not regular files in dir; nil means all
 // are there. It checks presence only, not content.
 func Missing(dir string, spec Spec, splits ...Split) (missing []string) {
-	files := spec.Files[:]
-	if len(splits) > 0 {
+	files := spec.Downloads()
+	if len(splits) > 0 && spec.Archive == nil {
 		files = nil
 		for _, sp := range splits {
 			im, lb, err := spec.files(sp)
@@ -91,6 +91,9 @@ func isFile(path string) bool {
 //
 // If a file is absent the error is a *MissingError.
 func Load(dir string, spec Spec, split Split) (*Set, error) {
+	if spec.Archive != nil {
+		return loadArchive(dir, spec, split)
+	}
 	imf, lbf, err := spec.files(split)
 	if err != nil {
 		return nil, err

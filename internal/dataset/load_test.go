@@ -23,7 +23,7 @@ func TestLookup(t *testing.T) {
 		if s.Name != name || len(s.Classes) != NumClasses || len(s.Mirrors) == 0 {
 			t.Errorf("%s: bad spec %+v", name, s)
 		}
-		for _, f := range s.Files {
+		for _, f := range s.Downloads() {
 			if !hexMD5.MatchString(f.MD5) || !strings.HasSuffix(f.Name, ".gz") {
 				t.Errorf("%s: bad file %+v", name, f)
 			}
@@ -33,16 +33,25 @@ func TestLookup(t *testing.T) {
 				t.Errorf("%s: mirror %q does not end in /", name, m)
 			}
 		}
+		for _, f := range s.Files {
+			if s.Archive == nil && (f.SHA256 != "" && len(f.SHA256) != 64) {
+				t.Errorf("%s: bad content SHA-256 %+v", name, f)
+			}
+		}
 		// Changing a returned Spec must not change the next one.
 		s.Classes[0], s.Mirrors[0] = "changed", "changed"
-		if again, _ := Lookup(name); again.Classes[0] == "changed" || again.Mirrors[0] == "changed" {
+		if s.Archive != nil {
+			s.Archive.File.MD5, s.Archive.Train[0] = "changed", "changed"
+		}
+		if again, _ := Lookup(name); again.Classes[0] == "changed" || again.Mirrors[0] == "changed" ||
+			again.Archive != nil && (again.Archive.File.MD5 == "changed" || again.Archive.Train[0] == "changed") {
 			t.Errorf("%s: Lookup returns shared slices", name)
 		}
 	}
-	if got := Names(); !slices.Equal(got, []string{"fashion-mnist", "mnist", "kmnist"}) {
+	if got := Names(); !slices.Equal(got, []string{"fashion-mnist", "mnist", "kmnist", "cifar10"}) {
 		t.Errorf("Names() = %v", got)
 	}
-	_, err := Lookup("cifar10")
+	_, err := Lookup("cifar100")
 	checkOneLine(t, err)
 	if !strings.Contains(err.Error(), "fashion-mnist, mnist") {
 		t.Errorf("error %q does not list the known names", err)

@@ -22,6 +22,11 @@ const NumClasses = 10
 type File struct {
 	Name string // file name, the same on every mirror and on disk
 	MD5  string // lower-case hex MD5 of the published (compressed) file
+	// SHA256 is the lower-case hex SHA-256 of the file's decompressed
+	// bytes (the IDX file itself), or "" when no authoritative value is
+	// known. It recognises a re-compressed copy of the official file,
+	// whose MD5 differs (see ContentSHA256).
+	SHA256 string
 }
 
 // Spec describes one data set.
@@ -34,6 +39,27 @@ type Spec struct {
 	// Mirrors are the default base URLs, tried in order; each ends in "/"
 	// so that a file's URL is the mirror followed by the file's name.
 	Mirrors []string
+	// SystemDirs are folders where an operating-system package installs
+	// a copy of the files (Debian's dataset-fashion-mnist, for one).
+	// Download copies from the first that exists before it tries the
+	// Mirrors, unless it was given mirrors of its own; each file is
+	// verified as from any mirror.
+	SystemDirs []string
+	// Archive, if not nil, is the one file the data set is published as
+	// (CIFAR-10); Files is then unused.
+	Archive *Archive
+	// MaxBytes, if positive, is the largest download Download accepts for
+	// this data set by default, for a file larger than DefaultMaxBytes.
+	MaxBytes int64
+}
+
+// Downloads returns the files that make the data set as published: its
+// archive, or its four IDX files.
+func (s Spec) Downloads() []File {
+	if s.Archive != nil {
+		return []File{s.Archive.File}
+	}
+	return s.Files[:]
 }
 
 // The same four file names are used by MNIST and Fashion-MNIST.
@@ -52,27 +78,36 @@ var specs = []Spec{
 			"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 			"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 		},
+		// The SHA-256s are those of the decompressed official files: the
+		// label files' were computed from the official archives (same
+		// MD5), the image files' from a re-compressed copy with the
+		// official pixels, and Debian's re-compressed package has the
+		// same four.
 		Files: [4]File{
-			{trainImages, "8d4fb7e6c68d591d4c3dfef9ec88bf0d"},
-			{trainLabels, "25c81989df183df01b3e8a0aad5dffbe"},
-			{testImages, "bef4ecab320f06d8554ea6380940ec79"},
-			{testLabels, "bb300cfdad3c16e7a12a480ee83cd310"},
+			{trainImages, "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"},
+			{trainLabels, "25c81989df183df01b3e8a0aad5dffbe", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"},
+			{testImages, "bef4ecab320f06d8554ea6380940ec79", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"},
+			{testLabels, "bb300cfdad3c16e7a12a480ee83cd310", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
 		},
 		Mirrors: []string{
 			"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 			"https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
 		},
+		SystemDirs: []string{"/usr/share/datasets/fashion-mnist"},
 	},
 	{
 		Name:    "mnist",
 		Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"},
 		// These are the sums torchvision checks; its mirror serves the
-		// same bytes as the original site.
+		// same bytes as the original site. No authoritative SHA-256 of the
+		// decompressed files is known, so only the archives' MD5s check
+		// MNIST (and KMNIST): a re-compressed copy loads, but is not
+		// recognised as the official one.
 		Files: [4]File{
-			{trainImages, "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
-			{trainLabels, "d53e105ee54ea40749a09fcbcd1e9432"},
-			{testImages, "9fb629c4189551a2d022fa330f9573f3"},
-			{testLabels, "ec29112dd5afa0611ce80d1b7f02629c"},
+			{trainImages, "f68b3c2dcbeaaa9fbdd348bbdeb94873", ""},
+			{trainLabels, "d53e105ee54ea40749a09fcbcd1e9432", ""},
+			{testImages, "9fb629c4189551a2d022fa330f9573f3", ""},
+			{testLabels, "ec29112dd5afa0611ce80d1b7f02629c", ""},
 		},
 		Mirrors: []string{
 			"https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -86,12 +121,33 @@ var specs = []Spec{
 		Name:    "kmnist",
 		Classes: []string{"お", "き", "す", "つ", "な", "は", "ま", "や", "れ", "を"},
 		Files: [4]File{
-			{trainImages, "bdb82020997e1d708af4cf47b453dcf7"},
-			{trainLabels, "e144d726b3acfaa3e44228e80efcd344"},
-			{testImages, "5c965bf0a639b31b8f53240b1b52f4d7"},
-			{testLabels, "7320c461ea6c1c855c0b718fb2a4b134"},
+			{trainImages, "bdb82020997e1d708af4cf47b453dcf7", ""},
+			{trainLabels, "e144d726b3acfaa3e44228e80efcd344", ""},
+			{testImages, "5c965bf0a639b31b8f53240b1b52f4d7", ""},
+			{testLabels, "7320c461ea6c1c855c0b718fb2a4b134", ""},
 		},
 		Mirrors: []string{"http://codh.rois.ac.jp/kmnist/dataset/kmnist/"},
+	},
+	{
+		// CIFAR-10, binary version: 32×32 colour images, read straight
+		// from the archive. The MD5 is the one the dataset's page lists
+		// (and torchvision checks); the archive is 170,052,171 bytes.
+		Name: "cifar10",
+		Classes: []string{
+			"airplane", "automobile", "bird", "cat", "deer",
+			"dog", "frog", "horse", "ship", "truck",
+		},
+		Archive: &Archive{
+			File: File{Name: "cifar-10-binary.tar.gz", MD5: "c32a1d4ab5d03f1284b67883e8d87530"},
+			Train: []string{
+				"cifar-10-batches-bin/data_batch_1.bin", "cifar-10-batches-bin/data_batch_2.bin",
+				"cifar-10-batches-bin/data_batch_3.bin", "cifar-10-batches-bin/data_batch_4.bin",
+				"cifar-10-batches-bin/data_batch_5.bin",
+			},
+			Test: []string{"cifar-10-batches-bin/test_batch.bin"},
+		},
+		Mirrors:  []string{"https://www.cs.toronto.edu/~kriz/"},
+		MaxBytes: 200 << 20,
 	},
 }
 
@@ -112,6 +168,12 @@ func Lookup(name string) (Spec, error) {
 		if s.Name == name {
 			s.Classes = slices.Clone(s.Classes)
 			s.Mirrors = slices.Clone(s.Mirrors)
+			s.SystemDirs = slices.Clone(s.SystemDirs)
+			if s.Archive != nil {
+				a := *s.Archive
+				a.Train, a.Test = slices.Clone(a.Train), slices.Clone(a.Test)
+				s.Archive = &a
+			}
 			return s, nil
 		}
 	}
