@@ -11,8 +11,14 @@ import (
 // The training step must not compute ∂loss/∂X (Batch×In): it allocates
 // nothing of that size.
 func TestTrainStepSkipsInputGradient(t *testing.T) {
+	for _, k := range graphKinds {
+		t.Run(k.name, func(t *testing.T) { testTrainStepSkipsInputGradient(t, k.opts...) })
+	}
+}
+
+func testTrainStepSkipsInputGradient(t *testing.T, opts ...GraphOption) {
 	m, x, y := testModel(t, 784, 10, 256, 256, 1)
-	gr, err := m.NewGraph(256, true)
+	gr, err := m.NewGraph(256, true, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
