@@ -164,6 +164,19 @@ const (
 	// StepSGD is Out[i] -= In[1][0]·In[0][i] for i < N: the parameter Out,
 	// its gradient In[0] and the learning rate In[1]. Compile appends it.
 	StepSGD
+	// StepBiasAdd is Out[i] = In[0][i] + In[1][i mod Len] for i < N: the
+	// vector In[1] (Len elements) added to every row of the matrix In[0]
+	// (model.BiasAddOp, and the bias of model.LinearOp).
+	StepBiasAdd
+	// StepSoftmaxXent is the mean softmax cross-entropy of the Outer×Len
+	// logits In[0] against the labels In[1] into the scalar Out: rows
+	// shifted by their maximum, padding rows (all-zero labels) ignored
+	// (model.SoftmaxCEOp, model.SoftmaxXent).
+	StepSoftmaxXent
+	// StepSoftmaxXentGrad is its derivative with respect to the logits:
+	// Out = In[2][0]·(softmax(In[0])·rowsum(In[1]) − In[1])/ΣIn[1], by
+	// rows of Len (model.SoftmaxCEGradOp, model.SoftmaxXentGrad).
+	StepSoftmaxXentGrad
 )
 
 func (k StepKind) String() string {
@@ -184,6 +197,12 @@ func (k StepKind) String() string {
 		return "reduce"
 	case StepSGD:
 		return "sgd"
+	case StepBiasAdd:
+		return "biasadd"
+	case StepSoftmaxXent:
+		return "xent"
+	case StepSoftmaxXentGrad:
+		return "xentgrad"
 	}
 	return fmt.Sprintf("StepKind(%d)", uint8(k))
 }
@@ -259,7 +278,9 @@ type Step struct {
 	// Scalar marks binary operands of one element, used for every i.
 	Scalar [2]bool
 	// Outer, Len and Inner give the 3-D view of a repeat's or reduction's
-	// input; Reps is a repeat's count. For a gather, Len is the row width.
+	// input; Reps is a repeat's count. For a gather, Len is the row width;
+	// for a bias add and the softmax cross-entropy steps, Len is the row
+	// width and Outer the number of rows.
 	Outer, Len, Inner, Reps int
 	// OneHot makes a gather step write one-hot labels rather than pixels.
 	OneHot bool
@@ -418,6 +439,12 @@ func (p *Program) describe(s *Step) string {
 		return fmt.Sprintf("%s = %s(%s as %d×%d×%d, middle)", name(s.Out), s.Fn, in(0), s.Outer, s.Len, s.Inner)
 	case StepSGD:
 		return fmt.Sprintf("%s -= %s[0] · %s  [%d]", name(s.Out), in(1), in(0), s.N)
+	case StepBiasAdd:
+		return fmt.Sprintf("%s = %s + rows(%s)  [%d×%d]", name(s.Out), in(0), in(1), s.N/max(s.Len, 1), s.Len)
+	case StepSoftmaxXent:
+		return fmt.Sprintf("%s = xent(softmax(%s), %s)  [%d×%d]", name(s.Out), in(0), in(1), s.Outer, s.Len)
+	case StepSoftmaxXentGrad:
+		return fmt.Sprintf("%s = %s[0]·(softmax(%s)·rowsum(%s) − %s)/sum(%s)  [%d×%d]", name(s.Out), in(2), in(0), in(1), in(1), in(1), s.Outer, s.Len)
 	}
 	return "?"
 }

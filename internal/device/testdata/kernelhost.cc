@@ -65,6 +65,9 @@ static std::map<std::string, Kernel> kernels = {
 	{"repeat_f32", {6, [](const Args &a) { repeat_f32(a[0], a[1], a[2], a[3], (float *)P(a, 4), (const float *)P(a, 5)); }}},
 	{"reduce_f32", {6, [](const Args &a) { reduce_f32(a[0], a[1], a[2], a[3], (float *)P(a, 4), (const float *)P(a, 5)); }}},
 	{"sgd_f32", {4, [](const Args &a) { sgd_f32(a[0], (float *)P(a, 1), (const float *)P(a, 2), (const float *)P(a, 3)); }}},
+	{"bias_add_f32", {5, [](const Args &a) { bias_add_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), (const float *)P(a, 4)); }}},
+	{"softmax_xent_f32", {5, [](const Args &a) { softmax_xent_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), (const float *)P(a, 4)); }}},
+	{"softmax_xent_grad_f32", {6, [](const Args &a) { softmax_xent_grad_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), (const float *)P(a, 4), (const float *)P(a, 5)); }}},
 };
 
 // sgemm is cuBLAS's column-major C = op(A)·op(B) (alpha 1, beta 0), each
