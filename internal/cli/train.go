@@ -36,6 +36,8 @@ type TrainOptions struct {
 	// Plot, when set, is where the training curves are drawn after each
 	// epoch (PNG or SVG by extension).
 	Plot string
+	// NoFuse runs the graph of primitives without the fusion pass.
+	NoFuse bool
 }
 
 // NewCmdTrain builds `softmaxctl train`. runF replaces the run function in
@@ -75,6 +77,7 @@ SIGTERM). Output paths are checked before any work starts.`,
 	f.StringVarP(&opts.Out, "out", "o", "model.safetensors", "where to save the model")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per epoch, and a summary, on stdout")
 	f.StringVar(&opts.Plot, "plot", "", "draw the training curves into this PNG or SVG file after each epoch")
+	f.BoolVar(&opts.NoFuse, "no-fuse", false, "run Gorgonia's primitive ops as the model is written, without fusing them (slower; CPU; for checking)")
 	completeValues(cmd, "device", device.Names()...)
 	completeFiles(cmd, "out", "safetensors")
 	completeFiles(cmd, "plot", "png", "svg")
@@ -171,7 +174,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	// A reader that goes away (| head) must not cost the run: stdout
 	// stops, training goes on and the model is saved.
 	stdout := &pipeWriter{w: o.IO.Out}
-	tr := &train.Trainer{Config: cfg}
+	tr := &train.Trainer{Config: cfg, Unfused: o.NoFuse}
 	var bar *trainBar
 	if o.IO.ErrTTY && !o.JSON {
 		bar = newTrainBar(o.IO.ErrOut, cfg.Epochs)

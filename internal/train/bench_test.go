@@ -64,13 +64,26 @@ func withEachBLAS(b *testing.B, f func(b *testing.B)) {
 }
 
 // BenchmarkStep measures one SGD step at the default batch size: gather,
-// forward, backward, update.
-func BenchmarkStep(b *testing.B) { withEachBLAS(b, benchStep) }
+// forward, backward, update, on the fused graph (the default) and on the
+// graph of primitives (model.Unfused), with allocations per step.
+func BenchmarkStep(b *testing.B) {
+	for _, g := range graphKinds {
+		b.Run(g.name, func(b *testing.B) {
+			withEachBLAS(b, func(b *testing.B) { benchStep(b, g.opts...) })
+		})
+	}
+}
 
-func benchStep(b *testing.B) {
+// graphKinds are the two forms of the model's graph.
+var graphKinds = []struct {
+	name string
+	opts []model.GraphOption
+}{{"fused", nil}, {"unfused", []model.GraphOption{model.Unfused()}}}
+
+func benchStep(b *testing.B, opts ...model.GraphOption) {
 	s := randomSet(4096, 3)
 	m, _ := model.New(784, 10, 0.01, 0)
-	gr, err := m.NewGraph(256, true)
+	gr, err := m.NewGraph(256, true, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

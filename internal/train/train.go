@@ -111,6 +111,11 @@ type Trainer struct {
 	OnEpochStart func(epoch, batches int)
 	// OnEpoch, if set, receives each epoch's metrics as soon as they exist.
 	OnEpoch func(Epoch)
+	// Unfused makes Fit run the model's graph of Gorgonia primitives as
+	// written, without model.Fuse's fused ops: slower, the same model to
+	// float32 rounding. (FitOn compiles the fused graph unless
+	// SOFTMAXCTL_NO_FUSE=1.)
+	Unfused bool
 }
 
 // Fit trains m on trainSet with minibatch SGD and evaluates it on valSet
@@ -124,7 +129,11 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 	if err := t.check(m, trainSet, valSet); err != nil {
 		return nil, err
 	}
-	b, err := newTapeBackend(m, t.BatchSize, trainSet, valSet)
+	var opts []model.GraphOption
+	if t.Unfused {
+		opts = append(opts, model.Unfused())
+	}
+	b, err := newTapeBackend(m, t.BatchSize, trainSet, valSet, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -249,17 +258,17 @@ type tapeBackend struct {
 	ev       *Evaluator
 }
 
-func newTapeBackend(m *model.Model, batch int, trainSet, valSet *dataset.Set) (*tapeBackend, error) {
+func newTapeBackend(m *model.Model, batch int, trainSet, valSet *dataset.Set, opts ...model.GraphOption) (*tapeBackend, error) {
 	b := &tapeBackend{trainSet: trainSet, valSet: valSet}
 	for k := range b.graphs {
-		gr, err := m.NewGraph(batch, true)
+		gr, err := m.NewGraph(batch, true, opts...)
 		if err != nil {
 			b.close()
 			return nil, err
 		}
 		b.graphs[k] = gr
 	}
-	ev, err := NewEvaluator(m, evalBatch(valSet.N))
+	ev, err := NewEvaluator(m, evalBatch(valSet.N), opts...)
 	if err != nil {
 		b.close()
 		return nil, err
@@ -335,10 +344,10 @@ type Evaluator struct {
 }
 
 // NewEvaluator builds the forward graphs for batches of up to batch rows.
-func NewEvaluator(m *model.Model, batch int) (*Evaluator, error) {
+func NewEvaluator(m *model.Model, batch int, opts ...model.GraphOption) (*Evaluator, error) {
 	ev := &Evaluator{m: m}
 	for k := range ev.graphs {
-		gr, err := m.NewGraph(batch, false)
+		gr, err := m.NewGraph(batch, false, opts...)
 		if err != nil {
 			ev.Close()
 			return nil, err
