@@ -1,11 +1,14 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -306,5 +309,48 @@ func TestExpf(t *testing.T) {
 	}
 	if got := expf(float32(math.NaN())); got == got {
 		t.Errorf("expf(NaN) = %v", got)
+	}
+}
+
+// loggingBLAS records the shapes of the Sgemm calls Gorgonia and the fused
+// ops make.
+type loggingBLAS struct {
+	gonum.Implementation
+	calls []string
+}
+
+func (l *loggingBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	t := func(x blas.Transpose) string {
+		if x == blas.NoTrans {
+			return "N"
+		}
+		return "T"
+	}
+	l.calls = append(l.calls, fmt.Sprintf("%s%s m=%d n=%d k=%d", t(tA), t(tB), m, n, k))
+	l.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// TestTrainingStepBLASCalls: a training step makes exactly two matrix
+// products, X·W and Xᵀ·dlogits, on both graphs; the product dlogits·Wᵀ
+// (∂loss/∂X, which G.Grad builds) never runs, so internal/blas need not
+// specialise it.
+func TestTrainingStepBLASCalls(t *testing.T) {
+	m, x, y := testModel(t, 784, 10, 256, 256, 1)
+	for _, k := range graphKinds {
+		gr, err := m.NewGraph(256, true, k.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb := &loggingBLAS{}
+		prev := G.WhichBLAS()
+		G.Use(lb)
+		runGraph(t, gr, x, y)
+		G.Use(prev)
+		gr.Close()
+		got := slices.Sorted(slices.Values(lb.calls))
+		want := []string{"NN m=256 n=10 k=784", "TN m=784 n=10 k=256"}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: Sgemm calls %q, want %q", k.name, got, want)
+		}
 	}
 }
