@@ -354,3 +354,23 @@ func TestTrainingStepBLASCalls(t *testing.T) {
 		}
 	}
 }
+
+// expShift is expf in a loop: the same values, bit for bit, over the
+// whole range and its edges.
+func TestExpShiftIsExpf(t *testing.T) {
+	var src []float32
+	for x := float32(-100); x <= 100; x += 0.173 {
+		src = append(src, x)
+	}
+	src = append(src, 0, -87.33654, 88.72283, 88.7, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()))
+	for _, m := range []float32{0, 1.5, -3} {
+		dst := make([]float32, len(src))
+		expShift(dst, src, m)
+		for j, v := range src {
+			e := expf(v - m)
+			if math.Float32bits(dst[j]) != math.Float32bits(e) && !(e != e && dst[j] != dst[j]) {
+				t.Fatalf("m %v: expShift(%v) = %v, expf %v", m, v, dst[j], e)
+			}
+		}
+	}
+}

@@ -167,13 +167,14 @@ extern "C" __global__ void bias_add_f32(long long n, long long len, float *out,
 // softmax_xent_f32 writes into out[0] the mean softmax cross-entropy of the
 // rows×k logits o against the labels y, as model.SoftmaxXent computes it:
 // each row shifted by its maximum, float sums along a row, the total and
-// the label count in double. One thread does it all, in the CPU's order.
+// the label count in double, and for one-hot rows the logarithm of a
+// product of the rows' sums. One thread does it all, in the CPU's order.
 extern "C" __global__ void softmax_xent_f32(long long rows, long long k, float *out,
 	const float *o, const float *y)
 {
 	if (thread_index() != 0)
 		return;
-	double total = 0.0, count = 0.0;
+	double total = 0.0, count = 0.0, logs = 0.0, prod = 1.0;
 	for (long long r = 0; r < rows; r++) {
 		const float *row = o + r * k, *yr = y + r * k;
 		float m = row[0];
@@ -187,10 +188,19 @@ extern "C" __global__ void softmax_xent_f32(long long rows, long long k, float *
 			picked += yr[j] * z;
 			labels += yr[j];
 		}
-		total += (double)picked - (double)labels * log((double)s);
+		total += (double)picked;
 		count += (double)labels;
+		if (labels == 1.0f) {
+			prod *= (double)s;
+			if (prod > 1e200) {
+				logs += log(prod);
+				prod = 1.0;
+			}
+		} else if (labels != 0.0f) {
+			logs += (double)labels * log((double)s);
+		}
 	}
-	out[0] = (float)(-total / count);
+	out[0] = (float)(-(total - logs - log(prod)) / count);
 }
 
 // softmax_xent_grad_f32 writes the derivative of that loss with respect to
