@@ -241,7 +241,7 @@ func TestResolveDir(t *testing.T) {
 func realDir(tb testing.TB) string {
 	dir := os.Getenv("SOFTMAXCTL_TEST_DATA")
 	if dir == "" {
-		tb.Skip("SOFTMAXCTL_TEST_DATA not set; set it to a Fashion-MNIST folder (e.g. ../shared/data/fashion-mnist) to test on real data")
+		tb.Skip("SOFTMAXCTL_TEST_DATA not set; set it to a Fashion-MNIST folder to test on real data")
 	}
 	return dir
 }
