@@ -100,27 +100,27 @@ func (m *Model) NewGraph(batch int, train bool, opts ...GraphOption) (*Graph, er
 	readLoss := G.Read(gr.loss, &gr.lossVal)
 	readLogits := G.Read(gr.logits, &gr.logitsVal)
 
-	var vmOpts []G.VMOpt
+	outputs := G.Nodes{readLoss, readLogits}
 	if train {
 		grads, err := G.Grad(gr.loss, gr.w, gr.b)
 		if err != nil {
 			return nil, fmt.Errorf("differentiate loss: %w", err)
 		}
 		gr.wGrad, gr.bGrad = grads[0], grads[1]
-		// The matrix product's derivative also builds ∂loss/∂X, a Batch×In
-		// product nothing needs: compiling only what the outputs depend on
-		// leaves it out, a third of the arithmetic. The gradients are read
-		// from their nodes (Grads) rather than accumulated into W's and
-		// b's dual values, which would cost an addition, a clearing and
-		// allocations every step.
-		prog, locMap, err := G.CompileFunction(gr.g, G.Nodes{gr.x, gr.y, gr.w, gr.b},
-			G.Nodes{readLoss, readLogits, gr.wGrad, gr.bGrad})
-		if err != nil {
-			return nil, fmt.Errorf("compile graph: %w", err)
-		}
-		vmOpts = append(vmOpts, G.WithPrecompiled(prog, locMap))
+		outputs = append(outputs, gr.wGrad, gr.bGrad)
 	}
-	gr.vm = G.NewTapeMachine(gr.g, vmOpts...)
+	// Only what the outputs depend on is compiled. That leaves out the
+	// primitives Fuse replaced, which stay in the graph, and ∂loss/∂X, a
+	// Batch×In product that the matrix product's derivative builds and
+	// nothing needs (a third of a step's arithmetic). The gradients are
+	// read from their nodes (Grads) rather than accumulated into W's and
+	// b's dual values, which would cost an addition, a clearing and
+	// allocations every step.
+	prog, locMap, err := G.CompileFunction(gr.g, G.Nodes{gr.x, gr.y, gr.w, gr.b}, outputs)
+	if err != nil {
+		return nil, fmt.Errorf("compile graph: %w", err)
+	}
+	gr.vm = G.NewTapeMachine(gr.g, G.WithPrecompiled(prog, locMap))
 	return gr, nil
 }
 
