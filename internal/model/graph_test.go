@@ -1,7 +1,9 @@
 package model
 
 import (
+	"math"
 	"runtime"
+	"slices"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -73,5 +75,29 @@ func TestStopGradient(t *testing.T) {
 	gx, _ := x.Grad()
 	if got := gx.Data().([]float32); got[0] != 1 || got[1] != 2 || got[2] != 3 {
 		t.Errorf("gradient = %v, want [1 2 3] (x, with nothing through the stopped branch)", got)
+	}
+}
+
+func TestArgmax(t *testing.T) {
+	nan := float32(math.NaN())
+	tests := []struct {
+		v    []float32
+		cols int
+		want []int
+	}{
+		{[]float32{1, 3, 2, 5, 4, 0}, 3, []int{1, 0}},
+		{[]float32{2, 2, 1}, 3, []int{0}},       // ties: the first
+		{[]float32{-1, -3, -0.5}, 3, []int{2}},  // all negative
+		{[]float32{nan, 1, 2}, 3, []int{0}},     // a NaN first wins, as before
+		{[]float32{1, nan, 2}, 3, []int{2}},     // later NaNs are skipped
+		{[]float32{7}, 1, []int{0}},             // one column
+		{[]float32{1, 2, 3, 4}, 2, []int{1, 1}}, // rows of two
+	}
+	for _, tt := range tests {
+		got := make([]int, len(tt.want))
+		Argmax(tt.v, tt.cols, got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Argmax(%v, %d) = %v, want %v", tt.v, tt.cols, got, tt.want)
+		}
 	}
 }
