@@ -101,3 +101,27 @@ func TestArgmax(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRunAll measures what a tape machine's RunAll costs beyond the
+// work of its graph: a one-op graph (sum of four floats) run over and
+// over. RunAll locks the calling goroutine to its thread and runs the
+// program on a new goroutine, so every call hands the processor to another
+// OS thread and back (Gorgonia's public API has no other way to run a
+// compiled program). Compare a run confined to one CPU (taskset -c 0),
+// where the hand-offs are plain context switches, with one free to use
+// two, where the kernel may wake the threads on the idle CPU.
+func BenchmarkRunAll(b *testing.B) {
+	g := G.NewGraph()
+	x := G.NewVector(g, tensor.Float32, G.WithShape(4), G.WithName("x"),
+		G.WithValue(tensor.New(tensor.WithShape(4), tensor.WithBacking([]float32{1, 2, 3, 4}))))
+	G.Must(G.Sum(x))
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
