@@ -84,6 +84,7 @@ const (
 func sgemmFast(ks kernelSet, aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) bool {
 	var drv func(m int, a, c []float32)
 	align := 1
+	scalar := ks == kernelGo // the kernel that runs is portable Go
 	switch {
 	case !aT && n <= narrowN:
 		// X·W (forward) and narrow A·Bᵀ: row-by-column dot products.
@@ -105,7 +106,7 @@ func sgemmFast(ks kernelSet, aT, bT bool, m, n, k int, alpha float32, a []float3
 		// compiles only what the loss and the parameters' gradients
 		// need): a short sum for every element of a big C. The portable
 		// kernel serves every family.
-		align = 2
+		align, scalar = 2, true
 		drv = func(m int, a, c []float32) {
 			ntGo(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		}
@@ -130,7 +131,7 @@ func sgemmFast(ks kernelSet, aT, bT bool, m, n, k int, alpha float32, a []float3
 	// run on separate cores; each range is a complete smaller Sgemm (with
 	// its own packing, which is cheap next to its arithmetic).
 	minFMAs := float64(parMinFMAs)
-	if ks == kernelGo {
+	if scalar {
 		// The scalar kernels are ~16× slower, so the split pays 16× sooner.
 		minFMAs /= 16
 	}
