@@ -134,15 +134,22 @@ fuzz:
 		done; \
 	done
 
-## bench: Go benchmarks (step, epoch, gather, SGEMM; gonum and fast side
-## by side) and the whole-process comparison with the plain Gorgonia loop
-DATA ?= ../shared/data/fashion-mnist
-RUNS ?= 5
+## bench: Go benchmarks (step, pipeline, epoch, gather, SGEMM; gonum and
+## fast side by side) and the whole-process comparison with the plain
+## Gorgonia loop and, when $(PYTHON) imports numpy and torch, NumPy and
+## PyTorch (bench/peers). DATA is the Fashion-MNIST folder; without it
+## softmaxctl's own is used ($$SOFTMAXCTL_DATA/fashion-mnist, else the user
+## cache). A relative DATA is taken from the repository root: go test runs
+## each package in its own folder, so the path is made absolute here.
+DATA       ?=
+RUNS       ?= 5
+PYTHON     ?= python3
+BENCH_DATA  = $(if $(DATA),$(abspath $(DATA)))
 bench:
-	SOFTMAXCTL_TEST_DATA=$(DATA) $(GO) test -run '^$$' -bench . -benchtime 20x ./internal/train
+	SOFTMAXCTL_TEST_DATA=$(BENCH_DATA) $(GO) test -run '^$$' -bench . -benchtime 20x ./internal/train
 	$(GO) test -run '^$$' -bench 'Gather' ./internal/dataset
 	$(GO) test -run '^$$' -bench 'Sgemm$$' ./internal/blas
-	$(GO) run ./bench/compare -runs $(RUNS) -data $(DATA)
+	$(GO) run ./bench/compare -runs $(RUNS) -python $(PYTHON) $(if $(BENCH_DATA),-data $(BENCH_DATA))
 
 clean:
 	rm -f softmaxctl softmaxctl-cuda

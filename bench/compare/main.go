@@ -1,19 +1,33 @@
-// Command compare runs `softmaxctl train` and the plain Gorgonia loop
-// (bench/plainloop) side by side, alternating, several times each, and
-// reports the training-loop time, the whole-process time and the peak
-// resident memory of each, with the ratios softmaxctl/plain as
-// min/median/max. Both read the same data in place and train the same
-// recipe and seed.
+// Command compare runs `softmaxctl train` and its peers side by side on the
+// same recipe and data, alternating, several rounds, and reports for each
+// the training-loop time, the whole-process time and the peak resident
+// memory as min / median / max, with the per-round ratios of softmaxctl
+// to each peer. The peers are
 //
-//	go run ./bench/compare -runs 5 -data ../shared/data/fashion-mnist
+//   - the plain Gorgonia loop (bench/plainloop): the same graph written the
+//     straightforward way, always run;
+//   - NumPy (bench/peers/numpy_softmax.py) and PyTorch
+//     (bench/peers/torch_softmax.py), run when the Python interpreter
+//     given by -python imports numpy (and torch); each says which BLAS it
+//     loaded, as NumPy with a reference BLAS is several times slower than
+//     with OpenBLAS.
 //
-// It builds both programs itself (into a temporary folder) so that neither
-// pays for compilation inside its timing.
+// Every program prints the JSON summary of `softmaxctl train --json`
+// (train_seconds, total_seconds, val_acc); the harness measures the whole
+// process itself, from start to exit.
+//
+//	go run ./bench/compare -runs 5 [-data DIR] [-python python3]
+//
+// Without -data the folder is softmaxctl's own: $SOFTMAXCTL_DATA/
+// fashion-mnist, else the user cache (see `softmaxctl train --help`). The
+// Go programs are built first, into a temporary folder, so that none pays
+// for compilation inside its timing.
 package main
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -22,13 +36,25 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/blas"
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
 )
 
+// A program is one contestant: how to start it, and what it reported.
+type program struct {
+	name string   // as printed
+	argv []string // command line
+	dir  string   // working directory ("" for the current one)
+	// about is what the program said about itself (its library and BLAS).
+	about   string
+	samples []sample
+}
+
 type sample struct {
-	ValAcc, TrainSec, TotalSec, WallSec float64
-	RSSMB                               float64
+	ValAcc, TrainSec, WallSec float64
+	RSSMiB                    float64 // 0 where the system does not say
 }
 
 func main() {
@@ -39,91 +65,167 @@ func main() {
 }
 
 func run() error {
-	runs := flag.Int("runs", 5, "runs of each program")
-	data := flag.String("data", "../shared/data/fashion-mnist", "folder with Fashion-MNIST")
+	runs := flag.Int("runs", 5, "rounds; each runs every program once")
+	data := flag.String("data", "", "folder with Fashion-MNIST (default $SOFTMAXCTL_DATA/fashion-mnist, else the user cache)")
 	epochs := flag.Int("epochs", 10, "epochs")
+	python := flag.String("python", "python3", "Python interpreter for the NumPy and PyTorch peers (skipped if it lacks numpy or torch)")
 	flag.Parse()
+	if *runs < 1 {
+		return errors.New("-runs must be at least 1")
+	}
+
+	dir, err := dataset.ResolveDir(*data, "fashion-mnist")
+	if err != nil {
+		return err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	spec, _ := dataset.Lookup("fashion-mnist")
+	if missing := dataset.Missing(dir, spec); len(missing) > 0 {
+		return fmt.Errorf("Fashion-MNIST is not in %s (missing %s): run `softmaxctl download` or pass -data", dir, strings.Join(missing, ", "))
+	}
 
 	tmp, err := os.MkdirTemp("", "softmaxctl-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bins := map[string]string{
-		"softmaxctl": filepath.Join(tmp, "softmaxctl"),
-		"plain":      filepath.Join(tmp, "plainloop"),
-	}
-	for name, pkg := range map[string]string{"softmaxctl": "./cmd/softmaxctl", "plain": "./bench/plainloop"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", bins[name], pkg)
+	bin := func(name, pkg string) (string, error) {
+		out := filepath.Join(tmp, name)
+		cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("build %s: %v\n%s", pkg, err, msg)
 		}
+		return out, nil
 	}
-	model := filepath.Join(tmp, "model.safetensors")
-	args := map[string][]string{
-		"softmaxctl": {"train", "--data", *data, "--no-download", "--epochs", fmt.Sprint(*epochs), "--json", "--out", model, "--device", "cpu"},
-		"plain":      {"-data", *data, "-epochs", fmt.Sprint(*epochs)},
+	smx, err := bin("softmaxctl", "./cmd/softmaxctl")
+	if err != nil {
+		return err
 	}
-	results := map[string][]sample{}
-	for i := 0; i < *runs; i++ {
-		for _, name := range []string{"plain", "softmaxctl"} {
-			s, err := measure(bins[name], args[name])
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			results[name] = append(results[name], s)
-			fmt.Fprintf(os.Stderr, "run %d %-10s loop %.3fs  process %.3fs  rss %.0f MB  acc %.4f\n", i+1, name, s.TrainSec, s.WallSec, s.RSSMB, s.ValAcc)
+	plain, err := bin("plainloop", "./bench/plainloop")
+	if err != nil {
+		return err
+	}
+	ep := fmt.Sprint(*epochs)
+	progs := []*program{
+		{name: "softmaxctl", argv: []string{smx, "train", "--data", dir, "--no-download", "--epochs", ep, "--json",
+			"--out", filepath.Join(tmp, "model.safetensors"), "--device", "cpu"},
+			about: "Go, Gorgonia tape machine, internal/blas " + blas.Kernels() + " kernels"},
+		{name: "plain Gorgonia loop", argv: []string{plain, "-data", dir, "-epochs", ep},
+			about: "Go, Gorgonia tape machine, Gonum BLAS"},
+	}
+	peers, err := filepath.Abs(filepath.Join("bench", "peers"))
+	if err != nil {
+		return err
+	}
+	for _, p := range []struct{ name, module, script string }{
+		{"NumPy", "numpy", "numpy_softmax.py"},
+		{"PyTorch", "torch", "torch_softmax.py"},
+	} {
+		if msg, err := exec.Command(*python, "-c", "import "+p.module).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s peer skipped: %s cannot import %s (%s)\n", p.name, *python, p.module, lastLine(string(msg), err))
+			continue
 		}
+		progs = append(progs, &program{name: p.name, dir: peers,
+			argv: []string{*python, filepath.Join(peers, p.script), "--data", dir, "--epochs", ep}})
 	}
 
-	fmt.Printf("machine: %s, %d CPUs, %s; %d runs each, %d epochs, data %s\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), *runs, *epochs, *data)
-	fmt.Println("| measure | plain Gorgonia loop (min / median / max) | softmaxctl (min / median / max) | ratio softmaxctl/plain (min / median / max) |")
-	fmt.Println("| --- | --- | --- | --- |")
-	row := func(label, unit string, f func(sample) float64) {
-		p := stats(results["plain"], f)
-		s := stats(results["softmaxctl"], f)
-		// Ratios pair run i of each program, which ran back to back.
-		var r []float64
-		for i := range results["plain"] {
-			r = append(r, f(results["softmaxctl"][i])/f(results["plain"][i]))
+	// Rounds alternate the programs, starting with a different one each
+	// round, so that a slow spell of the machine does not fall on one.
+	for i := 0; i < *runs; i++ {
+		for j := range progs {
+			p := progs[(i+j)%len(progs)]
+			s, about, err := measure(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			if about != "" {
+				p.about = about
+			}
+			p.samples = append(p.samples, s)
+			fmt.Fprintf(os.Stderr, "round %d %-20s loop %6.3fs  process %6.3fs  rss %4.0f MiB  acc %.4f\n", i+1, p.name, s.TrainSec, s.WallSec, s.RSSMiB, s.ValAcc)
 		}
-		rs := stats3(r)
-		fmt.Printf("| %s | %s | %s | %.3f / %.3f / %.3f |\n", label, p.fmt(unit), s.fmt(unit), rs[0], rs[1], rs[2])
 	}
-	row("training loop", "s", func(s sample) float64 { return s.TrainSec })
-	row("whole process", "s", func(s sample) float64 { return s.WallSec })
-	row("peak RSS", "MB", func(s sample) float64 { return s.RSSMB })
-	row("test accuracy", "", func(s sample) float64 { return s.ValAcc })
+	report(os.Stdout, progs, *runs, *epochs)
 	return nil
 }
 
-// measure runs one program and reads its JSON summary and resource usage.
-func measure(bin string, args []string) (sample, error) {
+// measure runs a program once and reads its JSON summary (the last line of
+// its output) and its resource usage.
+func measure(p *program) (sample, string, error) {
 	var out, errOut bytes.Buffer
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return sample{}, fmt.Errorf("%v: %s", err, strings.TrimSpace(errOut.String()))
+		return sample{}, "", fmt.Errorf("%v: %s", err, strings.TrimSpace(errOut.String()))
 	}
 	wall := time.Since(start).Seconds()
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	var sum struct {
-		ValAcc   float64 `json:"val_acc"`
-		TrainSec float64 `json:"train_seconds"`
-		TotalSec float64 `json:"total_seconds"`
+		ValAcc   *float64 `json:"val_acc"`
+		TrainSec *float64 `json:"train_seconds"`
+		TotalSec *float64 `json:"total_seconds"`
+		Library  string   `json:"library"`
+		BLAS     string   `json:"blas"`
 	}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
-		return sample{}, fmt.Errorf("read summary: %w", err)
+		return sample{}, "", fmt.Errorf("read summary: %w", err)
 	}
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	rss := 0.0
-	if ru != nil {
-		rss = float64(ru.Maxrss) / 1024 // Linux reports KiB
+	if sum.ValAcc == nil || sum.TrainSec == nil || sum.TotalSec == nil {
+		return sample{}, "", errors.New("summary lacks val_acc, train_seconds or total_seconds")
 	}
-	return sample{ValAcc: sum.ValAcc, TrainSec: sum.TrainSec, TotalSec: sum.TotalSec, WallSec: wall, RSSMB: rss}, nil
+	rss, _ := peakRSS(cmd.ProcessState)
+	about := ""
+	if sum.Library != "" {
+		about = sum.Library + ", BLAS: " + sum.BLAS
+	}
+	return sample{ValAcc: *sum.ValAcc, TrainSec: *sum.TrainSec, WallSec: wall, RSSMiB: rss}, about, nil
 }
+
+// report prints the machine, each program's figures and softmaxctl's
+// per-round ratios to each peer, as Markdown tables.
+func report(w *os.File, progs []*program, runs, epochs int) {
+	fmt.Fprintf(w, "machine: %s, %d CPUs, %s; %d rounds, %d epochs, Fashion-MNIST\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runs, epochs)
+	for _, p := range progs {
+		fmt.Fprintf(w, "- %s: %s\n", p.name, p.about)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| program | training loop (min / median / max) | whole process | peak RSS | test accuracy |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+	for _, p := range progs {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", p.name,
+			stats(p.samples, loop).fmt("s"), stats(p.samples, wall).fmt("s"), stats(p.samples, rss).fmt("MiB"), stats(p.samples, acc).fmt(""))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| ratio softmaxctl / peer, per round (min / median / max) | training loop | whole process | peak RSS |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- |")
+	smx := progs[0]
+	for _, p := range progs[1:] {
+		ratio := func(f func(sample) float64) string {
+			var r []float64
+			for i := range p.samples {
+				if d := f(p.samples[i]); d > 0 {
+					r = append(r, f(smx.samples[i])/d)
+				}
+			}
+			if len(r) == 0 {
+				return "n/a"
+			}
+			t := stats3(r)
+			return fmt.Sprintf("%.3f / %.3f / %.3f", t[0], t[1], t[2])
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", p.name, ratio(loop), ratio(wall), ratio(rss))
+	}
+}
+
+func loop(s sample) float64 { return s.TrainSec }
+func wall(s sample) float64 { return s.WallSec }
+func rss(s sample) float64  { return s.RSSMiB }
+func acc(s sample) float64  { return s.ValAcc }
 
 type triple [3]float64
 
@@ -150,10 +252,24 @@ func (t triple) fmt(unit string) string {
 	switch unit {
 	case "s":
 		return fmt.Sprintf("%.2f / %.2f / %.2f s", t[0], t[1], t[2])
-	case "MB":
-		return fmt.Sprintf("%.0f / %.0f / %.0f MB", t[0], t[1], t[2])
+	case "MiB":
+		if t[2] == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.0f / %.0f / %.0f MiB", t[0], t[1], t[2])
 	}
 	return fmt.Sprintf("%.4f / %.4f / %.4f", t[0], t[1], t[2])
+}
+
+func lastLine(s string, err error) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "\n"); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" {
+		return err.Error()
+	}
+	return s
 }
 
 func cpuModel() string {

@@ -9,7 +9,10 @@
 //
 // It prints one JSON line like the summary of `softmaxctl train --json`:
 //
-//	go run ./bench/plainloop -data ../shared/data/fashion-mnist
+//	go run ./bench/plainloop [-data DIR]
+//
+// Without -data it reads softmaxctl's own folder: $SOFTMAXCTL_DATA/
+// fashion-mnist, else the user cache.
 package main
 
 import (
@@ -35,7 +38,7 @@ func main() {
 
 func run() error {
 	start := time.Now()
-	data := flag.String("data", "../shared/data/fashion-mnist", "folder with Fashion-MNIST")
+	data := flag.String("data", "", "folder with Fashion-MNIST (default $SOFTMAXCTL_DATA/fashion-mnist, else the user cache)")
 	epochs := flag.Int("epochs", 10, "epochs")
 	lr := flag.Float64("lr", 0.1, "learning rate")
 	batch := flag.Int("batch-size", 256, "batch size")
@@ -43,11 +46,15 @@ func run() error {
 	flag.Parse()
 
 	spec, _ := dataset.Lookup("fashion-mnist")
-	trainSet, err := dataset.Load(*data, spec, dataset.Train)
+	dir, err := dataset.ResolveDir(*data, spec.Name)
 	if err != nil {
 		return err
 	}
-	testSet, err := dataset.Load(*data, spec, dataset.Test)
+	trainSet, err := dataset.Load(dir, spec, dataset.Train)
+	if err != nil {
+		return err
+	}
+	testSet, err := dataset.Load(dir, spec, dataset.Test)
 	if err != nil {
 		return err
 	}

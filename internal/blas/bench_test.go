@@ -14,8 +14,8 @@ import (
 // benchShapes are the Sgemm calls of one softmax-regression step (see
 // TestGorgoniaCalls) at the training batch and at a large evaluation batch.
 // The _mnist variants fill X like MNIST images, where about 80% of the
-// pixels are zero; Gonum and the Go kernels skip those, the AVX2 kernels
-// do not.
+// pixels are zero; Gonum and the Go kernels skip those, the AVX2 and
+// AVX-512 kernels do not.
 func benchShapes() []gemmCase {
 	N, T := blas.NoTrans, blas.Trans
 	var cs []gemmCase

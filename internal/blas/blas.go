@@ -29,10 +29,12 @@ type Implementation struct {
 	gonum.Implementation
 }
 
-// New returns an Implementation that uses the fastest kernels the CPU
-// supports (AVX2+FMA assembly on amd64, portable Go elsewhere or with the
-// purego build tag). The zero Implementation value is equally usable; it
-// holds no state and is safe for concurrent use.
+// New returns an Implementation that uses the fastest kernels the CPU and
+// the operating system support, chosen once at start-up: AVX-512 or
+// AVX2+FMA assembly on amd64, portable Go elsewhere or with the purego
+// build tag (SOFTMAXCTL_SIMD caps the choice, see SIMDEnv). The zero
+// Implementation value is equally usable; it holds no state and is safe
+// for concurrent use.
 func New() *Implementation { return &Implementation{} }
 
 var _ interface {

@@ -157,9 +157,9 @@ dotreduce:
 //
 // A classic register-blocked GEMM micro-kernel: 12 accumulators hold the
 // 6×16 tile, each k-step loads one 16-wide row of B' and broadcasts six
-// elements of A', i.e. 8 loads per 12 FMAs. A' is addressed with two
-// strides so the same kernel serves A·Bᵀ (A' = A, walking its rows) and
-// Aᵀ·B computed as (Bᵀ·A)ᵀ (A' = packed B, walking its columns).
+// elements of A', i.e. 8 loads per 12 FMAs. A' is addressed with a row
+// and a column stride, so that Aᵀ·B is computed as (Bᵀ·A)ᵀ with A' the
+// packed B, walked along its columns.
 TEXT ·gemm6x16(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI

@@ -2,6 +2,7 @@ package blas
 
 import (
 	"math"
+	"os"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -13,26 +14,57 @@ import (
 type kernelSet int
 
 const (
-	kernelGo   kernelSet = iota // portable scalar Go
-	kernelAVX2                  // amd64 assembly using AVX2 and FMA3
+	kernelGo     kernelSet = iota // portable scalar Go
+	kernelAVX2                    // amd64 assembly using AVX2 and FMA3
+	kernelAVX512                  // amd64 assembly using AVX-512 (F)
 )
 
 func (k kernelSet) String() string {
-	if k == kernelAVX2 {
+	switch k {
+	case kernelAVX2:
 		return "avx2"
+	case kernelAVX512:
+		return "avx512"
 	}
 	return "go"
 }
 
 // active is the kernel family Sgemm uses.
-var active = bestKernels()
+var active = chooseKernels(os.Getenv(SIMDEnv))
+
+// SIMDEnv is the environment variable that caps the instruction set of
+// the kernels: "go" (portable Go), "avx2" or "avx512". Unset or empty, the
+// kernels use the best the CPU and the operating system support; a value
+// beyond that support means the best there is, and an unknown value is
+// ignored. It is for comparing the kernel families on one machine
+// (benchmarks, the whole CLI); tests switch families directly.
+const SIMDEnv = "SOFTMAXCTL_SIMD"
+
+// chooseKernels returns the best family the machine supports, capped by
+// limit (a SIMDEnv value).
+func chooseKernels(limit string) kernelSet {
+	best := bestKernels()
+	switch limit {
+	case "go":
+		return kernelGo
+	case "avx2":
+		return min(best, kernelAVX2)
+	}
+	return best
+}
 
 func bestKernels() kernelSet {
-	if haveAVX2FMA {
+	switch {
+	case haveAVX512:
+		return kernelAVX512
+	case haveAVX2FMA:
 		return kernelAVX2
 	}
 	return kernelGo
 }
+
+// Kernels names the kernel family Sgemm uses: "avx512", "avx2" or "go".
+func Kernels() string { return active.String() }
 
 func activeKernels() kernelSet { return active }
 
@@ -52,37 +84,43 @@ const (
 func sgemmFast(ks kernelSet, aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) bool {
 	var drv func(m int, a, c []float32)
 	align := 1
+	scalar := ks == kernelGo // the kernel that runs is portable Go
 	switch {
 	case !aT && n <= narrowN:
 		// X·W (forward) and narrow A·Bᵀ: row-by-column dot products.
 		align = 32
 		drv = func(m int, a, c []float32) {
-			if ks == kernelAVX2 {
+			switch {
+			case ks == kernelAVX512:
+				narrowAVX512(bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			case ks == kernelAVX2:
 				narrowAVX2(bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			} else if bT {
+			case bT:
 				ntGo(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			} else {
+			default:
 				nnNarrowGo(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			}
 		}
 	case !aT && bT && k <= shallowK:
-		// dY·Wᵀ (gradient of X): a short sum for every element of a big C.
-		align = 6
+		// dY·Wᵀ (the gradient of X, which training never computes: it
+		// compiles only what the loss and the parameters' gradients
+		// need): a short sum for every element of a big C. The portable
+		// kernel serves every family.
+		align, scalar = 2, true
 		drv = func(m int, a, c []float32) {
-			if ks == kernelAVX2 {
-				ntWideAVX2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			} else {
-				ntGo(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			}
+			ntGo(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		}
 	case aT && !bT && n <= narrowN && (m-1)*ldc <= math.MaxInt32:
 		// Xᵀ·dY (gradient of W): a long sum of outer products into a small C.
 		// (The Go kernel keeps offsets into C in int32, hence the size limit.)
-		align = 16
+		align = 32
 		drv = func(m int, a, c []float32) {
-			if ks == kernelAVX2 {
+			switch ks {
+			case kernelAVX512:
+				tnNarrowAVX512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			case kernelAVX2:
 				tnNarrowAVX2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			} else {
+			default:
 				tnNarrowGo(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			}
 		}
@@ -93,7 +131,7 @@ func sgemmFast(ks kernelSet, aT, bT bool, m, n, k int, alpha float32, a []float3
 	// run on separate cores; each range is a complete smaller Sgemm (with
 	// its own packing, which is cheap next to its arithmetic).
 	minFMAs := float64(parMinFMAs)
-	if ks == kernelGo {
+	if scalar {
 		// The scalar kernels are ~16× slower, so the split pays 16× sooner.
 		minFMAs /= 16
 	}

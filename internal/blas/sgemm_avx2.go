@@ -58,57 +58,6 @@ func narrowAVX2(bT bool, m, n, k int, alpha float32, a []float32, lda int, b []f
 	}
 }
 
-// ntWideAVX2 computes C = alpha*A*Bᵀ + beta*C for wide C and small k
-// (dY·Wᵀ: 256×784 from k = 10). Bᵀ is packed k×np (np = n rounded up to
-// 16) so that the 6×16 micro-kernel streams 16-wide rows of it and writes
-// C directly; only edge tiles go through a scratch tile. The packed Bᵀ is
-// at most 64×np floats and stays in cache, so the kernel is told to
-// prefetch nothing (offset 0).
-func ntWideAVX2(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	np := roundUp(n, 16)
-	btBuf := getScratch(k*np + 6*k + 6*16)
-	defer putScratch(btBuf)
-	bt := (*btBuf)[:k*np]
-	for j := 0; j < n; j++ {
-		for p, v := range b[j*ldb : j*ldb+k] {
-			bt[p*np+j] = v
-		}
-	}
-	edgeA := (*btBuf)[k*np : k*np+6*k]
-	tile := (*btBuf)[k*np+6*k:]
-	betaZero := 0
-	if beta == 0 {
-		betaZero = 1
-	}
-	nFull := n / 16 * 16
-	for i := 0; i < m; i += 6 {
-		mr := min(6, m-i)
-		aTile, rsA := a[i*lda:], lda
-		if mr < 6 {
-			// Copy the last rows into a zero-padded 6×k block so the kernel
-			// never reads past A.
-			clear(edgeA)
-			for r := 0; r < mr; r++ {
-				copy(edgeA[r*k:r*k+k], a[(i+r)*lda:(i+r)*lda+k])
-			}
-			aTile, rsA = edgeA, k
-		}
-		for j := 0; j < np; j += 16 {
-			if mr == 6 && j < nFull {
-				gemm6x16(k, ptr(aTile, 0), uintptr(rsA*f32), uintptr(f32), ptr(bt, j), uintptr(np*f32),
-					ptr(c, i*ldc+j), uintptr(ldc*f32), alpha, beta, betaZero, 0)
-				continue
-			}
-			gemm6x16(k, ptr(aTile, 0), uintptr(rsA*f32), uintptr(f32), ptr(bt, j), uintptr(np*f32),
-				ptr(tile, 0), uintptr(16*f32), 1, 0, 1, 0)
-			w := min(16, n-j)
-			for r := 0; r < mr; r++ {
-				storeRow(c[(i+r)*ldc+j:(i+r)*ldc+j+w], tile[r*16:r*16+w], alpha, beta)
-			}
-		}
-	}
-}
-
 // tnBlockK is how many rows of A and B (steps of k) tnNarrowAVX2 takes
 // at a time: small enough that the strip of A they read stays in L1 while
 // it is reused for every column block of C.

@@ -11,11 +11,14 @@ import (
 )
 
 // kernelSets lists the kernel families this machine can run, so every test
-// covers both the assembly and the portable Go code.
+// covers the assembly of each instruction set and the portable Go code.
 func kernelSets() []kernelSet {
 	ks := []kernelSet{kernelGo}
 	if haveAVX2FMA {
 		ks = append(ks, kernelAVX2)
+	}
+	if haveAVX512 {
+		ks = append(ks, kernelAVX512)
 	}
 	return ks
 }
@@ -284,6 +287,20 @@ func TestSgemmPanics(t *testing.T) {
 		got := recovered(func() { f(New()) })
 		if want == nil || got != want {
 			t.Errorf("panic %v, gonum panics with %v", got, want)
+		}
+	}
+}
+
+// TestChooseKernels: SOFTMAXCTL_SIMD caps the kernel family, never raises
+// it above what the machine supports.
+func TestChooseKernels(t *testing.T) {
+	best := bestKernels()
+	for _, tt := range []struct {
+		limit string
+		want  kernelSet
+	}{{"", best}, {"avx512", best}, {"avx2", min(best, kernelAVX2)}, {"go", kernelGo}, {"neon", best}} {
+		if got := chooseKernels(tt.limit); got != tt.want {
+			t.Errorf("chooseKernels(%q) = %v, want %v", tt.limit, got, tt.want)
 		}
 	}
 }

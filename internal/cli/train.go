@@ -38,6 +38,8 @@ type TrainOptions struct {
 	Plot string
 	// Recipe holds the options beyond the chapter's recipe (recipe.go).
 	Recipe recipeOptions
+	// NoFuse runs the graph of primitives without the fusion pass.
+	NoFuse bool
 }
 
 // NewCmdTrain builds `softmaxctl train`. runF replaces the run function in
@@ -79,6 +81,7 @@ SIGTERM). Output paths are checked before any work starts.`,
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per epoch, and a summary, on stdout")
 	f.StringVar(&opts.Plot, "plot", "", "draw the training curves into this PNG or SVG file after each epoch")
 	opts.Recipe.addFlags(cmd)
+	f.BoolVar(&opts.NoFuse, "no-fuse", false, "run Gorgonia's primitive ops as the model is written, without fusing them (slower; CPU; for checking)")
 	completeValues(cmd, "device", device.Names()...)
 	completeFiles(cmd, "out", "safetensors")
 	completeFiles(cmd, "plot", "png", "svg")
@@ -229,7 +232,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 			return err
 		}
 	}
-	tr := &train.Trainer{Config: cfg}
+	tr := &train.Trainer{Config: cfg, Unfused: o.NoFuse}
 	if initCk != nil {
 		if err := warmStart(m, initCk, spec.Name, o.Recipe.Init); err != nil {
 			return err

@@ -2,23 +2,61 @@
 
 package dataset
 
-import "golang.org/x/sys/cpu"
+import (
+	"os"
 
-// haveAVX2 reports whether scaleBytesAVX2 can run.
-var haveAVX2 = cpu.X86.HasAVX2
+	"golang.org/x/sys/cpu"
+)
 
-// scaleBytesAVX2 sets dst[i] = float32(src[i]) / 255 for the first n -
-// n%32 bytes and returns how many it did. It divides rather than multiplying
-// by 1/255 so that its results are bit for bit those of the scale table.
+// The byte-scaling kernels this CPU can run. x/sys/cpu reports AVX2 and
+// AVX-512 only when the OS saves their registers; GODEBUG=cpu.avx2=off
+// and cpu.avx512f=off turn them off.
+var (
+	haveAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	haveAVX512 = haveAVX2 && cpu.X86.HasAVX512F
+)
+
+// scaleBytesAVX2 sets dst[i] = float32(src[i]) / 255 for the first n −
+// n%32 bytes and returns how many it did, prefetching pf meanwhile (the
+// row the caller scales next). Its results are bit for bit those of the
+// scale table.
 //
 //go:noescape
-func scaleBytesAVX2(dst *float32, src *byte, n int) int
+func scaleBytesAVX2(dst *float32, src *byte, n int, pf *byte) int
 
-// scaleRow sets dst[i] = src[i]/255 for every i; len(dst) >= len(src).
-func scaleRow(dst []float32, src []byte) {
+// scaleBytesAVX512 is scaleBytesAVX2 with 16-lane vectors, for the first
+// n − n%16 bytes.
+//
+//go:noescape
+func scaleBytesAVX512(dst *float32, src *byte, n int, pf *byte) int
+
+// scaleActive is the kernel scaleRow uses: the best the CPU supports,
+// capped by SOFTMAXCTL_SIMD ("go", "avx2", "avx512"), as for the SGEMM
+// kernels of internal/blas.
+var scaleActive = chooseScale(os.Getenv("SOFTMAXCTL_SIMD"))
+
+func bestScale() scaleKernel {
+	switch {
+	case haveAVX512:
+		return scaleAVX512
+	case haveAVX2:
+		return scaleAVX2
+	}
+	return scaleGo
+}
+
+// scaleRow sets dst[i] = src[i]/255 for every i, prefetching pf (the row
+// the caller scales next; src itself if there is none). It panics if dst
+// is shorter than src: the kernels write len(src) floats.
+func scaleRow(dst []float32, src, pf []byte) {
+	dst = dst[:len(src)]
 	done := 0
-	if haveAVX2 && len(src) >= 32 {
-		done = scaleBytesAVX2(&dst[0], &src[0], len(src))
+	switch {
+	case len(src) == 0 || len(pf) == 0:
+	case scaleActive == scaleAVX512 && len(src) >= 16:
+		done = scaleBytesAVX512(&dst[0], &src[0], len(src), &pf[0])
+	case scaleActive >= scaleAVX2 && len(src) >= 32:
+		done = scaleBytesAVX2(&dst[0], &src[0], len(src), &pf[0])
 	}
 	scaleTail(dst[done:], src[done:])
 }

@@ -2,5 +2,16 @@
 
 package dataset
 
-// scaleRow sets dst[i] = src[i]/255 for every i; len(dst) >= len(src).
-func scaleRow(dst []float32, src []byte) { scaleTail(dst, src) }
+// Without the amd64 assembly only the table lookup exists.
+const (
+	haveAVX2   = false
+	haveAVX512 = false
+)
+
+var scaleActive = scaleGo
+
+func bestScale() scaleKernel { return scaleGo }
+
+// scaleRow sets dst[i] = src[i]/255 for every i; it panics if dst is
+// shorter than src. pf is unused.
+func scaleRow(dst []float32, src, pf []byte) { scaleTail(dst[:len(src)], src) }

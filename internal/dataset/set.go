@@ -44,6 +44,32 @@ var scale = func() (t [256]float32) {
 	return t
 }()
 
+// scaleKernel names an implementation of scaleRow.
+type scaleKernel int
+
+const (
+	scaleGo     scaleKernel = iota // the table lookup, in Go
+	scaleAVX2                      // amd64 assembly, AVX2 and FMA
+	scaleAVX512                    // amd64 assembly, AVX-512
+)
+
+func (k scaleKernel) String() string {
+	return [...]string{"go", "avx2", "avx512"}[k]
+}
+
+// chooseScale returns the best kernel the machine supports, capped by
+// limit (a SOFTMAXCTL_SIMD value: "go", "avx2" or "avx512").
+func chooseScale(limit string) scaleKernel {
+	best := bestScale()
+	switch limit {
+	case "go":
+		return scaleGo
+	case "avx2":
+		return min(best, scaleAVX2)
+	}
+	return best
+}
+
 // scaleTail is the portable scaleRow: a table lookup per pixel.
 func scaleTail(dst []float32, src []byte) {
 	dst = dst[:len(src)] // lets the compiler drop the bounds checks
@@ -74,7 +100,11 @@ func (s *Set) Gather(idx []int, x, y []float32) {
 		}
 	}
 	for k, i := range idx {
-		scaleRow(x[k*d:(k+1)*d], s.Pix[i*d:(i+1)*d])
+		// Images are scattered over the set: while one is scaled, the
+		// one after next is prefetched, so that its cache misses overlap
+		// the arithmetic instead of following it.
+		next := idx[min(k+2, len(idx)-1)]
+		scaleRow(x[k*d:(k+1)*d], s.Pix[i*d:(i+1)*d], s.Pix[next*d:(next+1)*d])
 		if y != nil {
 			row := y[k*nc : (k+1)*nc]
 			clear(row)

@@ -209,19 +209,46 @@ func TestBatch(t *testing.T) {
 	}
 }
 
+// scaleKernels lists the scaleRow kernels this machine can run, so that
+// the tests cover each.
+func scaleKernels() []scaleKernel {
+	ks := []scaleKernel{scaleGo}
+	if haveAVX2 {
+		ks = append(ks, scaleAVX2)
+	}
+	if haveAVX512 {
+		ks = append(ks, scaleAVX512)
+	}
+	return ks
+}
+
+// withScale runs f with scaleRow forced to use k.
+func withScale(k scaleKernel, f func()) {
+	old := scaleActive
+	scaleActive = k
+	defer func() { scaleActive = old }()
+	f()
+}
+
 // scaleRow (assembly on amd64) must give exactly the table's values for
-// every byte, at every length and alignment.
+// every byte, at every length and alignment, with every kernel.
 func TestScaleRowExact(t *testing.T) {
+	for _, k := range scaleKernels() {
+		t.Run(k.String(), func(t *testing.T) { withScale(k, func() { testScaleRowExact(t) }) })
+	}
+}
+
+func testScaleRowExact(t *testing.T) {
 	src := make([]byte, 300)
 	for i := range src {
 		src[i] = byte(i*37 + 11)
 	}
 	for off := 0; off < 4; off++ {
-		for n := 0; n <= 100; n++ {
+		for n := 0; n <= 200; n++ {
 			in := src[off : off+n]
 			dst := make([]float32, n+1)
 			dst[n] = -1
-			scaleRow(dst, in)
+			scaleRow(dst, in, src[off:])
 			for i, p := range in {
 				if dst[i] != float32(p)/255 {
 					t.Fatalf("off %d, n %d: dst[%d] = %v for byte %d, want %v", off, n, i, dst[i], p, float32(p)/255)
@@ -237,7 +264,7 @@ func TestScaleRowExact(t *testing.T) {
 		all[i] = byte(i)
 	}
 	dst := make([]float32, 256)
-	scaleRow(dst, all)
+	scaleRow(dst, all, all)
 	for i := range all {
 		if dst[i] != float32(i)/255 {
 			t.Fatalf("byte %d: %v, want %v", i, dst[i], float32(i)/255)
@@ -245,8 +272,37 @@ func TestScaleRowExact(t *testing.T) {
 	}
 }
 
+// scaleRow refuses a destination shorter than its source rather than
+// letting a kernel write past it.
+func TestScaleRowShortDestination(t *testing.T) {
+	for _, k := range scaleKernels() {
+		t.Run(k.String(), func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			src := make([]byte, 64)
+			withScale(k, func() { scaleRow(make([]float32, 63), src, src) })
+		})
+	}
+}
+
+// TestChooseScale: SOFTMAXCTL_SIMD caps the kernel, never raises it.
+func TestChooseScale(t *testing.T) {
+	best := bestScale()
+	for _, tt := range []struct {
+		limit string
+		want  scaleKernel
+	}{{"", best}, {"avx512", best}, {"avx2", min(best, scaleAVX2)}, {"go", scaleGo}, {"sse9", best}} {
+		if got := chooseScale(tt.limit); got != tt.want {
+			t.Errorf("chooseScale(%q) = %v, want %v", tt.limit, got, tt.want)
+		}
+	}
+}
+
 // BenchmarkGather256 measures gathering one default batch from shuffled
-// rows.
+// rows of a 60000-image set, with each scaling kernel.
 func BenchmarkGather256(b *testing.B) {
 	s := &Set{Pix: make([]byte, 60000*784), Labels: make([]uint8, 60000), N: 60000, Rows: 28, Cols: 28}
 	for i := range s.Pix {
@@ -255,9 +311,15 @@ func BenchmarkGather256(b *testing.B) {
 	idx := NewShuffler(s.N, 1).Epoch(1)
 	x := make([]float32, 256*784)
 	y := make([]float32, 256*NumClasses)
-	b.SetBytes(256 * 784)
-	for i := 0; i < b.N; i++ {
-		lo := (i * 256) % (60000 - 256)
-		s.Gather(idx[lo:lo+256], x, y)
+	for _, k := range scaleKernels() {
+		b.Run(k.String(), func(b *testing.B) {
+			withScale(k, func() {
+				b.SetBytes(256 * 784)
+				for i := 0; i < b.N; i++ {
+					lo := (i * 256) % (60000 - 256)
+					s.Gather(idx[lo:lo+256], x, y)
+				}
+			})
+		})
 	}
 }

@@ -258,6 +258,9 @@ func (c *compiler) node(n *G.Node) error {
 			return fmt.Errorf("operand %s has no value", nodeName(k))
 		}
 	}
+	if fused, err := c.fused(n, op, args); fused || err != nil {
+		return err
+	}
 	arity := map[string]int{"constantScalar": 0, "constantTensor": 0, "sizeOp": 1, "reshapeOp": 1,
 		"elemUnaryOp": 1, "elemBinOp": 2, "linAlgBinOp": 2, "sumOp": 1, "maxOp": 1, "repeatOp": 2,
 		"stopGradientOp": 1}
@@ -404,18 +407,9 @@ func (c *compiler) gemm(n *G.Node, op G.Op, a, b *value, shape []int) error {
 	if err != nil {
 		return err
 	}
-	g := GEMM{TransA: ta, TransB: tb, LDA: a.shape[1], LDB: b.shape[1]}
-	g.M, g.K = a.shape[0], a.shape[1]
-	if ta {
-		g.M, g.K = g.K, g.M
-	}
-	k, nn := b.shape[0], b.shape[1]
-	if tb {
-		k, nn = nn, k
-	}
-	g.N, g.LDC = nn, nn
-	if k != g.K || shape[0] != g.M || shape[1] != g.N {
-		return fmt.Errorf("%s of shapes %v and %v gives %v", op, a.shape, b.shape, shape)
+	g, err := c.gemmStep(op, a, b, ta, tb, shape)
+	if err != nil {
+		return err
 	}
 	return c.emit(n, Step{Kind: StepGEMM, GEMM: g}, shape, a, b)
 }
@@ -480,6 +474,17 @@ func (c *compiler) repeat(n *G.Node, op G.Op, a, count *value, shape []int) erro
 // the given shape or, when every operand is a constant, folds it: the CPU
 // semantics compute the constant here, once.
 func (c *compiler) emit(n *G.Node, s Step, shape []int, operands ...*value) error {
+	v, err := c.step(n, "", s, shape, operands...)
+	if err != nil {
+		return err
+	}
+	c.vals[n] = v
+	return nil
+}
+
+// step adds s, one of the steps computing n (part names which, for a node
+// lowered to several steps), and returns the value it computes.
+func (c *compiler) step(n *G.Node, part string, s Step, shape []int, operands ...*value) (*value, error) {
 	allConst := true
 	for _, a := range operands {
 		allConst = allConst && a.konst != nil
@@ -491,10 +496,9 @@ func (c *compiler) emit(n *G.Node, s Step, shape []int, operands ...*value) erro
 		}
 		out := make([]float32, shapeSize(shape))
 		if err := execFloat(&s, out, in); err != nil {
-			return fmt.Errorf("fold constant: %w", err)
+			return nil, fmt.Errorf("fold constant: %w", err)
 		}
-		c.vals[n] = &value{buf: NoBuffer, shape: shape, konst: out}
-		return nil
+		return &value{buf: NoBuffer, shape: shape, konst: out}, nil
 	}
 	s.In = make([]BufferID, len(operands))
 	for i, a := range operands {
@@ -506,10 +510,127 @@ func (c *compiler) emit(n *G.Node, s Step, shape []int, operands ...*value) erro
 	if c.fwd[n] {
 		s.Phase = PhaseForward
 	}
-	s.Source = fmt.Sprintf("%%%x = %s", n.ID(), n.Name())
+	s.Source = fmt.Sprintf("%%%x = %s%s", n.ID(), n.Name(), part)
 	c.p.Steps = append(c.p.Steps, s)
-	c.vals[n] = &value{buf: s.Out, shape: shape}
-	return nil
+	return &value{buf: s.Out, shape: shape}, nil
+}
+
+// fused lowers the ops of model.Fuse, which the compiler knows by their
+// types, and reports whether n was one. Each maps to the step whose CPU
+// semantics are the op's own arithmetic (semantics.go calls the same
+// model functions the tape machine runs).
+func (c *compiler) fused(n *G.Node, op G.Op, args []*value) (bool, error) {
+	shape := dims(n)
+	want := op.Arity()
+	switch op.(type) {
+	case *model.LinearOp, *model.BiasAddOp, *model.GemmOp, *model.ColSumOp, *model.SoftmaxCEOp, *model.SoftmaxCEGradOp:
+		if len(args) != want {
+			return true, fmt.Errorf("%v has %d operands, want %d", op, len(args), want)
+		}
+	default:
+		return false, nil
+	}
+	matrix := func(v *value) error {
+		if len(v.shape) != 2 {
+			return fmt.Errorf("%v of an operand of shape %v", op, v.shape)
+		}
+		return nil
+	}
+	for _, a := range args {
+		if a.konst != nil && len(a.shape) == 2 {
+			// The fused ops come from the model's inputs; a constant
+			// matrix means a graph this compiler was not written for.
+			return true, fmt.Errorf("%w %v of a constant matrix", ErrUnsupported, op)
+		}
+	}
+	switch op := op.(type) {
+	case *model.LinearOp:
+		// X·W into a temporary, then the bias.
+		x, w, b := args[0], args[1], args[2]
+		if err := matrix(x); err != nil {
+			return true, err
+		}
+		g, err := c.gemmStep(op, x, w, false, false, shape)
+		if err != nil {
+			return true, err
+		}
+		xw, err := c.step(n, " (X·W)", Step{Kind: StepGEMM, GEMM: g}, shape, x, w)
+		if err != nil {
+			return true, err
+		}
+		return true, c.biasAdd(n, xw, b, shape)
+	case *model.BiasAddOp:
+		if err := matrix(args[0]); err != nil {
+			return true, err
+		}
+		return true, c.biasAdd(n, args[0], args[1], shape)
+	case *model.GemmOp:
+		g, err := c.gemmStep(op, args[0], args[1], op.TransA, op.TransB, shape)
+		if err != nil {
+			return true, err
+		}
+		return true, c.emit(n, Step{Kind: StepGEMM, GEMM: g}, shape, args[0], args[1])
+	case *model.ColSumOp:
+		a := args[0]
+		if err := matrix(a); err != nil {
+			return true, err
+		}
+		if shapeSize(shape) != a.shape[1] {
+			return true, fmt.Errorf("%v of shape %v gives %v", op, a.shape, shape)
+		}
+		return true, c.emit(n, Step{Kind: StepReduce, Fn: FnSum, Outer: 1, Len: a.shape[0], Inner: a.shape[1]}, shape, a)
+	case *model.SoftmaxCEOp:
+		o, y := args[0], args[1]
+		if err := matrix(o); err != nil {
+			return true, err
+		}
+		if !slices.Equal(o.shape, y.shape) || len(shape) != 0 {
+			return true, fmt.Errorf("%v of shapes %v and %v gives %v", op, o.shape, y.shape, shape)
+		}
+		return true, c.emit(n, Step{Kind: StepSoftmaxXent, Outer: o.shape[0], Len: o.shape[1]}, shape, o, y)
+	case *model.SoftmaxCEGradOp:
+		// The third operand, the loss, only orders the op after the
+		// forward pass on the tape machine: the step recomputes the
+		// probabilities from the logits.
+		o, y, g := args[0], args[1], args[3]
+		if err := matrix(o); err != nil {
+			return true, err
+		}
+		if !slices.Equal(o.shape, y.shape) || !slices.Equal(o.shape, shape) || shapeSize(g.shape) != 1 {
+			return true, fmt.Errorf("%v of shapes %v, %v and %v gives %v", op, o.shape, y.shape, g.shape, shape)
+		}
+		return true, c.emit(n, Step{Kind: StepSoftmaxXentGrad, Outer: o.shape[0], Len: o.shape[1]}, shape, o, y, g)
+	}
+	return false, nil
+}
+
+// gemmStep describes op(a)·op(b) giving shape.
+func (c *compiler) gemmStep(op G.Op, a, b *value, ta, tb bool, shape []int) (GEMM, error) {
+	if len(a.shape) != 2 || len(b.shape) != 2 || len(shape) != 2 {
+		return GEMM{}, fmt.Errorf("%v of shapes %v and %v", op, a.shape, b.shape)
+	}
+	g := GEMM{TransA: ta, TransB: tb, LDA: a.shape[1], LDB: b.shape[1]}
+	g.M, g.K = a.shape[0], a.shape[1]
+	if ta {
+		g.M, g.K = g.K, g.M
+	}
+	k, nn := b.shape[0], b.shape[1]
+	if tb {
+		k, nn = nn, k
+	}
+	g.N, g.LDC = nn, nn
+	if k != g.K || shape[0] != g.M || shape[1] != g.N {
+		return GEMM{}, fmt.Errorf("%v of shapes %v and %v gives %v", op, a.shape, b.shape, shape)
+	}
+	return g, nil
+}
+
+// biasAdd emits n = a + b with the vector b added to each row of a.
+func (c *compiler) biasAdd(n *G.Node, a, b *value, shape []int) error {
+	if !slices.Equal(a.shape, shape) || shapeSize(b.shape) != shape[1] {
+		return fmt.Errorf("bias add of shapes %v and %v gives %v", a.shape, b.shape, shape)
+	}
+	return c.emit(n, Step{Kind: StepBiasAdd, N: shapeSize(shape), Len: shape[1]}, shape, a, b)
 }
 
 // operand returns the buffer of a value, giving a constant a buffer the
@@ -655,7 +776,8 @@ func (p *Program) validateStep(s *Step) error {
 		return nil
 	}
 	arity := map[StepKind]int{StepGather: 2, StepGEMM: 2, StepUnary: 1, StepBinary: 2, StepCompare: 2, StepRepeat: 1, StepReduce: 1, StepSGD: 2,
-		StepUpdate: 3, StepStandardize: 3, StepSmooth: 2}
+		StepUpdate: 3, StepStandardize: 3, StepSmooth: 2,
+		StepBiasAdd: 2, StepSoftmaxXent: 2, StepSoftmaxXentGrad: 3}
 	if n, ok := arity[s.Kind]; !ok || len(s.In) != n {
 		return fmt.Errorf("%d operands for kind %d", len(s.In), s.Kind)
 	}
@@ -728,6 +850,21 @@ func (p *Program) validateStep(s *Step) error {
 		}
 	case StepUpdate, StepStandardize, StepSmooth:
 		return p.validateOptimStep(s, f32)
+	case StepBiasAdd:
+		if s.Len < 1 || s.N < 1 || s.N%s.Len != 0 || length(s.Out) != s.N || length(s.In[0]) != s.N || length(s.In[1]) != s.Len {
+			return fmt.Errorf("bias add of %d elements in rows of %d from %d and %d into %d", s.N, s.Len, length(s.In[0]), length(s.In[1]), length(s.Out))
+		}
+	case StepSoftmaxXent, StepSoftmaxXentGrad:
+		n := s.Outer * s.Len
+		want := n
+		if s.Kind == StepSoftmaxXent {
+			want = 1
+		} else if length(s.In[2]) != 1 {
+			return errors.New("cross-entropy derivative without a scalar gradient")
+		}
+		if s.Outer < 1 || s.Len < 1 || length(s.In[0]) != n || length(s.In[1]) != n || length(s.Out) != want {
+			return fmt.Errorf("%s of %d×%d from %d and %d into %d elements", s.Kind, s.Outer, s.Len, length(s.In[0]), length(s.In[1]), length(s.Out))
+		}
 	}
 	return nil
 }

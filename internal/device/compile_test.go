@@ -195,42 +195,63 @@ func TestCompileConstants(t *testing.T) {
 }
 
 // TestCompileTrainingProgram checks the shape of the model's training
-// program at batch 256: which steps it has, that the gradient with respect
-// to X is left out, and the cuBLAS form of its two GEMMs.
+// program at batch 256, fused and unfused: which steps it has, that the
+// gradient with respect to X is left out, and the cuBLAS form of its two
+// GEMMs.
 func TestCompileTrainingProgram(t *testing.T) {
-	_, gr := newGraph(t, 256, true, 1)
-	p, err := Compile(gr.Nodes(), CompileOptions{})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		graph string
+		steps int
+		want  map[string]int
+	}{
+		// The fused graph: X·W and the bias, the loss and its
+		// derivative in one step each, Xᵀ·dlogits, db's column sums.
+		{"fused", 10, map[string]int{
+			"gather": 2, "gemm": 2, "biasadd": 1, "xent": 1, "xentgrad": 1, "reduce sum": 1, "sgd": 2,
+			"repeat": 0, "unary exp": 0, "reduce max": 0,
+		}},
+		// No compare step: the row max goes through model.StopGradient,
+		// so G.Grad builds no derivative of the max (an Eq mask) for it.
+		{"unfused", 0, map[string]int{
+			"gather": 2, "gemm": 2, "sgd": 2, "compare eq": 0, "reduce max": 1, "unary exp": 1, "unary ln": 1,
+			"biasadd": 0, "xent": 0,
+		}},
 	}
-	got := stepKinds(p)
-	// No compare step: the row max goes through model.StopGradient, so
-	// G.Grad builds no derivative of the max (an Eq mask) for it.
-	want := map[string]int{
-		"gather": 2, "gemm": 2, "sgd": 2, "compare eq": 0, "reduce max": 1, "unary exp": 1, "unary ln": 1,
-	}
-	for k, n := range want {
-		if got[k] != n {
-			t.Errorf("%d %s steps, want %d\n%v", got[k], k, n, p)
-		}
-	}
-	listing := p.String()
-	for _, s := range []string{
-		"cublasSgemm(N, N, 10, 256, 784, 1, W, 10, X, 784, 0, ",       // logits = X·W
-		"cublasSgemm(N, T, 10, 784, 256, 1, ", ", X, 784, 0, dW, 10)", // dW = Xᵀ·dlogits
-		"W -= lr[0] · dW  [7840]", "b -= lr[0] · db  [10]",
-	} {
-		if !strings.Contains(listing, s) {
-			t.Errorf("listing lacks %q:\n%s", s, listing)
-		}
-	}
-	if again, err := Compile(gr.Nodes(), CompileOptions{}); err != nil || again.String() != listing {
-		t.Errorf("a second Compile gives another program (%v)", err)
-	}
-	for i := range p.Steps {
-		if s := &p.Steps[i]; s.Phase == PhaseInput && s.Kind != StepGather || s.Phase == PhaseUpdate && s.Kind != StepSGD {
-			t.Errorf("step %d is a %s step in phase %s", i, s.Kind, s.Phase)
-		}
+	for i, tt := range tests {
+		t.Run(tt.graph, func(t *testing.T) {
+			_, gr := newGraph(t, 256, true, 1, graphKinds[i].opts...)
+			p, err := Compile(gr.Nodes(), CompileOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := stepKinds(p)
+			for k, n := range tt.want {
+				if got[k] != n {
+					t.Errorf("%d %s steps, want %d\n%v", got[k], k, n, p)
+				}
+			}
+			if tt.steps != 0 && len(p.Steps) != tt.steps {
+				t.Errorf("%d steps, want %d\n%v", len(p.Steps), tt.steps, p)
+			}
+			listing := p.String()
+			for _, s := range []string{
+				"cublasSgemm(N, N, 10, 256, 784, 1, W, 10, X, 784, 0, ",       // logits = X·W
+				"cublasSgemm(N, T, 10, 784, 256, 1, ", ", X, 784, 0, dW, 10)", // dW = Xᵀ·dlogits
+				"W -= lr[0] · dW  [7840]", "b -= lr[0] · db  [10]",
+			} {
+				if !strings.Contains(listing, s) {
+					t.Errorf("listing lacks %q:\n%s", s, listing)
+				}
+			}
+			if again, err := Compile(gr.Nodes(), CompileOptions{}); err != nil || again.String() != listing {
+				t.Errorf("a second Compile gives another program (%v)", err)
+			}
+			for i := range p.Steps {
+				if s := &p.Steps[i]; s.Phase == PhaseInput && s.Kind != StepGather || s.Phase == PhaseUpdate && s.Kind != StepSGD {
+					t.Errorf("step %d is a %s step in phase %s", i, s.Kind, s.Phase)
+				}
+			}
+		})
 	}
 }
 

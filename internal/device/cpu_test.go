@@ -9,83 +9,91 @@ import (
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
 // TestCPUExecutorMatchesTapeMachine runs one batch through Gorgonia's tape
 // machine (model.Graph) and through the compiled program on the CPU
 // executor, and compares loss, logits and gradients.
 func TestCPUExecutorMatchesTapeMachine(t *testing.T) {
-	tests := []struct {
-		name  string
-		batch int
-		rows  int     // labelled rows; the rest are padding
-		bias  float32 // ±bias on the first two classes: huge logits
-	}{
+	tests := []executorCase{
 		{name: "full batch", batch: 256, rows: 256},
 		{name: "padded batch", batch: 256, rows: 37},
 		{name: "one row", batch: 4, rows: 1},
 		{name: "huge logits", batch: 256, rows: 200, bias: 1e4},
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m, gr := newGraph(t, tt.batch, true, int64(i+1))
-			if tt.bias != 0 {
-				m.B[0], m.B[1] = tt.bias, -tt.bias
-			}
-			_, e := compileGraph(t, gr, CompileOptions{})
-			rng := rand.New(rand.NewPCG(uint64(i), 7))
-			x, y := randomBatch(rng, tt.batch, tt.rows)
-			gx, gy := gr.Inputs()
-			copy(gx, x)
-			copy(gy, y)
-			wantLoss, err := gr.Run()
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantDW, wantDB, err := gr.Grads()
-			if err != nil {
-				t.Fatal(err)
-			}
+	for _, k := range graphKinds {
+		for i, tt := range tests {
+			t.Run(k.name+"/"+tt.name, func(t *testing.T) { testCPUExecutorMatchesTapeMachine(t, i, tt, k.opts) })
+		}
+	}
+}
 
-			if err := e.SetBatch(x, y); err != nil {
-				t.Fatal(err)
-			}
-			if err := e.Run(); err != nil {
-				t.Fatal(err)
-			}
-			loss, err := e.Loss()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if math.IsNaN(wantLoss) || math.IsInf(wantLoss, 0) {
-				t.Fatalf("tape machine loss %v: the test case is broken", wantLoss)
-			}
-			if !closeTo(float64(loss), wantLoss, 1e-6, 1e-5) {
-				t.Errorf("loss = %v, tape machine %v", loss, wantLoss)
-			}
-			logits := make([]float32, tt.batch*testClasses)
-			if err := e.Logits(logits); err != nil {
-				t.Fatal(err)
-			}
-			dl := compareSlices(t, "logits", logits, gr.Logits(), 1e-5, 1e-5)
-			dW, dB := make([]float32, testIn*testClasses), make([]float32, testClasses)
-			if err := e.Grads(dW, dB); err != nil {
-				t.Fatal(err)
-			}
-			dw := compareSlices(t, "dW", dW, wantDW, 1e-6, 1e-4)
-			db := compareSlices(t, "db", dB, wantDB, 1e-6, 1e-4)
-			t.Logf("loss %v (tape %v); max |Δ| logits %.3g, dW %.3g, db %.3g", loss, wantLoss, dl, dw, db)
-			if tt.bias != 0 {
-				// The logits must really be huge, and the gradient of the
-				// saturated class must not vanish into NaN.
-				if math.Abs(float64(logits[0])) < 0.9*float64(tt.bias) {
-					t.Errorf("logit[0] = %v, want about %v", logits[0], tt.bias)
-				}
-				if dB[0] == 0 || math.IsNaN(float64(dB[0])) {
-					t.Errorf("db[0] = %v, want a finite non-zero gradient", dB[0])
-				}
-			}
-		})
+// executorCase is one batch of TestCPUExecutorMatchesTapeMachine.
+type executorCase struct {
+	name  string
+	batch int
+	rows  int     // labelled rows; the rest are padding
+	bias  float32 // ±bias on the first two classes: huge logits
+}
+
+func testCPUExecutorMatchesTapeMachine(t *testing.T, i int, tt executorCase, opts []model.GraphOption) {
+	m, gr := newGraph(t, tt.batch, true, int64(i+1), opts...)
+	if tt.bias != 0 {
+		m.B[0], m.B[1] = tt.bias, -tt.bias
+	}
+	_, e := compileGraph(t, gr, CompileOptions{})
+	rng := rand.New(rand.NewPCG(uint64(i), 7))
+	x, y := randomBatch(rng, tt.batch, tt.rows)
+	gx, gy := gr.Inputs()
+	copy(gx, x)
+	copy(gy, y)
+	wantLoss, err := gr.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDW, wantDB, err := gr.Grads()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := e.SetBatch(x, y); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(); err != nil {
+		t.Fatal(err)
+	}
+	loss, err := e.Loss()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.IsNaN(wantLoss) || math.IsInf(wantLoss, 0) {
+		t.Fatalf("tape machine loss %v: the test case is broken", wantLoss)
+	}
+	if !closeTo(float64(loss), wantLoss, 1e-6, 1e-5) {
+		t.Errorf("loss = %v, tape machine %v", loss, wantLoss)
+	}
+	logits := make([]float32, tt.batch*testClasses)
+	if err := e.Logits(logits); err != nil {
+		t.Fatal(err)
+	}
+	dl := compareSlices(t, "logits", logits, gr.Logits(), 1e-5, 1e-5)
+	dW, dB := make([]float32, testIn*testClasses), make([]float32, testClasses)
+	if err := e.Grads(dW, dB); err != nil {
+		t.Fatal(err)
+	}
+	dw := compareSlices(t, "dW", dW, wantDW, 1e-6, 1e-4)
+	db := compareSlices(t, "db", dB, wantDB, 1e-6, 1e-4)
+	t.Logf("loss %v (tape %v); max |Δ| logits %.3g, dW %.3g, db %.3g", loss, wantLoss, dl, dw, db)
+	if tt.bias != 0 {
+		// The logits must really be huge, and the gradient of the
+		// saturated class must not vanish into NaN.
+		if math.Abs(float64(logits[0])) < 0.9*float64(tt.bias) {
+			t.Errorf("logit[0] = %v, want about %v", logits[0], tt.bias)
+		}
+		if dB[0] == 0 || math.IsNaN(float64(dB[0])) {
+			t.Errorf("db[0] = %v, want a finite non-zero gradient", dB[0])
+		}
 	}
 }
 
@@ -93,6 +101,12 @@ func TestCPUExecutorMatchesTapeMachine(t *testing.T) {
 // seed on the same batches with model.Graph and with the CPU executor fed
 // from dataset bytes, and compares the parameters at the end.
 func TestCPUTrainingMatchesTapeMachine(t *testing.T) {
+	for _, k := range graphKinds {
+		t.Run(k.name, func(t *testing.T) { testCPUTrainingMatchesTapeMachine(t, k.opts) })
+	}
+}
+
+func testCPUTrainingMatchesTapeMachine(t *testing.T, opts []model.GraphOption) {
 	const (
 		batch = 64
 		steps = 300
@@ -103,7 +117,7 @@ func TestCPUTrainingMatchesTapeMachine(t *testing.T) {
 	pix, labels := randomDataset(rng, n)
 	set := &dataset.Set{Pix: pix, Labels: labels, N: n, Rows: 28, Cols: 28}
 
-	m, gr := newGraph(t, batch, true, 42)
+	m, gr := newGraph(t, batch, true, 42, opts...)
 	_, e := compileGraph(t, gr, CompileOptions{})
 	if err := e.LoadDataset(pix, labels); err != nil {
 		t.Fatal(err)

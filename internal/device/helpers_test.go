@@ -15,15 +15,23 @@ const (
 	testClasses = 10
 )
 
+// graphKinds are the two graphs model.NewGraph builds: the fused one (the
+// default) and the primitives as written (model.Unfused). Compile must
+// lower both, and the executors must match the tape machine on both.
+var graphKinds = []struct {
+	name string
+	opts []model.GraphOption
+}{{"fused", nil}, {"unfused", []model.GraphOption{model.Unfused()}}}
+
 // newGraph returns a model drawn from seed and its graph for batches of
 // batch rows.
-func newGraph(t testing.TB, batch int, train bool, seed int64) (*model.Model, *model.Graph) {
+func newGraph(t testing.TB, batch int, train bool, seed int64, opts ...model.GraphOption) (*model.Model, *model.Graph) {
 	t.Helper()
 	m, err := model.New(testIn, testClasses, 0.01, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gr, err := m.NewGraph(batch, train)
+	gr, err := m.NewGraph(batch, train, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

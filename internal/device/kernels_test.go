@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/softmaxctl/softmaxctl/internal/model"
 	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
@@ -189,8 +190,14 @@ func nanFloats(n int) []float32 {
 // CPU executor's.
 func TestKernelsOnHost(t *testing.T) {
 	harness := buildKernelHost(t)
+	for _, k := range graphKinds {
+		t.Run(k.name, func(t *testing.T) { testKernelsOnHost(t, harness, k.opts) })
+	}
+}
+
+func testKernelsOnHost(t *testing.T, harness string, opts []model.GraphOption) {
 	const batch, n, rows = 64, 300, 45
-	m, gr := newGraph(t, batch, true, 5)
+	m, gr := newGraph(t, batch, true, 5, opts...)
 	p, e := compileGraph(t, gr, CompileOptions{})
 	plan, err := planLaunches(p)
 	if err != nil {
@@ -333,6 +340,34 @@ func TestKernelStepsOnHost(t *testing.T) {
 			}
 		}
 	}
+	// The fused ops' steps: a bias over rows of 7, and the softmax
+	// cross-entropy and its derivative over 300 rows (more than one block
+	// of threads) of 5 classes with logits up to ±1e4, soft labels and
+	// padding rows.
+	add(Step{Kind: StepBiasAdd, N: 42 * 7, Len: 7, In: []BufferID{random(42*7, -3, 3), random(7, -1, 1)}, Out: out(42 * 7)})
+	const rows, classes5 = 300, 5
+	logits := make([]float32, rows*classes5)
+	labels5 := make([]float32, rows*classes5)
+	for r := range rows {
+		for j := range classes5 {
+			logits[r*classes5+j] = float32(rng.NormFloat64() * 3)
+		}
+		if r%9 == 0 {
+			logits[r*classes5+r%classes5] = 1e4
+			logits[r*classes5+(r+1)%classes5] = -1e4
+		}
+		switch r % 4 {
+		case 0: // padding
+		case 1: // soft labels
+			labels5[r*classes5] = 0.25
+			labels5[r*classes5+3] = 0.75
+		default:
+			labels5[r*classes5+rng.IntN(classes5)] = 1
+		}
+	}
+	lg, lb := buf(logits), buf(labels5)
+	add(Step{Kind: StepSoftmaxXent, Outer: rows, Len: classes5, In: []BufferID{lg, lb}, Out: out(1)})
+	add(Step{Kind: StepSoftmaxXentGrad, Outer: rows, Len: classes5, In: []BufferID{lg, lb, random(1, 0.5, 2)}, Out: out(rows * classes5)})
 	param := random(n, -1, 1)
 	add(Step{Kind: StepSGD, N: n, Out: param, In: []BufferID{b, random(1, 0.01, 1)}})
 	// Gathers of 5 rows, two of them padding, from 4 images.

@@ -21,11 +21,16 @@ const (
 	kernelRepeat       = "repeat_f32"
 	kernelReduce       = "reduce_f32"
 	kernelSGD          = "sgd_f32"
+	// The steps of the fused ops of model.Fuse.
+	kernelBiasAdd  = "bias_add_f32"
+	kernelXent     = "softmax_xent_f32"
+	kernelXentGrad = "softmax_xent_grad_f32"
 )
 
 // kernelNames lists the kernels a plan may launch.
 var kernelNames = []string{kernelGatherPixels, kernelGatherLabels, kernelUnary, kernelBinary, kernelRepeat, kernelReduce, kernelSGD,
-	kernelUpdate, kernelStandardize, kernelSmooth}
+	kernelUpdate, kernelStandardize, kernelSmooth,
+	kernelBiasAdd, kernelXent, kernelXentGrad}
 
 // A launch is one kernel launch, or the cuBLAS GEMM of a StepGEMM when
 // kernel is empty. Each thread computes one element of the step's output.
@@ -95,6 +100,19 @@ func planLaunches(p *Program) ([]launch, error) {
 			l.args = []launchArg{intArg(n), bufArg(s.Out), b(0), b(1)}
 		case StepUpdate, StepStandardize, StepSmooth:
 			n, l.kernel, l.args = optimLaunch(s)
+		case StepBiasAdd:
+			n = s.N
+			l.kernel = kernelBiasAdd
+			l.args = []launchArg{intArg(n), intArg(s.Len), bufArg(s.Out), b(0), b(1)}
+		case StepSoftmaxXent:
+			// One thread: the loss is one sum, in the CPU's order.
+			n = 1
+			l.kernel = kernelXent
+			l.args = []launchArg{intArg(s.Outer), intArg(s.Len), bufArg(s.Out), b(0), b(1)}
+		case StepSoftmaxXentGrad:
+			n = s.Outer // a thread per row
+			l.kernel = kernelXentGrad
+			l.args = []launchArg{intArg(s.Outer), intArg(s.Len), bufArg(s.Out), b(0), b(1), b(2)}
 		default:
 			return nil, fmt.Errorf("step %d: no kernel for kind %s", i, s.Kind)
 		}

@@ -188,6 +188,19 @@ const (
 	// (Batch×Len) gets In[1][0]·Out + In[1][1] in every row whose index
 	// In[0] is not -1, with In[1] = [1−ε, ε/Len].
 	StepSmooth
+	// StepBiasAdd is Out[i] = In[0][i] + In[1][i mod Len] for i < N: the
+	// vector In[1] (Len elements) added to every row of the matrix In[0]
+	// (model.BiasAddOp, and the bias of model.LinearOp).
+	StepBiasAdd
+	// StepSoftmaxXent is the mean softmax cross-entropy of the Outer×Len
+	// logits In[0] against the labels In[1] into the scalar Out: rows
+	// shifted by their maximum, padding rows (all-zero labels) ignored
+	// (model.SoftmaxCEOp, model.SoftmaxXent).
+	StepSoftmaxXent
+	// StepSoftmaxXentGrad is its derivative with respect to the logits:
+	// Out = In[2][0]·(softmax(In[0])·rowsum(In[1]) − In[1])/ΣIn[1], by
+	// rows of Len (model.SoftmaxCEGradOp, model.SoftmaxXentGrad).
+	StepSoftmaxXentGrad
 )
 
 func (k StepKind) String() string {
@@ -214,6 +227,12 @@ func (k StepKind) String() string {
 		return "standardize"
 	case StepSmooth:
 		return "smooth"
+	case StepBiasAdd:
+		return "biasadd"
+	case StepSoftmaxXent:
+		return "xent"
+	case StepSoftmaxXentGrad:
+		return "xentgrad"
 	}
 	return fmt.Sprintf("StepKind(%d)", uint8(k))
 }
@@ -289,7 +308,9 @@ type Step struct {
 	// Scalar marks binary operands of one element, used for every i.
 	Scalar [2]bool
 	// Outer, Len and Inner give the 3-D view of a repeat's or reduction's
-	// input; Reps is a repeat's count. For a gather, Len is the row width.
+	// input; Reps is a repeat's count. For a gather, Len is the row width;
+	// for a bias add and the softmax cross-entropy steps, Len is the row
+	// width and Outer the number of rows.
 	Outer, Len, Inner, Reps int
 	// OneHot makes a gather step write one-hot labels rather than pixels.
 	OneHot bool
@@ -453,6 +474,12 @@ func (p *Program) describe(s *Step) string {
 		return fmt.Sprintf("%s -= %s[0] · %s  [%d]", name(s.Out), in(1), in(0), s.N)
 	case StepUpdate, StepStandardize, StepSmooth:
 		return p.describeOptim(s, name)
+	case StepBiasAdd:
+		return fmt.Sprintf("%s = %s + rows(%s)  [%d×%d]", name(s.Out), in(0), in(1), s.N/max(s.Len, 1), s.Len)
+	case StepSoftmaxXent:
+		return fmt.Sprintf("%s = xent(softmax(%s), %s)  [%d×%d]", name(s.Out), in(0), in(1), s.Outer, s.Len)
+	case StepSoftmaxXentGrad:
+		return fmt.Sprintf("%s = %s[0]·(softmax(%s)·rowsum(%s) − %s)/sum(%s)  [%d×%d]", name(s.Out), in(2), in(0), in(1), in(1), in(1), s.Outer, s.Len)
 	}
 	return "?"
 }

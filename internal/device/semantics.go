@@ -3,6 +3,8 @@ package device
 import (
 	"fmt"
 	"math"
+
+	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
 // This file defines what each step computes, on float32 slices. The CPU
@@ -28,6 +30,17 @@ func execFloat(s *Step, out []float32, in [][]float32) error {
 		sgd(out[:s.N], in[0][:s.N], in[1][0])
 	case StepUpdate:
 		applyUpdate(out[:s.N], in[0][:s.N], in[1][:s.N], in[2], s.Decay, s.Nesterov)
+	case StepBiasAdd:
+		// The fused ops' own arithmetic, so that the tape machine and
+		// the executors compute the same thing.
+		model.BiasAddRows(out[:s.N], in[0][:s.N], in[1][:s.Len])
+	case StepSoftmaxXent:
+		n := s.Outer * s.Len
+		out[0] = model.SoftmaxXent(nil, in[0][:n], in[1][:n], s.Len)
+	case StepSoftmaxXentGrad:
+		n := s.Outer * s.Len
+		model.SoftmaxRows(out[:n], in[0][:n], s.Len)
+		model.SoftmaxXentGrad(out[:n], out[:n], in[1][:n], s.Len, in[2][0])
 	default:
 		return fmt.Errorf("step kind %s has non-float operands", s.Kind)
 	}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"os"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -26,17 +27,50 @@ type Graph struct {
 	xT, yT             *tensor.Dense
 	vm                 G.VM
 	lossVal, logitsVal G.Value
-	train, ran         bool
+	train              bool
 	wGrad, bGrad       *G.Node
+
+	// Fused says the graph runs the fused ops of Fuse rather than the
+	// primitives it was written with.
+	Fused bool
 }
+
+// GraphOption changes how NewGraph builds a graph.
+type GraphOption func(*graphOptions)
+
+type graphOptions struct{ unfused bool }
+
+// Unfused makes NewGraph run the graph of primitives as Forward and
+// CrossEntropyFromLogits build it, without the Fuse pass: slower, for
+// checking the fused ops against the ops they replace. The environment
+// variable SOFTMAXCTL_NO_FUSE=1 does the same for every graph.
+func Unfused() GraphOption { return func(o *graphOptions) { o.unfused = true } }
+
+// NoFuseEnv is the environment variable that, set to 1, turns the Fuse
+// pass off for every graph NewGraph builds.
+const NoFuseEnv = "SOFTMAXCTL_NO_FUSE"
 
 // NewGraph builds the graph for batches of up to batch rows. With train set
 // it also builds the gradient nodes and Run computes them.
-func (m *Model) NewGraph(batch int, train bool) (*Graph, error) {
+//
+// The graph is written with Gorgonia's primitives (Forward,
+// CrossEntropyFromLogits); unless the Unfused option or SOFTMAXCTL_NO_FUSE
+// says otherwise, the Fuse pass then rewrites the bias add and the softmax
+// cross-entropy into fused ops before the graph is differentiated and
+// compiled, so that both the tape machine and internal/device run the
+// fused form.
+func (m *Model) NewGraph(batch int, train bool, opts ...GraphOption) (*Graph, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("batch size must be at least 1, got %d", batch)
 	}
-	gr := &Graph{Model: m, Batch: batch, train: train, g: G.NewGraph()}
+	var o graphOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if os.Getenv(NoFuseEnv) == "1" {
+		o.unfused = true
+	}
+	gr := &Graph{Model: m, Batch: batch, train: train, g: G.NewGraph(), Fused: !o.unfused}
 	gr.xT = tensor.New(tensor.WithShape(batch, m.In), tensor.Of(tensor.Float32))
 	gr.yT = tensor.New(tensor.WithShape(batch, m.Out), tensor.Of(tensor.Float32))
 	wT := tensor.New(tensor.WithShape(m.In, m.Out), tensor.WithBacking(m.W))
@@ -54,29 +88,39 @@ func (m *Model) NewGraph(batch int, train bool) (*Graph, error) {
 	if gr.loss, err = CrossEntropyFromLogits(gr.logits, gr.y); err != nil {
 		return nil, err
 	}
+	if gr.Fused {
+		fused, err := Fuse(gr.g, gr.logits, gr.loss)
+		if err != nil {
+			return nil, err
+		}
+		gr.logits, gr.loss = fused[0], fused[1]
+	}
 	// The tape machine reuses node memory: Read copies what we need out
 	// of the program at the point it is computed.
 	readLoss := G.Read(gr.loss, &gr.lossVal)
 	readLogits := G.Read(gr.logits, &gr.logitsVal)
 
-	var opts []G.VMOpt
+	outputs := G.Nodes{readLoss, readLogits}
 	if train {
 		grads, err := G.Grad(gr.loss, gr.w, gr.b)
 		if err != nil {
 			return nil, fmt.Errorf("differentiate loss: %w", err)
 		}
 		gr.wGrad, gr.bGrad = grads[0], grads[1]
-		// The matrix product's derivative also builds ∂loss/∂X, a Batch×In
-		// product nothing needs: compiling only what the outputs depend on
-		// leaves it out, a third of the arithmetic.
-		prog, locMap, err := G.CompileFunction(gr.g, G.Nodes{gr.x, gr.y, gr.w, gr.b},
-			G.Nodes{readLoss, readLogits, gr.wGrad, gr.bGrad})
-		if err != nil {
-			return nil, fmt.Errorf("compile graph: %w", err)
-		}
-		opts = append(opts, G.WithPrecompiled(prog, locMap), G.BindDualValues(gr.w, gr.b))
+		outputs = append(outputs, gr.wGrad, gr.bGrad)
 	}
-	gr.vm = G.NewTapeMachine(gr.g, opts...)
+	// Only what the outputs depend on is compiled. That leaves out the
+	// primitives Fuse replaced, which stay in the graph, and ∂loss/∂X, a
+	// Batch×In product that the matrix product's derivative builds and
+	// nothing needs (a third of a step's arithmetic). The gradients are
+	// read from their nodes (Grads) rather than accumulated into W's and
+	// b's dual values, which would cost an addition, a clearing and
+	// allocations every step.
+	prog, locMap, err := G.CompileFunction(gr.g, G.Nodes{gr.x, gr.y, gr.w, gr.b}, outputs)
+	if err != nil {
+		return nil, fmt.Errorf("compile graph: %w", err)
+	}
+	gr.vm = G.NewTapeMachine(gr.g, G.WithPrecompiled(prog, locMap))
 	return gr, nil
 }
 
@@ -104,29 +148,31 @@ func (gr *Graph) Inputs() (x, y []float32) {
 // Run executes the graph on the current inputs and returns the mean loss
 // over the labelled rows. In a training graph it also computes the
 // gradients, which Grads returns until the next Run.
+//
+// Beyond the graph's work, each Run costs the tape machine's RunAll
+// hand-off: it locks the calling goroutine's thread and runs the program on
+// a goroutine of its own, so the processor passes to another OS thread and
+// back. Measured with BenchmarkRunAll on a 2-vCPU virtual machine that is
+// 30–60 µs per call when the kernel wakes the threads on the idle CPU,
+// 5 µs when the process is confined to one CPU. Gorgonia's public API has
+// no other way to run a compiled program, so the cost stays.
 func (gr *Graph) Run() (float64, error) {
 	gr.vm.Reset()
-	if gr.train && gr.ran {
-		// The machine adds each backward pass into the parameters' dual
-		// values (Gorgonia's solvers zero them after each step): start
-		// from zero so Grads is this batch's gradient alone.
-		dW, dB, err := gr.Grads()
-		if err != nil {
-			return 0, err
-		}
-		clear(dW)
-		clear(dB)
-	}
-	gr.ran = true
 	if err := gr.vm.RunAll(); err != nil {
 		return 0, fmt.Errorf("run graph: %w", err)
 	}
-	loss := float64(gr.lossVal.Data().(float32))
-	return loss, nil
+	loss, err := scalarF32(gr.lossVal)
+	if err != nil {
+		return 0, fmt.Errorf("read loss: %w", err)
+	}
+	return float64(loss), nil
 }
 
 // Logits returns the Batch×Out logits of the last Run.
 func (gr *Graph) Logits() []float32 {
+	if d, ok := gr.logitsVal.(*tensor.Dense); ok && d.Dtype() == tensor.Float32 {
+		return f32s(d)
+	}
 	return gr.logitsVal.Data().([]float32)
 }
 
@@ -135,15 +181,16 @@ func (gr *Graph) Grads() (dW, dB []float32, err error) {
 	if !gr.train {
 		return nil, nil, fmt.Errorf("graph was built without gradients")
 	}
-	gw, err := gr.w.Grad()
-	if err != nil {
-		return nil, nil, fmt.Errorf("gradient of W: %w", err)
+	gw, gb := gr.wGrad.Value(), gr.bGrad.Value()
+	if gw == nil || gb == nil {
+		return nil, nil, fmt.Errorf("graph has not run")
 	}
-	gb, err := gr.b.Grad()
-	if err != nil {
-		return nil, nil, fmt.Errorf("gradient of b: %w", err)
+	dw, ok1 := gw.(*tensor.Dense)
+	db, ok2 := gb.(*tensor.Dense)
+	if !ok1 || !ok2 || dw.Dtype() != tensor.Float32 || db.Dtype() != tensor.Float32 || dw.IsMaterializable() || db.IsMaterializable() {
+		return nil, nil, fmt.Errorf("gradients are %v and %v, not dense float32 tensors", gw, gb)
 	}
-	return gw.Data().([]float32), gb.Data().([]float32), nil
+	return f32s(dw), f32s(db), nil
 }
 
 // SGD applies one step of stochastic gradient descent to the model's

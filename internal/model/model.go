@@ -98,10 +98,12 @@ func (m *Model) Finite() bool {
 func Argmax(v []float32, cols int, dst []int) {
 	for r := range dst {
 		row := v[r*cols : (r+1)*cols]
-		best := 0
-		for j := 1; j < cols; j++ {
-			if row[j] > row[best] {
-				best = j
+		// The running maximum in a variable rather than re-read from the
+		// row: this runs over every batch's logits, on the critical path.
+		best, max := 0, row[0]
+		for j, x := range row[1:] {
+			if x > max {
+				best, max = j+1, x
 			}
 		}
 		dst[r] = best

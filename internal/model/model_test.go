@@ -204,9 +204,15 @@ func hostLoss(m *Model, x, y []float32, batch int) float64 {
 // TestGradientFiniteDifference checks Gorgonia's symbolic gradients of the
 // whole loss against central differences of a float64 host computation.
 func TestGradientFiniteDifference(t *testing.T) {
+	for _, k := range graphKinds {
+		t.Run(k.name, func(t *testing.T) { testGradientFiniteDifference(t, k.opts...) })
+	}
+}
+
+func testGradientFiniteDifference(t *testing.T, opts ...GraphOption) {
 	const in, out, batch, rows = 6, 4, 5, 4 // one padded row
 	m, x, y := testModel(t, in, out, batch, rows, 1)
-	gr, err := m.NewGraph(batch, true)
+	gr, err := m.NewGraph(batch, true, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,6 +255,12 @@ func TestGradientFiniteDifference(t *testing.T) {
 }
 
 func TestHugeLogitsStayFinite(t *testing.T) {
+	for _, k := range graphKinds {
+		t.Run(k.name, func(t *testing.T) { testHugeLogitsStayFinite(t, k.opts...) })
+	}
+}
+
+func testHugeLogitsStayFinite(t *testing.T, opts ...GraphOption) {
 	const in, out, batch = 3, 4, 2
 	m, _, _ := testModel(t, in, out, batch, batch, 1)
 	x := []float32{1, 0, 0, 0, 1, 0}
@@ -259,7 +271,7 @@ func TestHugeLogitsStayFinite(t *testing.T) {
 	// Logits of +1e4 and -1e4 in each row; the labelled class is the low one.
 	m.W[0*out+0], m.W[0*out+1] = 1e4, -1e4
 	m.W[1*out+2], m.W[1*out+3] = 1e4, -1e4
-	gr, err := m.NewGraph(batch, true)
+	gr, err := m.NewGraph(batch, true, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,14 +293,20 @@ func TestHugeLogitsStayFinite(t *testing.T) {
 
 // Padding rows (all-zero labels) must not change the loss or gradients.
 func TestPaddingIsIgnored(t *testing.T) {
+	for _, k := range graphKinds {
+		t.Run(k.name, func(t *testing.T) { testPaddingIsIgnored(t, k.opts...) })
+	}
+}
+
+func testPaddingIsIgnored(t *testing.T, opts ...GraphOption) {
 	const in, out, rows = 5, 3, 3
 	m, x, y := testModel(t, in, out, rows, rows, 1)
-	exact, err := m.NewGraph(rows, true)
+	exact, err := m.NewGraph(rows, true, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer exact.Close()
-	padded, err := m.NewGraph(rows+4, true)
+	padded, err := m.NewGraph(rows+4, true, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,14 +339,20 @@ func TestPaddingIsIgnored(t *testing.T) {
 
 // SGD must update the model's own slices, which every graph shares.
 func TestSGDUpdatesSharedParameters(t *testing.T) {
+	for _, k := range graphKinds {
+		t.Run(k.name, func(t *testing.T) { testSGDUpdatesSharedParameters(t, k.opts...) })
+	}
+}
+
+func testSGDUpdatesSharedParameters(t *testing.T, opts ...GraphOption) {
 	const in, out, batch = 4, 3, 2
 	m, x, y := testModel(t, in, out, batch, batch, 1)
-	train, err := m.NewGraph(batch, true)
+	train, err := m.NewGraph(batch, true, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer train.Close()
-	eval, err := m.NewGraph(batch, false)
+	eval, err := m.NewGraph(batch, false, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,23 +14,32 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
-// benchData returns Fashion-MNIST from SOFTMAXCTL_TEST_DATA, or random
-// bytes of the same shape when it is not set.
+// benchData returns Fashion-MNIST from SOFTMAXCTL_TEST_DATA or, when that
+// is not set, from softmaxctl's own folder ($SOFTMAXCTL_DATA/fashion-mnist,
+// else the user cache) if the files are there; random bytes of the same
+// shape otherwise.
 func benchData(b *testing.B) (trainSet, testSet *dataset.Set) {
 	b.Helper()
-	if dir := os.Getenv("SOFTMAXCTL_TEST_DATA"); dir != "" {
-		spec, _ := dataset.Lookup("fashion-mnist")
-		tr, err := dataset.Load(dir, spec, dataset.Train)
-		if err != nil {
-			b.Fatal(err)
+	spec, _ := dataset.Lookup("fashion-mnist")
+	dir := os.Getenv("SOFTMAXCTL_TEST_DATA")
+	if dir == "" {
+		if d, err := dataset.ResolveDir("", spec.Name); err == nil && len(dataset.Missing(d, spec)) == 0 {
+			dir = d
 		}
-		te, err := dataset.Load(dir, spec, dataset.Test)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return tr, te
 	}
-	return randomSet(60000, 1), randomSet(10000, 2)
+	if dir == "" {
+		b.Log("no Fashion-MNIST (set SOFTMAXCTL_TEST_DATA or SOFTMAXCTL_DATA): random data")
+		return randomSet(60000, 1), randomSet(10000, 2)
+	}
+	tr, err := dataset.Load(dir, spec, dataset.Train)
+	if err != nil {
+		b.Fatal(err)
+	}
+	te, err := dataset.Load(dir, spec, dataset.Test)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tr, te
 }
 
 func randomSet(n int, seed uint64) *dataset.Set {
@@ -64,13 +73,26 @@ func withEachBLAS(b *testing.B, f func(b *testing.B)) {
 }
 
 // BenchmarkStep measures one SGD step at the default batch size: gather,
-// forward, backward, update.
-func BenchmarkStep(b *testing.B) { withEachBLAS(b, benchStep) }
+// forward, backward, update, on the fused graph (the default) and on the
+// graph of primitives (model.Unfused), with allocations per step.
+func BenchmarkStep(b *testing.B) {
+	for _, g := range graphKinds {
+		b.Run(g.name, func(b *testing.B) {
+			withEachBLAS(b, func(b *testing.B) { benchStep(b, g.opts...) })
+		})
+	}
+}
 
-func benchStep(b *testing.B) {
+// graphKinds are the two forms of the model's graph.
+var graphKinds = []struct {
+	name string
+	opts []model.GraphOption
+}{{"fused", nil}, {"unfused", []model.GraphOption{model.Unfused()}}}
+
+func benchStep(b *testing.B, opts ...model.GraphOption) {
 	s := randomSet(4096, 3)
 	m, _ := model.New(784, 10, 0.01, 0)
-	gr, err := m.NewGraph(256, true)
+	gr, err := m.NewGraph(256, true, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -107,5 +129,57 @@ func benchEpoch(b *testing.B, tr, te *dataset.Set) {
 		if _, err := t.Fit(context.Background(), m, tr, te); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPipeline measures a training step of the tape backend three
+// ways, to show what gathering the next batch on the other core saves:
+// "pipelined" is the backend's step (the next batch gathered while this
+// one runs), "serial" gathers and then runs, "run-only" runs without
+// gathering (the floor the pipeline can reach).
+func BenchmarkPipeline(b *testing.B) {
+	s := randomSet(60000, 9)
+	m, _ := model.New(784, 10, 0.01, 0)
+	order := dataset.NewShuffler(s.N, 0).Epoch(1)
+	batch := func(i int) []int {
+		lo := (i * 256) % (s.N - 256)
+		return order[lo : lo+256]
+	}
+	G.Use(blas.New())
+	defer G.Use(gonum.Implementation{})
+	for _, mode := range []string{"pipelined", "serial", "serial-one-graph", "run-only"} {
+		b.Run(mode, func(b *testing.B) {
+			tb, err := newTapeBackend(m, 256, s, s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tb.close()
+			if err := tb.start(batch(0)); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				switch mode {
+				case "pipelined":
+					_, _, err = tb.step(batch(i + 1))
+				case "serial":
+					load(tb.graphs[tb.cur], s, batch(i+1))
+					_, _, err = tb.step(nil)
+				case "serial-one-graph":
+					load(tb.graphs[0], s, batch(i+1))
+					_, err = tb.graphs[0].Run()
+					tb.cur = 1
+				case "run-only":
+					_, _, err = tb.step(nil)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := tb.update(0.1, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

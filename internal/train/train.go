@@ -178,6 +178,11 @@ type Trainer struct {
 	// after the batch in flight: what a checkpoint that --resume continues
 	// must hold.
 	Rollback bool
+	// Unfused makes Fit run the model's graph of Gorgonia primitives as
+	// written, without model.Fuse's fused ops: slower, the same model to
+	// float32 rounding. (FitOn compiles the fused graph unless
+	// SOFTMAXCTL_NO_FUSE=1.)
+	Unfused bool
 }
 
 // Fit trains m on trainSet with minibatch SGD and evaluates it on valSet
@@ -191,7 +196,11 @@ func (t *Trainer) Fit(ctx context.Context, m *model.Model, trainSet, valSet *dat
 	if err := t.check(m, trainSet, valSet); err != nil {
 		return nil, err
 	}
-	b, err := newTapeBackend(m, t.BatchSize, trainSet, valSet)
+	var opts []model.GraphOption
+	if t.Unfused {
+		opts = append(opts, model.Unfused())
+	}
+	b, err := newTapeBackend(m, t.BatchSize, trainSet, valSet, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -423,17 +432,17 @@ type tapeBackend struct {
 	smooth   float32 // label smoothing of the training batches
 }
 
-func newTapeBackend(m *model.Model, batch int, trainSet, valSet *dataset.Set) (*tapeBackend, error) {
+func newTapeBackend(m *model.Model, batch int, trainSet, valSet *dataset.Set, opts ...model.GraphOption) (*tapeBackend, error) {
 	b := &tapeBackend{trainSet: trainSet, valSet: valSet}
 	for k := range b.graphs {
-		gr, err := m.NewGraph(batch, true)
+		gr, err := m.NewGraph(batch, true, opts...)
 		if err != nil {
 			b.close()
 			return nil, err
 		}
 		b.graphs[k] = gr
 	}
-	ev, err := NewEvaluator(m, evalBatch(valSet.N))
+	ev, err := NewEvaluator(m, evalBatch(valSet.N), opts...)
 	if err != nil {
 		b.close()
 		return nil, err
@@ -525,10 +534,10 @@ type Evaluator struct {
 }
 
 // NewEvaluator builds the forward graphs for batches of up to batch rows.
-func NewEvaluator(m *model.Model, batch int) (*Evaluator, error) {
+func NewEvaluator(m *model.Model, batch int, opts ...model.GraphOption) (*Evaluator, error) {
 	ev := &Evaluator{m: m}
 	for k := range ev.graphs {
-		gr, err := m.NewGraph(batch, false)
+		gr, err := m.NewGraph(batch, false, opts...)
 		if err != nil {
 			ev.Close()
 			return nil, err

@@ -205,3 +205,87 @@ extern "C" __global__ void smooth_labels(long long n, long long classes, float *
 		return;
 	y[t] = coef[0] * y[t] + coef[1];
 }
+
+// bias_add_f32 is out[t] = a[t] + b[t % len]: the vector b added to each
+// row of a (n elements in rows of len).
+extern "C" __global__ void bias_add_f32(long long n, long long len, float *out,
+	const float *a, const float *b)
+{
+	long long t = thread_index();
+	if (t >= n)
+		return;
+	out[t] = a[t] + b[t % len];
+}
+
+// softmax_xent_f32 writes into out[0] the mean softmax cross-entropy of the
+// rows×k logits o against the labels y, as model.SoftmaxXent computes it:
+// each row shifted by its maximum, float sums along a row, the total and
+// the label count in double, and for one-hot rows the logarithm of a
+// product of the rows' sums. One thread does it all, in the CPU's order.
+extern "C" __global__ void softmax_xent_f32(long long rows, long long k, float *out,
+	const float *o, const float *y)
+{
+	if (thread_index() != 0)
+		return;
+	double total = 0.0, count = 0.0, logs = 0.0, prod = 1.0;
+	for (long long r = 0; r < rows; r++) {
+		const float *row = o + r * k, *yr = y + r * k;
+		float m = row[0];
+		for (long long j = 1; j < k; j++)
+			if (row[j] > m)
+				m = row[j];
+		float s = 0.0f, picked = 0.0f, labels = 0.0f;
+		for (long long j = 0; j < k; j++) {
+			float z = row[j] - m;
+			s += expf(z);
+			picked += yr[j] * z;
+			labels += yr[j];
+		}
+		total += (double)picked;
+		count += (double)labels;
+		if (labels == 1.0f) {
+			prod *= (double)s;
+			if (prod > 1e200) {
+				logs += log(prod);
+				prod = 1.0;
+			}
+		} else if (labels != 0.0f) {
+			logs += (double)labels * log((double)s);
+		}
+	}
+	out[0] = (float)(-(total - logs - log(prod)) / count);
+}
+
+// softmax_xent_grad_f32 writes the derivative of that loss with respect to
+// the logits, g[0]·(softmax(o)·rowsum(y) − y)/sum(y), one thread per row
+// of k (rows threads), as model.SoftmaxRows and model.SoftmaxXentGrad:
+// each thread sums all of y in order for the label count.
+extern "C" __global__ void softmax_xent_grad_f32(long long rows, long long k, float *d,
+	const float *o, const float *y, const float *g)
+{
+	long long r = thread_index();
+	if (r >= rows)
+		return;
+	float count = 0.0f;
+	for (long long i = 0; i < rows * k; i++)
+		count += y[i];
+	float scale = g[0] / count;
+	const float *row = o + r * k, *yr = y + r * k;
+	float *dr = d + r * k;
+	float m = row[0];
+	for (long long j = 1; j < k; j++)
+		if (row[j] > m)
+			m = row[j];
+	float s = 0.0f, labels = 0.0f;
+	for (long long j = 0; j < k; j++) {
+		float e = expf(row[j] - m);
+		dr[j] = e;
+		s += e;
+		labels += yr[j];
+	}
+	float inv = 1.0f / s;
+	for (long long j = 0; j < k; j++) {
+		float p = dr[j] * inv;
+		dr[j] = (p * labels - yr[j]) * scale;
+	}
+}

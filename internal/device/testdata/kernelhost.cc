@@ -68,6 +68,9 @@ static std::map<std::string, Kernel> kernels = {
 	{"update_f32", {7, [](const Args &a) { update_f32(a[0], a[1], a[2], (float *)P(a, 3), (const float *)P(a, 4), (float *)P(a, 5), (const float *)P(a, 6)); }}},
 	{"standardize_f32", {6, [](const Args &a) { standardize_f32(a[0], a[1], (float *)P(a, 2), (const int *)P(a, 3), (const float *)P(a, 4), (const float *)P(a, 5)); }}},
 	{"smooth_labels", {5, [](const Args &a) { smooth_labels(a[0], a[1], (float *)P(a, 2), (const int *)P(a, 3), (const float *)P(a, 4)); }}},
+	{"bias_add_f32", {5, [](const Args &a) { bias_add_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), (const float *)P(a, 4)); }}},
+	{"softmax_xent_f32", {5, [](const Args &a) { softmax_xent_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), (const float *)P(a, 4)); }}},
+	{"softmax_xent_grad_f32", {6, [](const Args &a) { softmax_xent_grad_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), (const float *)P(a, 4), (const float *)P(a, 5)); }}},
 };
 
 // sgemm is cuBLAS's column-major C = op(A)·op(B) (alpha 1, beta 0), each
