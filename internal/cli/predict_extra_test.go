@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
+
+	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 )
 
 func writePNG(t *testing.T, path string, img image.Image) {

@@ -8,9 +8,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/softmaxctl/softmaxctl/internal/model"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
 // ErrUnsupported is wrapped by Compile's error when the graph holds an op it

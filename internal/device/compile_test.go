@@ -7,9 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/softmaxctl/softmaxctl/internal/model"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
 // smallGraph is softmax regression's graph at a small size with the loss
