@@ -102,10 +102,14 @@ func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
 	return h.Sum32()
 }
 
-func shapeOf(d G.DimSizer) (tensor.Shape, error) {
-	s, ok := d.(tensor.Shape)
-	if !ok {
-		return nil, fmt.Errorf("input has no shape (%T)", d)
+// shapesOf returns the static shapes of an op's inputs.
+func shapesOf(in []G.DimSizer) ([]tensor.Shape, error) {
+	s := make([]tensor.Shape, len(in))
+	for i, d := range in {
+		var ok bool
+		if s[i], ok = d.(tensor.Shape); !ok {
+			return nil, fmt.Errorf("input %d has no shape (%T)", i, d)
+		}
 	}
 	return s, nil
 }
@@ -155,15 +159,11 @@ func (op *GemmOp) dims(a, b tensor.Shape) (m, n, k int, err error) {
 }
 
 func (op *GemmOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	a, err := shapeOf(in[0])
+	s, err := shapesOf(in)
 	if err != nil {
 		return nil, err
 	}
-	b, err := shapeOf(in[1])
-	if err != nil {
-		return nil, err
-	}
-	m, n, _, err := op.dims(a, b)
+	m, n, _, err := op.dims(s[0], s[1])
 	if err != nil {
 		return nil, err
 	}
@@ -267,12 +267,9 @@ func (*LinearOp) Type() hm.Type {
 }
 
 func (*LinearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	var s [3]tensor.Shape
-	for i := range s {
-		var err error
-		if s[i], err = shapeOf(in[i]); err != nil {
-			return nil, err
-		}
+	s, err := shapesOf(in)
+	if err != nil {
+		return nil, err
 	}
 	x, w, b := s[0], s[1], s[2]
 	if len(x) != 2 || len(w) != 2 || x[1] != w[0] || b.TotalSize() != w[1] {
@@ -340,14 +337,11 @@ func (*BiasAddOp) Type() hm.Type {
 }
 
 func (*BiasAddOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	x, err := shapeOf(in[0])
+	s, err := shapesOf(in)
 	if err != nil {
 		return nil, err
 	}
-	b, err := shapeOf(in[1])
-	if err != nil {
-		return nil, err
-	}
+	x, b := s[0], s[1]
 	if len(x) != 2 || b.TotalSize() != x[1] {
 		return nil, fmt.Errorf("bias add of shapes %v and %v", x, b)
 	}
@@ -418,10 +412,11 @@ func (*ColSumOp) Type() hm.Type {
 }
 
 func (*ColSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	x, err := shapeOf(in[0])
+	s, err := shapesOf(in)
 	if err != nil {
 		return nil, err
 	}
+	x := s[0]
 	if len(x) != 2 {
 		return nil, fmt.Errorf("column sum of shape %v", x)
 	}
@@ -488,14 +483,11 @@ func (*SoftmaxCEOp) Type() hm.Type {
 }
 
 func (*SoftmaxCEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	o, err := shapeOf(in[0])
+	s, err := shapesOf(in)
 	if err != nil {
 		return nil, err
 	}
-	y, err := shapeOf(in[1])
-	if err != nil {
-		return nil, err
-	}
+	o, y := s[0], s[1]
 	if len(o) != 2 || !o.Eq(y) {
 		return nil, fmt.Errorf("softmax cross-entropy of shapes %v and %v", o, y)
 	}
@@ -560,11 +552,11 @@ func (*SoftmaxCEGradOp) Type() hm.Type {
 }
 
 func (*SoftmaxCEGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	o, err := shapeOf(in[0])
+	s, err := shapesOf(in)
 	if err != nil {
 		return nil, err
 	}
-	return o.Clone(), nil
+	return s[0].Clone(), nil
 }
 
 func (op *SoftmaxCEGradOp) Do(in ...G.Value) (G.Value, error) {
