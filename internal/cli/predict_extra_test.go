@@ -17,7 +17,7 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 )
 
-func writePNG(t *testing.T, path string, img image.Image) {
+func savePNG(t *testing.T, path string, img image.Image) {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
@@ -39,12 +39,12 @@ func TestPredictReportsWhatItSaw(t *testing.T) {
 	tile := func(i int) *image.Gray {
 		return &image.Gray{Pix: s.Pix[i*784 : (i+1)*784], Stride: 28, Rect: image.Rect(0, 0, 28, 28)}
 	}
-	writePNG(t, filepath.Join(folder, "a.png"), tile(0))
+	savePNG(t, filepath.Join(folder, "a.png"), tile(0))
 	blank := image.NewGray(image.Rect(0, 0, 40, 40))
 	for i := range blank.Pix {
 		blank.Pix[i] = 200
 	}
-	writePNG(t, filepath.Join(folder, "blank.png"), blank)
+	savePNG(t, filepath.Join(folder, "blank.png"), blank)
 	var b bytes.Buffer
 	bmp.Encode(&b, tile(1))
 	os.WriteFile(filepath.Join(folder, "b.bmp"), b.Bytes(), 0o644)
@@ -58,7 +58,7 @@ func TestPredictReportsWhatItSaw(t *testing.T) {
 	for i := range dark.Pix {
 		dark.Pix[i] = 255 - s.Pix[i]
 	}
-	writePNG(t, filepath.Join(folder, "dark.png"), dark)
+	savePNG(t, filepath.Join(folder, "dark.png"), dark)
 
 	saveDir := t.TempDir()
 	r := execute(t, "predict", "--json", "--model", model, "--save-input", saveDir, folder)

@@ -1,15 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"image/png"
-	"io"
 
 	"github.com/spf13/cobra"
 
-	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/render"
 	"github.com/softmaxctl/softmaxctl/internal/train"
@@ -127,7 +123,6 @@ func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
 	if ctx.Err() != nil {
 		return interrupted(ctx, "interrupted: nothing was written")
 	}
-	encode := func(w io.Writer) error { return png.Encode(w, img) }
 	wrong := 0
 	for i := 0; i < n; i++ {
 		if res.Pred[i] != int(s.Labels[i]) {
@@ -135,17 +130,5 @@ func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
 		}
 	}
 	fmt.Fprintf(o.IO.ErrOut, "%d of the first %d test images are misclassified; drew %d\n", wrong, n, len(tiles))
-	if o.Out != "" {
-		if err := atomicfile.Write(o.Out, encode); err != nil {
-			return fmt.Errorf("write %s: %w", o.Out, err)
-		}
-		return nil
-	}
-	// Encode fully before writing, so an error leaves stdout empty.
-	var buf bytes.Buffer
-	if err := encode(&buf); err != nil {
-		return fmt.Errorf("encode PNG: %w", err)
-	}
-	_, err = o.IO.Out.Write(buf.Bytes())
-	return err
+	return writePNG(o.IO, o.Out, img)
 }

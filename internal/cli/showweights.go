@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
-	"image/png"
-	"io"
 
 	"github.com/spf13/cobra"
 
-	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"github.com/softmaxctl/softmaxctl/internal/render"
 )
 
@@ -81,18 +77,5 @@ func runShowWeights(o *ShowWeightsOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
-	encode := func(w io.Writer) error { return png.Encode(w, img) }
-	if o.Out != "" {
-		if err := atomicfile.Write(o.Out, encode); err != nil {
-			return fmt.Errorf("write %s: %w", o.Out, err)
-		}
-		return nil
-	}
-	// Encode fully before writing, so an error leaves stdout empty.
-	var buf bytes.Buffer
-	if err := encode(&buf); err != nil {
-		return fmt.Errorf("encode PNG: %w", err)
-	}
-	_, err = o.IO.Out.Write(buf.Bytes())
-	return err
+	return writePNG(o.IO, o.Out, img)
 }
