@@ -12,21 +12,9 @@ package blas
 // row of A with it, vectorised along k (no lanes wasted for n = 10).
 func narrowAVX2(bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	kp := roundUp(k, 8)
-	n5 := roundUp(n, 5)
-	btBuf := getScratch(n5 * kp)
+	btBuf := packColumns(bT, n, k, kp, 5, b, ldb)
 	defer putScratch(btBuf)
 	bt := *btBuf
-	if bT {
-		for j := 0; j < n; j++ {
-			copy(bt[j*kp:j*kp+k], b[j*ldb:j*ldb+k])
-		}
-	} else {
-		for p := 0; p < k; p++ {
-			for j, v := range b[p*ldb : p*ldb+n] {
-				bt[j*kp+p] = v
-			}
-		}
-	}
 	k8, tail := k/8, k%8
 	var out [10]float32
 	// Rows go in blocks so that a block of A stays in L2 while each group
@@ -124,4 +112,26 @@ func tnNarrowAVX2(m, n, k int, alpha float32, a []float32, lda int, b []float32,
 			}
 		}
 	}
+}
+
+// packColumns packs the n columns of op(B) (B k×n, or n×k with bT) into
+// rows of kp ≥ k floats, zero-padded, for n rounded up to a multiple of the
+// kernel's tile width nr: each column becomes a contiguous vector the
+// narrow kernels take dot products with. The buffer comes from the scratch
+// pool; give it back with putScratch.
+func packColumns(bT bool, n, k, kp, nr int, b []float32, ldb int) *[]float32 {
+	btBuf := getScratch(roundUp(n, nr) * kp)
+	bt := *btBuf
+	if bT {
+		for j := 0; j < n; j++ {
+			copy(bt[j*kp:j*kp+k], b[j*ldb:j*ldb+k])
+		}
+	} else {
+		for p := 0; p < k; p++ {
+			for j, v := range b[p*ldb : p*ldb+n] {
+				bt[j*kp+p] = v
+			}
+		}
+	}
+	return btBuf
 }

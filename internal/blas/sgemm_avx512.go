@@ -12,21 +12,9 @@ package blas
 // row of C for n = 10) per pass.
 func narrowAVX512(bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	kp := roundUp(k, 16)
-	n10 := roundUp(n, 10)
-	btBuf := getScratch(n10 * kp)
+	btBuf := packColumns(bT, n, k, kp, 10, b, ldb)
 	defer putScratch(btBuf)
 	bt := *btBuf
-	if bT {
-		for j := 0; j < n; j++ {
-			copy(bt[j*kp:j*kp+k], b[j*ldb:j*ldb+k])
-		}
-	} else {
-		for p := 0; p < k; p++ {
-			for j, v := range b[p*ldb : p*ldb+n] {
-				bt[j*kp+p] = v
-			}
-		}
-	}
 	k16, tail := k/16, k%16
 	var out [20]float32
 	// Rows go in blocks so that a block of A stays in cache while each
