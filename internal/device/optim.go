@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
 // This file holds the steps of the recipe options beyond the chapter's:
@@ -250,32 +252,15 @@ func optimLaunch(s *Step) (int, string, []launchArg) {
 	return 0, "", nil
 }
 
-// applyUpdate is StepUpdate: train.Optimizer's update of p with gradient
-// g, velocity v and h = [lr, weight decay, momentum]; the decay applies
-// when decay is set. Every product is rounded to float32 on its own (the
-// conversions), as the kernel computes it without FMA contraction and as
-// train.Optimizer does, so that the three agree to the bit on every
-// machine.
+// applyUpdate is StepUpdate: model.Update, the rule train.Optimizer
+// applies, on p with gradient g, velocity v and h = [lr, weight decay,
+// momentum]; the decay applies when decay is set.
 func applyUpdate(p, g, v, h []float32, decay, nesterov bool) {
-	lr, wd, mu := h[0], float32(0), h[2]
+	wd := float32(0)
 	if decay {
 		wd = h[1]
 	}
-	if mu == 0 {
-		for i, gi := range g {
-			p[i] -= float32(lr * (gi + float32(wd*p[i])))
-		}
-		return
-	}
-	for i, gi := range g {
-		gi += float32(wd * p[i])
-		v[i] = float32(mu*v[i]) + gi
-		if nesterov {
-			p[i] -= float32(lr * (gi + float32(mu*v[i])))
-		} else {
-			p[i] -= float32(lr * v[i])
-		}
-	}
+	model.Update(p, g, v, h[0], wd, h[2], nesterov)
 }
 
 // standardizeRows is StepStandardize: x[r][j] = (x[r][j] − mean[j])/std[j]

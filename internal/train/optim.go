@@ -64,26 +64,7 @@ func (o *Optimizer) Update(w, b, dW, dB []float32, lr float32) error {
 }
 
 func (o *Optimizer) update(p, grad, v []float32, wd, lr float32) {
-	mu := float32(o.Momentum)
-	// Every product is rounded to float32 on its own (the conversions
-	// forbid FMA contraction), so that the update is the same on every
-	// machine and the device programs' StepUpdate, CPU and CUDA kernel
-	// alike, reproduces it to the bit.
-	if mu == 0 {
-		for i, g := range grad {
-			p[i] -= float32(lr * (g + float32(wd*p[i])))
-		}
-		return
-	}
-	for i, g := range grad {
-		g += float32(wd * p[i])
-		v[i] = float32(mu*v[i]) + g
-		if o.Nesterov {
-			p[i] -= float32(lr * (g + float32(mu*v[i])))
-		} else {
-			p[i] -= float32(lr * v[i])
-		}
-	}
+	model.Update(p, grad, v, lr, wd, float32(o.Momentum), o.Nesterov)
 }
 
 // Validate checks the optimiser's settings. Its errors are *ConfigError.
