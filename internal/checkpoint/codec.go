@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/nlpodyssey/safetensors"
+
+	"github.com/softmaxctl/softmaxctl/internal/termtext"
 )
 
 const (
@@ -482,34 +484,18 @@ func validateMeta(m *Meta) error {
 }
 
 // checkText refuses text from the metadata that would be unsafe to print:
-// invalid UTF-8, and the characters unsafeRune names. Commands print class
+// invalid UTF-8, and the characters termtext.Unsafe names. Commands print class
 // and dataset names to terminals, so a crafted model could otherwise set the
 // terminal's title, clear the screen or forge lines.
 func checkText(key, s string) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%s %s is not valid UTF-8", key, quote(s))
 	}
-	if i := strings.IndexFunc(s, unsafeRune); i >= 0 {
+	if i := strings.IndexFunc(s, termtext.Unsafe); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(s[i:])
 		return fmt.Errorf("%s %s holds the control character %U, which could forge what a terminal shows", key, quote(s), r)
 	}
 	return nil
-}
-
-// unsafeRune reports the characters that change how a terminal shows text
-// rather than being shown: the C0 controls, DEL and the C1 controls, which
-// start escape sequences and line breaks; the Unicode line and paragraph
-// separators; and the bidirectional formatting characters, which reorder
-// what is shown.
-func unsafeRune(r rune) bool {
-	switch {
-	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
-		return true
-	case r == 0x061c, r == 0x200e, r == 0x200f, r == 0x2028, r == 0x2029,
-		r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
 }
 
 // checkFinite reports the first NaN or infinite value of a tensor whose rows

@@ -13,6 +13,7 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/metrics"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 	"github.com/softmaxctl/softmaxctl/internal/render"
+	"github.com/softmaxctl/softmaxctl/internal/termtext"
 	"github.com/softmaxctl/softmaxctl/internal/train"
 )
 
@@ -169,7 +170,7 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintf(o.IO.Out, "model     %s (%s, %d %s, lr %g, batch %d)\n", sanitize(o.Model), sanitize(ck.Meta.Dataset), ck.Meta.Epochs, plural(ck.Meta.Epochs, "epoch"), ck.Meta.LR, ck.Meta.BatchSize)
+	fmt.Fprintf(o.IO.Out, "model     %s (%s, %d %s, lr %g, batch %d)\n", termtext.Escape(o.Model), termtext.Escape(ck.Meta.Dataset), ck.Meta.Epochs, plural(ck.Meta.Epochs, "epoch"), ck.Meta.LR, ck.Meta.BatchSize)
 	fmt.Fprintf(o.IO.Out, "split     %s (%d examples)\n", o.Split, s.N)
 	fmt.Fprintf(o.IO.Out, "accuracy  %.4f\n", c.Accuracy())
 	fmt.Fprintf(o.IO.Out, "loss      %.4f\n", res.Loss)

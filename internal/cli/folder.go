@@ -15,6 +15,7 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
+	"github.com/softmaxctl/softmaxctl/internal/termtext"
 )
 
 // folderName is the --dataset value for an image folder; --data DIR picks
@@ -104,7 +105,7 @@ func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec,
 		colour = "RGB"
 	}
 	fmt.Fprintf(ios.ErrOut, "reading image folder %s (--data is a folder of class folders): images fitted to %dx%d %s\n",
-		sanitize(d.Dir), d.Folder.ImageSize, d.Folder.ImageSize, colour)
+		termtext.Escape(d.Dir), d.Folder.ImageSize, d.Folder.ImageSize, colour)
 	o := dataset.FolderOptions{
 		Size: d.Folder.ImageSize, Color: d.Folder.Color,
 		TestSplit: d.Folder.TestSplit, SplitSeed: d.Folder.splitSeed,
@@ -124,7 +125,7 @@ func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec,
 		fmt.Fprintf(ios.ErrOut, "skipped %d hidden or non-image %s\n", f.Skipped, plural(f.Skipped, "file"))
 	}
 	for _, b := range f.Bad {
-		fmt.Fprintf(ios.ErrOut, "skipped unreadable image %s: %s\n", sanitize(b.Path), sanitize(b.Reason))
+		fmt.Fprintf(ios.ErrOut, "skipped unreadable image %s: %s\n", termtext.Escape(b.Path), termtext.Escape(b.Reason))
 	}
 	if f.Resized > 0 {
 		fmt.Fprintf(ios.ErrOut, "resized %d %s that were not %dx%d (shorter side to %d, centre crop)\n",
@@ -142,7 +143,7 @@ func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec,
 	}
 	if d.Folder.classes != nil && !slices.Equal(d.Folder.classes, f.Classes) {
 		return dataset.Spec{}, nil, fmt.Errorf("the model's classes are %s but %s has %s",
-			sanitize(strings.Join(d.Folder.classes, ", ")), sanitize(d.Dir), sanitize(strings.Join(f.Classes, ", ")))
+			termtext.Escape(strings.Join(d.Folder.classes, ", ")), termtext.Escape(d.Dir), termtext.Escape(strings.Join(f.Classes, ", ")))
 	}
 	d.Folder.loaded = f
 	spec := dataset.Spec{Name: folderName, Classes: f.Classes}
@@ -158,7 +159,7 @@ func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec,
 
 // folderError words a FolderError for the command line.
 func folderError(fe *dataset.FolderError) error {
-	dir := sanitize(fe.Dir)
+	dir := termtext.Escape(fe.Dir)
 	switch fe.Kind {
 	case dataset.NotImageFolder:
 		return usagef("--data %s has no class folders: put each class's images in a subfolder named after the class (%s/cat/1.jpg, %s/dog/1.jpg), or train/ and test/ folders that hold such subfolders", dir, dir, dir)
@@ -172,9 +173,9 @@ func folderError(fe *dataset.FolderError) error {
 		}
 		return fmt.Errorf("--data %s holds no images (PNG, JPEG, GIF, WebP, BMP or TIFF) in its class folders", dir)
 	case dataset.EmptyClass:
-		return fmt.Errorf("--data %s: class %s has no readable images to train on: add some or remove its folder", dir, sanitize(fe.Class))
+		return fmt.Errorf("--data %s: class %s has no readable images to train on: add some or remove its folder", dir, termtext.Escape(fe.Class))
 	case dataset.UnknownTestClass:
-		return usagef("--data %s: test/%s has no matching train/%s: the test classes must be training classes", dir, sanitize(fe.Class), sanitize(fe.Class))
+		return usagef("--data %s: test/%s has no matching train/%s: the test classes must be training classes", dir, termtext.Escape(fe.Class), termtext.Escape(fe.Class))
 	}
 	return fe
 }

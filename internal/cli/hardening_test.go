@@ -376,27 +376,6 @@ func TestShowErrorsPictureLimit(t *testing.T) {
 	}
 }
 
-// Names from files are escaped before they reach a terminal.
-func TestSanitize(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"plain.png", "plain.png"},
-		{"T-shirt/top", "T-shirt/top"},
-		{"Ankle boot", "Ankle boot"},
-		{"日本語.png", "日本語.png"},
-		{"\x1b]0;owned\x07x.png", `\e]0;owned\x07x.png`},
-		{"a\nsoftmaxctl: forged", `a\nsoftmaxctl: forged`},
-		{"a\rb", `a\rb`},
-		{"csi\u009b2J", `csi\x9b2J`},
-		{"del\x7f", `del\x7f`},
-		{"rtl\u202egnp.exe", `rtl\u202egnp.exe`},
-	}
-	for _, tt := range tests {
-		if got := sanitize(tt.in); got != tt.want {
-			t.Errorf("sanitize(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // predict prints file names escaped, and a crafted name cannot drive the
 // terminal.
 func TestPredictEscapesNames(t *testing.T) {

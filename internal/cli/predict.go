@@ -21,6 +21,7 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
+	"github.com/softmaxctl/softmaxctl/internal/termtext"
 )
 
 // PredictOptions are the inputs of `softmaxctl predict`.
@@ -190,7 +191,7 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 		return err
 	}
 	if len(skipped) > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "skipped %d %s: %s\n", len(skipped), plural(len(skipped), "entry"), sanitize(listSome(skipped, 5)))
+		fmt.Fprintf(o.IO.ErrOut, "skipped %d %s: %s\n", len(skipped), plural(len(skipped), "entry"), termtext.Escape(listSome(skipped, 5)))
 	}
 	saved := map[string]bool{} // --save-input names used so far
 	// MNIST digits sit in a 20x20 box centred in the frame; Fashion-MNIST
@@ -198,7 +199,7 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 	prep := imageprep.Options{Box: prepKind.Box}
 	width := 0
 	for _, c := range ck.Meta.Classes {
-		width = max(width, len(sanitize(c)))
+		width = max(width, len(termtext.Escape(c)))
 	}
 
 	failed := 0
@@ -269,19 +270,19 @@ func (o *PredictOptions) print(l predictLine, width int) error {
 		return nil
 	}
 	if l.Error != "" {
-		_, err := fmt.Fprintf(o.IO.ErrOut, "softmaxctl: %s: %s\n", sanitize(l.File), sanitize(l.Error))
+		_, err := fmt.Fprintf(o.IO.ErrOut, "softmaxctl: %s: %s\n", termtext.Escape(l.File), termtext.Escape(l.Error))
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n", sanitize(l.File))
+	fmt.Fprintf(&b, "%s\n", termtext.Escape(l.File))
 	if l.Blank {
 		b.WriteString("  note: no object found (blank or uniform image), so these classes are a guess\n")
 	}
 	for _, p := range l.Top {
-		fmt.Fprintf(&b, "  %-*s  %6.2f%%\n", width, sanitize(p.Class), 100*p.Prob)
+		fmt.Fprintf(&b, "  %-*s  %6.2f%%\n", width, termtext.Escape(p.Class), 100*p.Prob)
 	}
 	if l.Input != "" {
-		fmt.Fprintf(&b, "  model input saved to %s\n", sanitize(l.Input))
+		fmt.Fprintf(&b, "  model input saved to %s\n", termtext.Escape(l.Input))
 	}
 	if _, err := io.WriteString(o.IO.Out, b.String()); err != nil {
 		return fmt.Errorf("write output: %w", err)

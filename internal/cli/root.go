@@ -18,6 +18,7 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"github.com/softmaxctl/softmaxctl/internal/blas"
+	"github.com/softmaxctl/softmaxctl/internal/termtext"
 )
 
 // Version is the tool's version, set at link time with
@@ -244,5 +245,5 @@ func exitFor(ctx context.Context, ios *IO, err error) int {
 // must not reach a terminal raw.
 func printError(ios *IO, err error) {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
-	fmt.Fprintf(ios.ErrOut, "softmaxctl: %s\n", sanitize(msg))
+	fmt.Fprintf(ios.ErrOut, "softmaxctl: %s\n", termtext.Escape(msg))
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/softmaxctl/softmaxctl/internal/render"
+	"github.com/softmaxctl/softmaxctl/internal/termtext"
 )
 
 // ShowWeightsOptions are the inputs of `softmaxctl show-weights`.
@@ -65,13 +66,13 @@ func runShowWeights(o *ShowWeightsOptions) error {
 	if len(shape) != 2 {
 		return fmt.Errorf("model %s takes inputs of shape %v: show-weights draws 2-D (rows × columns) inputs", o.Model, shape)
 	}
-	title := fmt.Sprintf("%s: weights of each class", sanitize(ck.Meta.Dataset))
+	title := fmt.Sprintf("%s: weights of each class", termtext.Escape(ck.Meta.Dataset))
 	if m.Norm != nil {
 		title += " (on standardised pixels)"
 	}
 	classes := make([]string, len(ck.Meta.Classes))
 	for i, c := range ck.Meta.Classes {
-		classes[i] = sanitize(c)
+		classes[i] = termtext.Escape(c)
 	}
 	img, err := render.WeightGrid(m.W, shape[0], shape[1], classes, o.Scale, title)
 	if err != nil {

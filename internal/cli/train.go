@@ -17,6 +17,7 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/device"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 	"github.com/softmaxctl/softmaxctl/internal/render"
+	"github.com/softmaxctl/softmaxctl/internal/termtext"
 	"github.com/softmaxctl/softmaxctl/internal/train"
 )
 
@@ -254,9 +255,9 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		fmt.Fprintf(o.IO.ErrOut, "recipe %s: %s\n", o.Recipe.Preset, presetLine)
 	}
 	if nVal > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d held-out validation, %d test images), device %s\n", sanitize(spec.Name), sanitize(dir), trainSet.N, valSet.N, testSet.N, kind)
+		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d held-out validation, %d test images), device %s\n", termtext.Escape(spec.Name), termtext.Escape(dir), trainSet.N, valSet.N, testSet.N, kind)
 	} else {
-		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", sanitize(spec.Name), sanitize(dir), trainSet.N, testSet.N, kind)
+		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", termtext.Escape(spec.Name), termtext.Escape(dir), trainSet.N, testSet.N, kind)
 	}
 	if resume != nil {
 		fmt.Fprintf(o.IO.ErrOut, "resuming %s after epoch %d of %d\n", o.Out, tr.Start, cfg.Epochs)
