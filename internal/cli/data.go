@@ -139,13 +139,27 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 			return spec, dir, nil, err
 		}
 	}
-	for i, s := range sets {
-		if id := dataset.Identify(s, splits[i]); id != "" && id != spec.Name && !d.SkipCheck {
+	// Both checks read every pixel: run them side by side, one split a
+	// core, and skip the fingerprint of a split its checksums already show
+	// to be this dataset's own.
+	origins := make([]dataset.Origin, len(sets))
+	ids := make([]string, len(sets))
+	for i := range sets {
+		wg.Go(func() {
+			origins[i] = dataset.CheckSplit(dir, spec, splits[i], sets[i])
+			if origins[i].Provenance != dataset.Official {
+				ids[i] = dataset.Identify(sets[i], splits[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i, id := range ids {
+		if id != "" && id != spec.Name && !d.SkipCheck {
 			return spec, dir, nil, usagef("the %s split in %s is %s (by its class counts and pixel statistics), not %s: pass --dataset %s, or --skip-dataset-check to use it as %s anyway",
 				splits[i], dir, id, spec.Name, id, spec.Name)
 		}
 	}
-	noteProvenance(ios, spec, dir, splits, sets)
+	noteProvenance(ios, spec, dir, origins)
 	if spec.Archive != nil && (d.Gray || d.grayFromModel) {
 		for i := range sets {
 			sets[i] = dataset.Grayscale(sets[i])
@@ -160,13 +174,7 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 // archive's MD5. It says nothing when they are not, or when no checksum can
 // tell: a user's own or modified files in the IDX format are fine to train
 // on, and commands that read them stay quiet.
-func noteProvenance(ios *IO, spec dataset.Spec, dir string, splits []dataset.Split, sets []*dataset.Set) {
-	origins := make([]dataset.Origin, len(sets))
-	var wg sync.WaitGroup
-	for i := range sets {
-		wg.Go(func() { origins[i] = dataset.CheckSplit(dir, spec, splits[i], sets[i]) })
-	}
-	wg.Wait()
+func noteProvenance(ios *IO, spec dataset.Spec, dir string, origins []dataset.Origin) {
 	var by []string
 	for _, o := range origins {
 		if o.Provenance != dataset.Official {
