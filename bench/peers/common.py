@@ -43,6 +43,32 @@ def load_split(folder, split):
     return pix, lab, n, rows * cols
 
 
+def recipe_args():
+    """Parses the flags every peer takes: the data folder and the recipe."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args()
+
+
+def load_arrays(folder):
+    """Returns the training and test images as float32 rows scaled to
+    [0, 1] and their labels as int64, NumPy arrays: (x, y, tx, ty)."""
+    import numpy as np
+
+    out = []
+    for split in ("train", "test"):
+        pix, lab, n, dim = load_split(folder, split)
+        out.append(np.frombuffer(pix, dtype=np.uint8).reshape(n, dim).astype(np.float32) / 255)
+        out.append(np.frombuffer(lab, dtype=np.uint8).astype(np.int64))
+    return tuple(out)
+
+
 def blas_library():
     """Names the BLAS shared library mapped into this process, following
     the Debian alternatives symlinks (libblas.so.3 may be the reference BLAS

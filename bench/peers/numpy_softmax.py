@@ -8,30 +8,18 @@ stdout.
     python3 bench/peers/numpy_softmax.py --data DIR [--epochs 10] [--seed 0]
 """
 
-import argparse
 import sys
 import time
 
 import numpy as np
 
-from common import blas_library, load_split, summary
+from common import blas_library, load_arrays, recipe_args, summary
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-
-    pix, lab, n, dim = load_split(args.data, "train")
-    tpix, tlab, tn, _ = load_split(args.data, "test")
-    x = np.frombuffer(pix, dtype=np.uint8).reshape(n, dim).astype(np.float32) / 255
-    y = np.frombuffer(lab, dtype=np.uint8).astype(np.int64)
-    tx = np.frombuffer(tpix, dtype=np.uint8).reshape(tn, dim).astype(np.float32) / 255
-    ty = np.frombuffer(tlab, dtype=np.uint8).astype(np.int64)
+    args = recipe_args()
+    x, y, tx, ty = load_arrays(args.data)
+    n, dim = x.shape
     classes = 10
 
     rng = np.random.default_rng(args.seed)

@@ -4,35 +4,22 @@ scikit-learn's multinomial LogisticRegression (L-BFGS) on standardised
 pixels, trained on the 60,000 training images and scored on the 10,000 test
 images. Prints one JSON object.
 
-    /usr/bin/python3 bench/linear/sklearn_logreg.py ./fashion-mnist
+    /usr/bin/python3 bench/peers/sklearn_logreg.py ./fashion-mnist
 
 Needs numpy and scikit-learn (Debian: python3-sklearn).
 """
-import gzip
 import json
-import os
 import sys
 import time
 
-import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-
-def idx(path):
-    with gzip.open(path) as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+from common import load_arrays
 
 
 def main():
-    d = sys.argv[1] if len(sys.argv) > 1 else "."
-    xtr = idx(os.path.join(d, "train-images-idx3-ubyte.gz")).reshape(60000, -1) / 255.0
-    ytr = idx(os.path.join(d, "train-labels-idx1-ubyte.gz"))
-    xte = idx(os.path.join(d, "t10k-images-idx3-ubyte.gz")).reshape(10000, -1) / 255.0
-    yte = idx(os.path.join(d, "t10k-labels-idx1-ubyte.gz"))
+    xtr, ytr, xte, yte = load_arrays(sys.argv[1] if len(sys.argv) > 1 else ".")
     start = time.time()
     sc = StandardScaler().fit(xtr)
     clf = LogisticRegression(max_iter=1000).fit(sc.transform(xtr), ytr)
