@@ -194,6 +194,13 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 		fmt.Fprintf(o.IO.ErrOut, "skipped %d %s: %s\n", len(skipped), plural(len(skipped), "entry"), termtext.Escape(listSome(skipped, 5)))
 	}
 	saved := map[string]bool{} // --save-input names used so far
+	// One graph for every chunk: building it per chunk would redo the
+	// fusion and compilation hundreds of times for a large folder.
+	cls, err := newClassifier(m, min(len(files), predictChunk))
+	if err != nil {
+		return err
+	}
+	defer cls.Close()
 	// MNIST digits sit in a 20x20 box centred in the frame; Fashion-MNIST
 	// objects fill it.
 	prep := imageprep.Options{Box: prepKind.Box}
@@ -236,7 +243,7 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 			ok = append(ok, i)
 		}
 		if len(ok) > 0 {
-			probs, err := classify(m, x, len(ok))
+			probs, err := cls.probs(x, len(ok))
 			if err != nil {
 				return err
 			}
@@ -348,19 +355,31 @@ func listSome(list []string, n int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(list[:n], ", "), len(list)-n)
 }
 
-// classify runs the model's graph on n images and returns their class
-// probabilities, n×Out.
-func classify(m *model.Model, x []float32, n int) ([]float64, error) {
-	batch := min(n, 256)
+// classifier runs a model's forward graph over images, batch rows at a
+// time, one graph for the whole command.
+type classifier struct {
+	m  *model.Model
+	gr *model.Graph
+}
+
+func newClassifier(m *model.Model, batch int) (*classifier, error) {
 	gr, err := m.NewGraph(batch, false)
 	if err != nil {
 		return nil, err
 	}
-	defer gr.Close()
+	return &classifier{m: m, gr: gr}, nil
+}
+
+func (c *classifier) Close() error { return c.gr.Close() }
+
+// probs returns the class probabilities of the n images in x (n×In
+// pixels scaled to [0, 1]), n×Out.
+func (c *classifier) probs(x []float32, n int) ([]float64, error) {
+	m, gr := c.m, c.gr
 	gx, gy := gr.Inputs()
 	probs := make([]float64, 0, n*m.Out)
-	for lo := 0; lo < n; lo += batch {
-		hi := min(lo+batch, n)
+	for lo := 0; lo < n; lo += gr.Batch {
+		hi := min(lo+gr.Batch, n)
 		clear(gx)
 		clear(gy)
 		copy(gx, x[lo*m.In:hi*m.In])
@@ -375,6 +394,16 @@ func classify(m *model.Model, x []float32, n int) ([]float64, error) {
 		}
 	}
 	return probs, nil
+}
+
+// classify is a one-shot classifier: the probabilities of n images.
+func classify(m *model.Model, x []float32, n int) ([]float64, error) {
+	c, err := newClassifier(m, min(n, predictChunk))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.probs(x, n)
 }
 
 func rows(v []float32, cols int) [][]float32 {
