@@ -9,6 +9,9 @@
 #             function the headers declare: enough to link, and at run time a
 #             driver library on a machine with no usable GPU (cuInit returns
 #             CUDA_ERROR_NO_DEVICE; see scripts/cuda-stub/nodevice.c)
+#   lib64/fake13/  a CUDA_HOME with only CUDA 13's sonames (libcuda.so.1 of
+#             a CUDA 13.0 driver that sees no GPU, libcublas.so.13,
+#             libnvrtc.so.13), stubs likewise, for checking the GPU bundle
 #   real/     NVIDIA's own libcuda.so.1 (driver 535) and NVRTC 11.8 from the
 #             same archive, which load and answer without a GPU: the driver's
 #             cuInit fails with CUDA_ERROR_NO_DEVICE, NVRTC compiles
@@ -256,19 +259,27 @@ if [ "$(cat "$sdk/lib64/.stamp" 2>/dev/null)" != "$stubkey" ]; then
     tr -d '( \t' | LC_ALL=C sort -u >"$work/names"
   # The names nodevice.c defines itself.
   grep -oE '^[a-zA-Z_ *]+\b(cu|nvrtc)[A-Za-z0-9_]+\(' "$stubsrc" | grep -oE '(cu|nvrtc)[A-Za-z0-9_]+' | sort -u >"$work/handwritten"
-  stub() { # soname regex status-code define
-    local soname=$1 re=$2 code=$3 def=$4 base=${1%%.so*}
+  stub() { # dest soname regex status-code define [cflags...]
+    local dest=$1 soname=$2 re=$3 code=$4 def=$5 base=${2%%.so*}
+    shift 5
     grep -E "$re" "$work/names" | grep -vxF -f "$work/handwritten" |
       sed "s/.*/int &(void) { return $code; }/" >"$work/$base.gen.c"
     gcc -std=c99 -O2 -fPIC -w -c -o "$work/$base.gen.o" "$work/$base.gen.c"
-    gcc -std=c99 -O2 -fPIC -Wall -Werror -D"$def" -I"$sdk/include" -c -o "$work/$base.hand.o" "$stubsrc"
-    gcc -shared -o "$lib/$base.so" -Wl,-soname,"$soname" "$work/$base.gen.o" "$work/$base.hand.o"
-    ln -sf "$base.so" "$lib/$soname"
-    log "stub $soname: $(wc -l <"$work/$base.gen.c") generated functions + nodevice.c"
+    gcc -std=c99 -O2 -fPIC -Wall -Werror -D"$def" "$@" -I"$sdk/include" -c -o "$work/$base.hand.o" "$stubsrc"
+    gcc -shared -o "$dest/$soname" -Wl,-soname,"$soname" "$work/$base.gen.o" "$work/$base.hand.o"
+    [ "$dest" = "$lib" ] && ln -sf "$soname" "$dest/$base.so"
+    log "stub $soname in ${dest#"$work"/}: $(wc -l <"$work/$base.gen.c") generated functions + nodevice.c"
   }
-  stub libcuda.so.1 '^cu[A-Z]' 100 STUB_CUDA     # CUDA_ERROR_NO_DEVICE
-  stub "$cublas_soname" '^cublas' 1 STUB_CUBLAS  # CUBLAS_STATUS_NOT_INITIALIZED
-  stub "$nvrtc_soname" '^nvrtc' 11 STUB_NVRTC    # NVRTC_ERROR_INTERNAL_ERROR
+  stub "$lib" libcuda.so.1 '^cu[A-Z]' 100 STUB_CUDA     # CUDA_ERROR_NO_DEVICE
+  stub "$lib" "$cublas_soname" '^cublas' 1 STUB_CUBLAS  # CUBLAS_STATUS_NOT_INITIALIZED
+  stub "$lib" "$nvrtc_soname" '^nvrtc' 11 STUB_NVRTC    # NVRTC_ERROR_INTERNAL_ERROR
+  # fake13/: a machine with only CUDA 13's libraries and a CUDA 13 driver
+  # that sees no GPU, as the GPU machine looks with its GPU hidden: the
+  # bundle's script is checked against it (make check-cuda).
+  mkdir -p "$lib/fake13/lib64"
+  stub "$lib/fake13/lib64" libcuda.so.1 '^cu[A-Z]' 100 STUB_CUDA -DSTUB_DRIVER_VERSION=13000
+  stub "$lib/fake13/lib64" libcublas.so.13 '^cublas' 1 STUB_CUBLAS
+  stub "$lib/fake13/lib64" libnvrtc.so.13 '^nvrtc' 11 STUB_NVRTC
   echo "$stubkey" >"$lib/.stamp"
   rm -rf "$sdk/lib64.old"
   [ -d "$sdk/lib64" ] && mv "$sdk/lib64" "$sdk/lib64.old"

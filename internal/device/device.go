@@ -62,16 +62,32 @@ func Select(k Kind) (Kind, error) {
 	return "", fmt.Errorf("unknown device %q: use one of %s", k, strings.Join(Names(), ", "))
 }
 
-// Resolve is Select plus, when Auto falls back to the CPU in a binary
-// built with CUDA support, a one-line notice that says why the GPU is not
-// used, in the driver's words; the notice is empty otherwise (a CPU-only
-// build has no GPU to explain).
+// Resolve is Select plus a one-line notice for Auto in a binary built
+// with CUDA support: when it picks the GPU, which one and the cuBLAS and
+// NVRTC it runs with; when it falls back to the CPU, why the GPU is not
+// used, in the driver's words. The notice is empty otherwise (a CPU-only
+// build has no GPU to explain, and an explicit --device needs no notice).
 func Resolve(k Kind) (kind Kind, notice string, err error) {
 	kind, err = Select(k)
-	if err != nil || kind != CPU || !CUDASupport || (k != Auto && k != "") {
+	if err != nil || !CUDASupport || (k != Auto && k != "") {
 		return kind, "", err
 	}
+	if kind == CUDA {
+		return kind, cudaInUse(), nil
+	}
 	return kind, fmt.Sprintf("GPU not used: %v; using the CPU", cudaUsable()), nil
+}
+
+// Prepare starts, in the background, what running on kind needs before
+// its first program: for CUDA, opening the GPU, compiling the kernels with
+// NVRTC and creating the cuBLAS handle, about a second a process. A command
+// calls it as soon as it knows the device, so that this overlaps with
+// loading its data; executors made later wait for it and report its
+// errors. For CPU it does nothing.
+func Prepare(kind Kind) {
+	if kind == CUDA {
+		go warm()
+	}
 }
 
 // Info says whether this binary has CUDA support and, in a CUDA build,

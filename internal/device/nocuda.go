@@ -15,5 +15,11 @@ func cudaUsable() error {
 // cudaInfo is the CPU build's answer to Info.
 func cudaInfo() string { return "without CUDA" }
 
+// warm has nothing to prepare in this build.
+func warm() {}
+
+// cudaInUse is empty: this build never picks a GPU.
+func cudaInUse() string { return "" }
+
 // newCUDAExecutor fails: this build has no CUDA code.
 func newCUDAExecutor(*Program) (Executor, error) { return nil, cudaUsable() }

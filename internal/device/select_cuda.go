@@ -35,6 +35,13 @@ type gpu struct {
 	kernels     []byte // the kernels' CUBIN or PTX for this GPU
 	kernelArch  string
 	kernelsErr  error
+
+	// blas is the process's one cuBLAS handle, made in ctx and shared
+	// by every executor, as the context is: creating one takes tens of
+	// milliseconds.
+	blasOnce sync.Once
+	blas     *cublasHandle
+	blasErr  error
 }
 
 var (
@@ -48,14 +55,24 @@ var (
 func openGPU() (*gpu, error) {
 	gpuOnce.Do(func() {
 		theGPU, gpuErr = probeGPU()
-		if gpuErr != nil {
-			gpuErr = fmt.Errorf("CUDA driver: %w", gpuErr)
-		}
 	})
 	return theGPU, gpuErr
 }
 
+// probeGPU asks the driver for GPU 0, after checking that cuBLAS and
+// NVRTC can be opened: a GPU without them cannot run a program.
 func probeGPU() (*gpu, error) {
+	g, err := probeDriver()
+	if err != nil {
+		return nil, fmt.Errorf("CUDA driver: %w", err)
+	}
+	if _, err := loadCUDALibraries(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func probeDriver() (*gpu, error) {
 	if err := driverInitErr(); err != nil {
 		return nil, err
 	}
@@ -120,15 +137,55 @@ func (g *gpu) kernelImage() ([]byte, string, error) {
 	return g.kernels, g.kernelArch, g.kernelsErr
 }
 
-// cudaInfo describes the CUDA build for `softmaxctl version`: the CUDA
-// version of its headers and GPU 0 (name, compute capability, driver), or
-// why no GPU is usable.
-func cudaInfo() string {
-	built := fmt.Sprintf("with CUDA %s", cudaVersionString(cudaHeaderVersion))
+// blasHandle returns the process's cuBLAS handle, creating it once with
+// the context current on a locked thread.
+func (g *gpu) blasHandle() (*cublasHandle, error) {
+	g.blasOnce.Do(func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cu.SetCurrentContext(g.ctx); err != nil {
+			g.blasErr = fmt.Errorf("make the context current: %w", fromCU(err))
+			return
+		}
+		g.blas, g.blasErr = newCublasHandle()
+	})
+	return g.blas, g.blasErr
+}
+
+// warm opens GPU 0, compiles the kernels and creates the cuBLAS handle,
+// so that a command can overlap that second or so with loading its data;
+// the executors then find them done. Errors are kept for the executors
+// to report.
+func warm() {
 	g, err := openGPU()
 	if err != nil {
-		return fmt.Sprintf("%s; no usable GPU: %v", built, err)
+		return
 	}
+	g.kernelImage()
+	g.blasHandle()
+}
+
+// cudaInfo describes the CUDA build for `softmaxctl version`: the CUDA
+// version of its headers, the cuBLAS and NVRTC it loaded (or why none),
+// and GPU 0 (name, compute capability, driver), or why no GPU is usable.
+func cudaInfo() string {
+	built := fmt.Sprintf("with CUDA %s", cudaVersionString(cudaHeaderVersion))
+	libs := "no cuBLAS and NVRTC: "
+	if l, err := loadCUDALibraries(); err == nil {
+		libs = l.describe()
+	} else {
+		libs += err.Error()
+	}
+	g, err := openGPU()
+	if err != nil {
+		return fmt.Sprintf("%s; %s; no usable GPU: %v", built, libs, err)
+	}
+	return fmt.Sprintf("%s; %s; GPU 0: %s", built, libs, g.describe())
+}
+
+// describe names the GPU and its driver: "NVIDIA H200, compute capability
+// 9.0, driver 580.65.06 for CUDA 13.0".
+func (g *gpu) describe() string {
 	driver := "driver"
 	if v := kernelModuleVersion(); v != "" {
 		driver += " " + v
@@ -136,7 +193,21 @@ func cudaInfo() string {
 	if v, err := driverVersion(); err == nil {
 		driver += " for CUDA " + cudaVersionString(v)
 	}
-	return fmt.Sprintf("%s; GPU 0: %s, compute capability %d.%d, %s", built, g.name, g.major, g.minor, driver)
+	return fmt.Sprintf("%s, compute capability %d.%d, %s", g.name, g.major, g.minor, driver)
+}
+
+// cudaInUse is the line --device auto prints when it picks the GPU: which
+// GPU, and the cuBLAS and NVRTC it runs with.
+func cudaInUse() string {
+	g, err := openGPU()
+	if err != nil {
+		return ""
+	}
+	l, err := loadCUDALibraries()
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("using GPU 0: %s; %s", g.describe(), l.describe())
 }
 
 // cudaVersionString writes a CUDA_VERSION-style number (12040) as 12.4.

@@ -14,6 +14,7 @@
  */
 #ifdef STUB_CUDA
 #include <stddef.h>
+#include <stdlib.h>
 #include <cuda.h>
 
 /* cuInit fails as the real driver does when no GPU is visible
@@ -23,12 +24,20 @@ CUresult cuInit(unsigned int flags) {
 	return CUDA_ERROR_NO_DEVICE;
 }
 
-/* The real driver reports its version before and without cuInit. */
+/* The real driver reports its version before and without cuInit. The
+ * stub reports its headers' CUDA_VERSION, or STUB_DRIVER_VERSION when built
+ * with it (the fake CUDA 13 driver), or SOFTMAXCTL_STUB_DRIVER_VERSION
+ * from the environment, with which the tests play drivers of other
+ * versions. */
+#ifndef STUB_DRIVER_VERSION
+#define STUB_DRIVER_VERSION CUDA_VERSION
+#endif
 CUresult cuDriverGetVersion(int *version) {
 	if (version == NULL) {
 		return CUDA_ERROR_INVALID_VALUE;
 	}
-	*version = CUDA_VERSION;
+	const char *env = getenv("SOFTMAXCTL_STUB_DRIVER_VERSION");
+	*version = env != NULL && *env != 0 ? atoi(env) : STUB_DRIVER_VERSION;
 	return CUDA_SUCCESS;
 }
 
