@@ -332,7 +332,8 @@ func TestExecutorRejects(t *testing.T) {
 }
 
 // benchmarkTrainStep times one training step at batch 256 from dataset
-// bytes: GatherBatch, Run, a Loss read and SGD.
+// bytes as the training loop runs it: GatherBatch, Run, the Loss and
+// Logits reads (one wait for the GPU) and SGD.
 func benchmarkTrainStep(b *testing.B, newExecutor func(testing.TB, *Program) Executor) {
 	const batch, n = 256, 10000
 	m, gr := newGraph(b, batch, true, 1)
@@ -350,6 +351,7 @@ func benchmarkTrainStep(b *testing.B, newExecutor func(testing.TB, *Program) Exe
 		b.Fatal(err)
 	}
 	order := rng.Perm(n)
+	logits := make([]float32, batch*testClasses)
 	b.ResetTimer()
 	for i := range b.N {
 		start := (i * batch) % (n - batch)
@@ -360,6 +362,9 @@ func benchmarkTrainStep(b *testing.B, newExecutor func(testing.TB, *Program) Exe
 			b.Fatal(err)
 		}
 		if _, err := e.Loss(); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Logits(logits); err != nil {
 			b.Fatal(err)
 		}
 		if err := e.SGD(0.01); err != nil {

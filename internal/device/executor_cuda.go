@@ -2,6 +2,34 @@
 
 package device
 
+/*
+#include <stdlib.h>
+#include <string.h>
+#include <cuda.h>
+
+// smx_module_load loads a CUBIN or a PTX image (len bytes; a NUL is added
+// for PTX, which the driver reads as a C string).
+static CUresult smx_module_load(CUmodule *mod, const void *image, size_t len) {
+	char *copy = malloc(len + 1);
+	if (copy == NULL) {
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	memcpy(copy, image, len);
+	copy[len] = 0;
+	CUresult r = cuModuleLoadData(mod, copy);
+	free(copy);
+	return r;
+}
+
+// smx_launch launches f on the default stream with the n 8-byte arguments
+// in argv, through argp, which points at them: both live in C memory the
+// executor allocated once, so a launch allocates nothing.
+static CUresult smx_launch(CUfunction f, unsigned grid, unsigned block, void **argp) {
+	return cuLaunchKernel(f, grid, 1, 1, block, 1, 1, 0, NULL, argp, NULL);
+}
+*/
+import "C"
+
 import (
 	_ "embed"
 	"errors"
@@ -10,9 +38,7 @@ import (
 	"runtime"
 	"unsafe"
 
-	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/cu"
-	cublas "gorgonia.org/cu/blas"
 )
 
 // kernelSource is compiled by NVRTC for the GPU in use when the first
@@ -25,9 +51,14 @@ var kernelSource string
 // CUDAExecutor runs a Program on GPU 0: every buffer allocated on the
 // device once, the kernels of kernels/kernels.cu compiled with NVRTC for
 // the GPU's architecture, and GEMMs through cuBLAS. It follows the launch
-// plan (launch.go) step by step, the same steps the CPU executor runs. Each
-// method waits for the GPU before it returns, so a fault in a kernel is
-// reported by the call that launched it.
+// plan (launch.go) step by step, the same steps the CPU executor runs.
+//
+// The methods that start work (GatherBatch, SetBatch, Run, SGD, Update)
+// only enqueue it on the default stream: Run ends by enqueueing the copies
+// of the loss and the logits into pinned host memory, and Loss or Logits
+// waits for the GPU once and reads them there. A training step thus waits
+// once, and a fault in a kernel is reported by the next method that reads
+// a result (Loss, Logits, Grads, Params, Velocity), as "the GPU failed".
 //
 // All executors share the GPU's primary context. A context is current on
 // one OS thread at a time, so every method locks its goroutine to its
@@ -35,17 +66,31 @@ var kernelSource string
 type CUDAExecutor struct {
 	p      *Program
 	gpu    *gpu
-	mod    cu.Module
+	mod    C.CUmodule
 	loaded bool // mod holds a loaded module
-	fns    map[string]cu.Function
-	blas   *cublas.Standard
+	fns    map[string]C.CUfunction
+	blas   *cublasHandle  // the process's, shared (gpu.blasHandle)
 	mem    []cu.DevicePtr // by BufferID; 0 for a dataset buffer until LoadDataset
 	images int            // images of the loaded dataset
 
 	input, run, update []launch // the launches of GatherBatch, Run and SGD, in program order
-	index              []int32  // host copy of the Index buffer
-	argVals            []uint64 // a launch's arguments, each 8 bytes
-	argPtrs            []unsafe.Pointer
+
+	// args holds a launch's arguments in C memory, allocated once:
+	// maxArgs 8-byte values, then maxArgs pointers to them.
+	args    unsafe.Pointer
+	maxArgs int
+
+	// host is pinned host memory, allocated once: the staging area of
+	// the copies that run asynchronously, each a view over it.
+	host   unsafe.Pointer
+	index  []int32   // the batch's rows, copied to the Index buffer
+	hyper  []float32 // [lr] for SGD, [lr, weight decay, momentum] for Update
+	loss   []float32 // the last Run's loss, copied back
+	logits []float32 // the last Run's logits, copied back
+	// Whether a copy from index or hyper may still be pending (it must
+	// run before the slot is written again), and whether work was
+	// enqueued since the GPU was last waited for.
+	indexBusy, hyperBusy, unsynced bool
 }
 
 var _ Executor = (*CUDAExecutor)(nil)
@@ -70,7 +115,7 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda executor: %w", err)
 	}
-	e := &CUDAExecutor{p: p, gpu: g, fns: map[string]cu.Function{}, mem: make([]cu.DevicePtr, len(p.Buffers))}
+	e := &CUDAExecutor{p: p, gpu: g, fns: map[string]C.CUfunction{}, mem: make([]cu.DevicePtr, len(p.Buffers))}
 	done, err := e.enter()
 	if err != nil {
 		return nil, err
@@ -84,18 +129,21 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 		}
 	}()
 
-	// cu.LoadData copies the image with C.CString, which keeps every byte
-	// of a CUBIN (NULs included) and ends PTX with the NUL it needs.
-	if e.mod, err = cu.LoadData(string(image)); err != nil {
-		return nil, fmt.Errorf("cuda executor: load the kernels (%s): %w", arch, fromCU(err))
+	if r := C.smx_module_load(&e.mod, unsafe.Pointer(&image[0]), C.size_t(len(image))); r != C.CUDA_SUCCESS {
+		return nil, fmt.Errorf("cuda executor: load the kernels (%s): %w", arch, driverError{code: int(r)})
 	}
 	e.loaded = true
 	for _, name := range kernelNames {
-		if e.fns[name], err = e.mod.Function(name); err != nil {
-			return nil, fmt.Errorf("cuda executor: kernel %s: %w", name, fromCU(err))
+		cname := C.CString(name)
+		var fn C.CUfunction
+		r := C.cuModuleGetFunction(&fn, e.mod, cname)
+		C.free(unsafe.Pointer(cname))
+		if r != C.CUDA_SUCCESS {
+			return nil, fmt.Errorf("cuda executor: kernel %s: %w", name, driverError{code: int(r)})
 		}
+		e.fns[name] = fn
 	}
-	if e.blas, err = newBLAS(); err != nil {
+	if e.blas, err = g.blasHandle(); err != nil {
 		return nil, fmt.Errorf("cuda executor: %w", err)
 	}
 
@@ -121,7 +169,6 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 		}
 	}
 
-	maxArgs := 0
 	for _, l := range plan {
 		switch l.phase {
 		case PhaseInput:
@@ -133,25 +180,34 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 			// buffer sharing was planned on that order.
 			e.run = append(e.run, l)
 		}
-		maxArgs = max(maxArgs, len(l.args))
+		e.maxArgs = max(e.maxArgs, len(l.args))
 	}
-	e.index = make([]int32, p.Batch)
-	e.argVals = make([]uint64, maxArgs)
-	e.argPtrs = make([]unsafe.Pointer, maxArgs)
-	for i := range e.argPtrs {
-		e.argPtrs[i] = unsafe.Pointer(&e.argVals[i])
+	e.args = C.calloc(C.size_t(max(e.maxArgs, 1)), 16)
+	if e.args == nil {
+		return nil, errors.New("cuda executor: out of host memory for launch arguments")
+	}
+	for i := range e.maxArgs {
+		*(*unsafe.Pointer)(unsafe.Add(e.args, 8*(e.maxArgs+i))) = unsafe.Add(e.args, 8*i)
+	}
+	if err := e.allocHost(); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
 
-// newBLAS creates a cuBLAS handle in the current context. It uses Init,
-// which returns cublasCreate's failure, not New, which panics with it.
-func newBLAS() (*cublas.Standard, error) {
-	h := new(cublas.Standard)
-	if err := h.Init(); err != nil {
-		return nil, fmt.Errorf("create cuBLAS handle: %w", err)
+// allocHost allocates the pinned staging area: the batch's index, the
+// update's scalars, the loss and the logits.
+func (e *CUDAExecutor) allocHost() error {
+	nIndex, nHyper, nLogits := e.p.Batch, hyperLen, e.p.Buffers[e.p.Logits].Len()
+	bytes := 4 * (nIndex + nHyper + 1 + nLogits)
+	if r := C.cuMemAllocHost(&e.host, C.size_t(bytes)); r != C.CUDA_SUCCESS {
+		e.host = nil
+		return fmt.Errorf("cuda executor: allocate %d bytes of pinned host memory: %w", bytes, driverError{code: int(r)})
 	}
-	return h, nil
+	e.index = unsafe.Slice((*int32)(e.host), nIndex)
+	f := unsafe.Slice((*float32)(unsafe.Add(e.host, 4*nIndex)), nHyper+1+nLogits)
+	e.hyper, e.loss, e.logits = f[:nHyper:nHyper], f[nHyper:nHyper+1:nHyper+1], f[nHyper+1:]
+	return nil
 }
 
 // enter locks the calling goroutine to its thread and makes the GPU's
@@ -169,16 +225,28 @@ func (e *CUDAExecutor) enter() (func(), error) {
 	return runtime.UnlockOSThread, nil
 }
 
-// wait blocks until the GPU has run everything launched, so that a fault
-// in a kernel is reported by the call that launched it, named by what.
-func wait(what string) error {
-	if err := cu.Synchronize(); err != nil {
+// wait blocks until the GPU has run everything enqueued, so that a fault
+// in a kernel is reported, named by what; the staging area is free again.
+func (e *CUDAExecutor) wait(what string) error {
+	err := cu.Synchronize()
+	e.unsynced, e.indexBusy, e.hyperBusy = false, false, false
+	if err != nil {
 		return fmt.Errorf("%s: the GPU failed: %w", what, fromCU(err))
 	}
 	return nil
 }
 
-// upload copies n elements of size bytes from src to buffer id.
+// settle waits for the GPU if work was enqueued since it last did, before
+// a synchronous copy, so that a kernel's fault is reported as such.
+func (e *CUDAExecutor) settle(what string) error {
+	if !e.unsynced {
+		return nil
+	}
+	return e.wait(what)
+}
+
+// upload copies n elements of size bytes from src to buffer id, waiting
+// for the copy.
 func (e *CUDAExecutor) upload(id BufferID, src unsafe.Pointer, n int) error {
 	b := e.p.Buffers[id]
 	if err := cu.MemcpyHtoD(e.mem[id], src, int64(n*b.Dtype.Size())); err != nil {
@@ -187,9 +255,22 @@ func (e *CUDAExecutor) upload(id BufferID, src unsafe.Pointer, n int) error {
 	return nil
 }
 
+// stage enqueues the copy of n 4-byte elements of the staging area at src
+// to buffer id.
+func (e *CUDAExecutor) stage(id BufferID, src unsafe.Pointer, n int) error {
+	if err := cu.MemcpyHtoDAsync(e.mem[id], src, int64(4*n), cu.NoStream); err != nil {
+		return fmt.Errorf("copy %s to the GPU: %w", e.p.Buffers[id].Name, fromCU(err))
+	}
+	e.unsynced = true
+	return nil
+}
+
 // download copies buffer id, n elements long, to dst.
 func (e *CUDAExecutor) download(dst unsafe.Pointer, id BufferID, n int) error {
 	b := e.p.Buffers[id]
+	if err := e.settle("copy " + b.Name + " from the GPU"); err != nil {
+		return err
+	}
 	if err := cu.MemcpyDtoH(dst, e.mem[id], int64(n*b.Dtype.Size())); err != nil {
 		return fmt.Errorf("copy %s from the GPU: %w", b.Name, fromCU(err))
 	}
@@ -239,6 +320,10 @@ func (e *CUDAExecutor) LoadDataset(pix []byte, labels []uint8) error {
 		return err
 	}
 	defer done()
+	// The previous dataset may still be read by enqueued gathers.
+	if err := e.settle("load dataset"); err != nil {
+		return err
+	}
 	e.images = 0
 	for _, d := range []struct {
 		id   BufferID
@@ -261,24 +346,28 @@ func (e *CUDAExecutor) LoadDataset(pix []byte, labels []uint8) error {
 	return nil
 }
 
-// GatherBatch copies the batch's indices to the GPU and runs the gather
-// kernels, which build X and Y from the dataset there.
+// GatherBatch enqueues the copy of the batch's indices and the gather
+// kernels, which build X and Y from the dataset on the GPU.
 func (e *CUDAExecutor) GatherBatch(idx []int) error {
-	if err := e.p.indexRows(e.index, idx, e.images); err != nil {
-		return fmt.Errorf("gather batch: %w", err)
-	}
 	done, err := e.enter()
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := e.upload(e.p.Index, unsafe.Pointer(&e.index[0]), len(e.index)); err != nil {
+	if e.indexBusy {
+		// The previous batch's indices are still to be copied.
+		if err := e.wait("gather batch"); err != nil {
+			return err
+		}
+	}
+	if err := e.p.indexRows(e.index, idx, e.images); err != nil {
+		return fmt.Errorf("gather batch: %w", err)
+	}
+	if err := e.stage(e.p.Index, unsafe.Pointer(&e.index[0]), len(e.index)); err != nil {
 		return err
 	}
-	if err := e.launchAll(e.input); err != nil {
-		return err
-	}
-	return wait("gather batch")
+	e.indexBusy = true
+	return e.launchAll(e.input)
 }
 
 // SetBatch copies x and y to the GPU.
@@ -297,8 +386,8 @@ func (e *CUDAExecutor) SetBatch(x, y []float32) error {
 	return e.upload(e.p.Y, unsafe.Pointer(&y[0]), len(y))
 }
 
-// Run launches the forward and backward steps and waits for them, so that
-// a fault in a kernel is reported here.
+// Run enqueues the forward and backward steps, then the copies of the
+// loss and the logits into the staging area, which Loss and Logits read.
 func (e *CUDAExecutor) Run() error {
 	done, err := e.enter()
 	if err != nil {
@@ -308,32 +397,47 @@ func (e *CUDAExecutor) Run() error {
 	if err := e.launchAll(e.run); err != nil {
 		return err
 	}
-	return wait("run program")
+	for _, c := range []struct {
+		dst []float32
+		id  BufferID
+	}{{e.loss, e.p.Loss}, {e.logits, e.p.Logits}} {
+		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&c.dst[0]), e.mem[c.id], int64(4*len(c.dst)), cu.NoStream); err != nil {
+			return fmt.Errorf("copy %s from the GPU: %w", e.p.Buffers[c.id].Name, fromCU(err))
+		}
+	}
+	e.unsynced = true
+	return nil
 }
 
-// Loss copies the loss of the last Run from the GPU.
-func (e *CUDAExecutor) Loss() (float32, error) {
+// results waits for the GPU when work was enqueued since it last did:
+// the staged loss and logits are then those of the last Run.
+func (e *CUDAExecutor) results() error {
 	done, err := e.enter()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer done()
-	var loss float32
-	err = e.download(unsafe.Pointer(&loss), e.p.Loss, 1)
-	return loss, err
+	return e.settle("run program")
 }
 
-// Logits copies the logits of the last Run from the GPU into dst.
+// Loss is the loss of the last Run.
+func (e *CUDAExecutor) Loss() (float32, error) {
+	if err := e.results(); err != nil {
+		return 0, err
+	}
+	return e.loss[0], nil
+}
+
+// Logits copies the logits of the last Run into dst.
 func (e *CUDAExecutor) Logits(dst []float32) error {
 	if err := e.p.checkLen("logits", dst, e.p.Logits); err != nil {
 		return err
 	}
-	done, err := e.enter()
-	if err != nil {
+	if err := e.results(); err != nil {
 		return err
 	}
-	defer done()
-	return e.download(unsafe.Pointer(&dst[0]), e.p.Logits, len(dst))
+	copy(dst, e.logits)
+	return nil
 }
 
 // Grads copies the gradients of the last Run from the GPU.
@@ -355,7 +459,7 @@ func (e *CUDAExecutor) Grads(dW, dB []float32) error {
 	return e.download(unsafe.Pointer(&dB[0]), e.p.BGrad, len(dB))
 }
 
-// SGD copies lr to the GPU and launches the update steps.
+// SGD enqueues the copy of lr and the update steps.
 func (e *CUDAExecutor) SGD(lr float32) error {
 	if !e.p.Train() {
 		return errForwardOnly
@@ -363,22 +467,32 @@ func (e *CUDAExecutor) SGD(lr float32) error {
 	if e.p.Optim != nil {
 		return errOptimSGD
 	}
+	return e.enqueueUpdate(e.p.LR, lr)
+}
+
+// enqueueUpdate stages the update's scalars (lr, then the rest) for
+// buffer id and enqueues the update steps.
+func (e *CUDAExecutor) enqueueUpdate(id BufferID, scalars ...float32) error {
 	done, err := e.enter()
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := e.upload(e.p.LR, unsafe.Pointer(&lr), 1); err != nil {
+	if e.hyperBusy {
+		if err := e.wait("update"); err != nil {
+			return err
+		}
+	}
+	copy(e.hyper, scalars)
+	if err := e.stage(id, unsafe.Pointer(&e.hyper[0]), len(scalars)); err != nil {
 		return err
 	}
-	if err := e.launchAll(e.update); err != nil {
-		return err
-	}
-	return wait("SGD update")
+	e.hyperBusy = true
+	return e.launchAll(e.update)
 }
 
-// Close frees the GPU memory, the module and the cuBLAS handle. The
-// primary context stays for the process's other executors. The executor
+// Close frees the GPU memory and the module. The primary context and the
+// cuBLAS handle stay for the process's other executors. The executor
 // cannot be used afterwards.
 func (e *CUDAExecutor) Close() error {
 	done, err := e.enter()
@@ -389,9 +503,15 @@ func (e *CUDAExecutor) Close() error {
 	return e.release()
 }
 
-// release frees what e holds, with the context current.
+// release frees what e holds, with the context current, after the GPU has
+// finished what was enqueued.
 func (e *CUDAExecutor) release() error {
 	var errs []error
+	if e.unsynced {
+		if err := e.wait("close"); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for i, p := range e.mem {
 		if p != 0 {
 			if err := cu.MemFree(p); err != nil {
@@ -400,15 +520,20 @@ func (e *CUDAExecutor) release() error {
 		}
 	}
 	e.mem = nil
-	if e.blas != nil {
-		if err := e.blas.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("destroy cuBLAS handle: %w", err))
+	if e.host != nil {
+		if r := C.cuMemFreeHost(e.host); r != C.CUDA_SUCCESS {
+			errs = append(errs, fmt.Errorf("free pinned memory: %w", driverError{code: int(r)}))
 		}
-		e.blas = nil
+		e.host, e.index, e.hyper, e.loss, e.logits = nil, nil, nil, nil, nil
 	}
+	if e.args != nil {
+		C.free(e.args)
+		e.args = nil
+	}
+	e.blas = nil // the process's, not e's to destroy
 	if e.loaded {
-		if err := e.mod.Unload(); err != nil {
-			errs = append(errs, fmt.Errorf("unload kernels: %w", fromCU(err)))
+		if r := C.cuModuleUnload(e.mod); r != C.CUDA_SUCCESS {
+			errs = append(errs, fmt.Errorf("unload kernels: %w", driverError{code: int(r)}))
 		}
 		e.loaded = false
 	}
@@ -418,7 +543,7 @@ func (e *CUDAExecutor) release() error {
 	return nil
 }
 
-// launchAll runs launches in order on the default stream, which also
+// launchAll enqueues launches in order on the default stream, which also
 // orders them with cuBLAS's calls and with the copies.
 func (e *CUDAExecutor) launchAll(ls []launch) error {
 	for i := range ls {
@@ -427,50 +552,26 @@ func (e *CUDAExecutor) launchAll(ls []launch) error {
 			return fmt.Errorf("step %d (%s): %w", l.step, e.p.Steps[l.step].Kind, err)
 		}
 	}
+	e.unsynced = true
 	return nil
 }
 
 func (e *CUDAExecutor) launch(l *launch) error {
 	if l.kernel == "" {
-		return e.gemm(l.gemm)
+		g := l.gemm
+		return e.blas.sgemm(g, uint64(e.mem[g.A]), uint64(e.mem[g.B]), uint64(e.mem[g.C]))
 	}
+	argv := unsafe.Slice((*uint64)(e.args), len(l.args))
 	for i, a := range l.args {
 		if a.buf != NoBuffer {
-			e.argVals[i] = uint64(e.mem[a.buf])
+			argv[i] = uint64(e.mem[a.buf])
 		} else {
-			e.argVals[i] = uint64(a.val)
+			argv[i] = uint64(a.val)
 		}
 	}
-	if err := e.fns[l.kernel].Launch(l.grid, 1, 1, l.block, 1, 1, 0, cu.NoStream, e.argPtrs[:len(l.args)]); err != nil {
-		return fmt.Errorf("launch %s: %w", l.kernel, fromCU(err))
+	argp := (*unsafe.Pointer)(unsafe.Add(e.args, 8*e.maxArgs))
+	if r := C.smx_launch(e.fns[l.kernel], C.uint(l.grid), C.uint(l.block), argp); r != C.CUDA_SUCCESS {
+		return fmt.Errorf("launch %s: %w", l.kernel, driverError{code: int(r)})
 	}
 	return nil
-}
-
-// gemm makes the column-major cuBLAS call of a GEMM step.
-func (e *CUDAExecutor) gemm(g ColumnMajorGEMM) error {
-	op := func(t bool) blas.Transpose {
-		if t {
-			return blas.Trans
-		}
-		return blas.NoTrans
-	}
-	e.blas.Sgemm(op(g.TransA), op(g.TransB), g.M, g.N, g.K,
-		1, e.deviceFloats(g.A), g.LDA, e.deviceFloats(g.B), g.LDB,
-		0, e.deviceFloats(g.C), g.LDC)
-	if err := e.blas.Err(); err != nil {
-		return fmt.Errorf("cuBLAS Sgemm: %w", err)
-	}
-	return nil
-}
-
-// deviceFloats returns buffer id as a []float32 over device memory, the
-// form gorgonia.org/cu/blas takes device pointers in: it passes &s[0] to
-// cuBLAS untouched. Go never reads or writes through it, and the garbage
-// collector ignores pointers outside its heap. The address is read through
-// an unsafe.Pointer rather than converted from a uintptr, which vet
-// rightly distrusts.
-func (e *CUDAExecutor) deviceFloats(id BufferID) []float32 {
-	addr := e.mem[id]
-	return unsafe.Slice((*float32)(*(*unsafe.Pointer)(unsafe.Pointer(&addr))), e.p.Buffers[id].Len())
 }

@@ -46,6 +46,19 @@ func TestKernelOpCodes(t *testing.T) {
 	}
 }
 
+// TestKernelBlockSize checks that the block size the cross-entropy
+// kernels reduce over is the one the launch plan launches them with: with
+// another, the tree would skip threads or read past its shared array.
+func TestKernelBlockSize(t *testing.T) {
+	m := regexp.MustCompile(`(?m)^#define XENT_THREADS (\d+)$`).FindStringSubmatch(readKernels(t))
+	if m == nil {
+		t.Fatal("kernels.cu does not define XENT_THREADS")
+	}
+	if n, _ := strconv.Atoi(m[1]); n != xentThreads || n&(n-1) != 0 {
+		t.Errorf("XENT_THREADS is %d, launch.go's xentThreads %d; both must be the same power of two", n, xentThreads)
+	}
+}
+
 // TestKernelSignatures checks that the kernels are the ones the launch
 // plan names and that every parameter is 8 bytes wide, as
 // gorgonia.org/cu's Function.Launch copies 8 bytes per argument: an int or
@@ -71,9 +84,11 @@ func TestKernelSignatures(t *testing.T) {
 }
 
 // buildKernelHost compiles testdata/kernelhost.cc, which runs the kernels
-// on the host: the threads of each launch one after another (the kernels
-// share nothing between threads, so that is what a GPU computes) and GEMMs
-// with a reference column-major Sgemm. It is built with the address
+// on the host: the threads of each launch one after another (those kernels
+// share nothing between threads, so that is what a GPU computes), the
+// threads of a block of a kernel that reduces across its block as
+// concurrent threads with a barrier, and GEMMs with a reference
+// column-major Sgemm. It is built with the address
 // sanitizer where the compiler has it, so a kernel indexing past a buffer
 // fails the test too. Without a C++ compiler the test is skipped.
 func buildKernelHost(t *testing.T) string {
@@ -85,7 +100,7 @@ func buildKernelHost(t *testing.T) string {
 		}
 	}
 	harness := filepath.Join(t.TempDir(), "kernelhost")
-	args := []string{"-std=c++17", "-O1", "-ffp-contract=off", "-Ikernels", "-o", harness, "testdata/kernelhost.cc"}
+	args := []string{"-std=c++17", "-O1", "-ffp-contract=off", "-pthread", "-Ikernels", "-o", harness, "testdata/kernelhost.cc"}
 	if out, err := exec.Command(cxx, append([]string{"-fsanitize=address,undefined"}, args...)...).CombinedOutput(); err != nil {
 		t.Logf("building with sanitizers failed, building without: %s", out)
 		if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
@@ -368,6 +383,17 @@ func TestKernelStepsOnHost(t *testing.T) {
 	lg, lb := buf(logits), buf(labels5)
 	add(Step{Kind: StepSoftmaxXent, Outer: rows, Len: classes5, In: []BufferID{lg, lb}, Out: out(1)})
 	add(Step{Kind: StepSoftmaxXentGrad, Outer: rows, Len: classes5, In: []BufferID{lg, lb, random(1, 0.5, 2)}, Out: out(rows * classes5)})
+	// Enough rows of 2 classes that the derivative's grid is capped and
+	// its blocks stride over the rows.
+	bigRows := xentThreads*xentGradBlocks + 37
+	bigLogits, bigLabels := make([]float32, 2*bigRows), make([]float32, 2*bigRows)
+	for r := range bigRows {
+		bigLogits[2*r], bigLogits[2*r+1] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		bigLabels[2*r+r%2] = 1
+	}
+	blg, blb := buf(bigLogits), buf(bigLabels)
+	add(Step{Kind: StepSoftmaxXent, Outer: bigRows, Len: 2, In: []BufferID{blg, blb}, Out: out(1)})
+	add(Step{Kind: StepSoftmaxXentGrad, Outer: bigRows, Len: 2, In: []BufferID{blg, blb, random(1, 0.5, 2)}, Out: out(2 * bigRows)})
 	param := random(n, -1, 1)
 	add(Step{Kind: StepSGD, N: n, Out: param, In: []BufferID{b, random(1, 0.01, 1)}})
 	// Gathers of 5 rows, two of them padding, from 4 images.
@@ -422,7 +448,18 @@ func TestKernelStepsOnHost(t *testing.T) {
 		if slices.ContainsFunc(w, func(v float32) bool { return v != v }) {
 			t.Errorf("%s: the CPU semantics left NaN", what)
 		}
-		compareSlices(t, what, g, w, 0, 1e-6)
+		atol := 0.0
+		if s.Kind == StepSoftmaxXentGrad {
+			// p·labels − y cancels where p is near 1: an ulp of p
+			// (libm's expf against Go's) times g/count is all that is
+			// left of an element there.
+			var count float64
+			for _, v := range f32(s.In[1]) {
+				count += float64(v)
+			}
+			atol = 2 * math.Abs(float64(f32(s.In[2])[0])) / count * 0x1p-23
+		}
+		compareSlices(t, what, g, w, atol, 1e-6)
 	}
 }
 

@@ -7,8 +7,17 @@ import "fmt"
 // every build: the CUDA executor follows it, and a test runs it against the
 // kernels compiled for the host (kernels_test.go).
 
-// blockSize is the number of threads per block of every launch.
+// blockSize is the number of threads per block of the element-wise
+// launches.
 const blockSize = 256
+
+// The softmax cross-entropy kernels reduce across a block of xentThreads
+// threads (XENT_THREADS in kernels.cu); the loss runs as one block, its
+// derivative as at most xentGradBlocks, each thread a row.
+const (
+	xentThreads    = 256
+	xentGradBlocks = 64
+)
 
 // The kernels of kernels/kernels.cu. Each takes only 8-byte arguments
 // (pointers and long long), because gorgonia.org/cu's Function.Launch copies
@@ -33,7 +42,7 @@ var kernelNames = []string{kernelGatherPixels, kernelGatherLabels, kernelUnary, 
 	kernelBiasAdd, kernelXent, kernelXentGrad}
 
 // A launch is one kernel launch, or the cuBLAS GEMM of a StepGEMM when
-// kernel is empty. Each thread computes one element of the step's output.
+// kernel is empty.
 type launch struct {
 	step        int
 	phase       Phase
@@ -105,12 +114,14 @@ func planLaunches(p *Program) ([]launch, error) {
 			l.kernel = kernelBiasAdd
 			l.args = []launchArg{intArg(n), intArg(s.Len), bufArg(s.Out), b(0), b(1)}
 		case StepSoftmaxXent:
-			// One thread: the loss is one sum, in the CPU's order.
-			n = 1
+			// One block: the loss is one sum, reduced across it.
+			n, l.grid, l.block = s.Outer, 1, xentThreads
 			l.kernel = kernelXent
 			l.args = []launchArg{intArg(s.Outer), intArg(s.Len), bufArg(s.Out), b(0), b(1)}
 		case StepSoftmaxXentGrad:
-			n = s.Outer // a thread per row
+			// A thread per row, in at most xentGradBlocks blocks.
+			n, l.block = s.Outer, xentThreads
+			l.grid = min((n+xentThreads-1)/xentThreads, xentGradBlocks)
 			l.kernel = kernelXentGrad
 			l.args = []launchArg{intArg(s.Outer), intArg(s.Len), bufArg(s.Out), b(0), b(1), b(2)}
 		default:
@@ -119,7 +130,9 @@ func planLaunches(p *Program) ([]launch, error) {
 		if n < 1 {
 			return nil, fmt.Errorf("step %d (%s): %d threads", i, s.Kind, n)
 		}
-		l.grid = (n + blockSize - 1) / blockSize
+		if l.grid == 0 {
+			l.grid = (n + blockSize - 1) / blockSize
+		}
 		ls = append(ls, l)
 	}
 	return ls, nil

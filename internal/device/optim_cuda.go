@@ -6,26 +6,14 @@ import "unsafe"
 
 var _ Updater = (*CUDAExecutor)(nil)
 
-// Update copies the runtime scalars [lr, weight decay, momentum] to the GPU
-// in one copy and launches the update steps; the gradients and velocities
-// never leave the GPU.
+// Update enqueues the copy of the runtime scalars [lr, weight decay,
+// momentum] and the update steps; the gradients and velocities never leave
+// the GPU.
 func (e *CUDAExecutor) Update(lr, weightDecay, momentum float32) error {
 	if e.p.Optim == nil {
 		return errNoOptim
 	}
-	done, err := e.enter()
-	if err != nil {
-		return err
-	}
-	defer done()
-	h := [hyperLen]float32{lr, weightDecay, momentum}
-	if err := e.upload(e.p.Optim.Hyper, unsafe.Pointer(&h[0]), hyperLen); err != nil {
-		return err
-	}
-	if err := e.launchAll(e.update); err != nil {
-		return err
-	}
-	return wait("optimiser update")
+	return e.enqueueUpdate(e.p.Optim.Hyper, lr, weightDecay, momentum)
 }
 
 // Velocity copies the velocities of W and b from the GPU.

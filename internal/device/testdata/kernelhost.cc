@@ -3,9 +3,14 @@
 // compute what the CPU executor computes, and that the launch plan and the
 // row-major to column-major GEMM mapping are right.
 //
-// The kernels use no shared memory and no synchronisation, so running the
-// threads of a grid one after another gives the GPU's results. GEMMs, which
-// cuBLAS runs on the GPU, are computed by a reference column-major Sgemm.
+// Most kernels use no shared memory and no synchronisation, so running the
+// threads of a grid one after another gives the GPU's results. The
+// cooperative ones (a block reducing through shared memory between
+// __syncthreads) run each block's threads as concurrent host threads with a
+// barrier for __syncthreads, blocks one after another: a __shared__ array
+// is a function-local static, which all threads of the running block see.
+// GEMMs, which cuBLAS runs on the GPU, are computed by a reference
+// column-major Sgemm.
 //
 // Input (stdin), little-endian int64 unless noted:
 //   "SMXKRN01"
@@ -21,19 +26,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 struct dim3_ {
 	unsigned int x, y, z;
 };
-static dim3_ blockIdx, blockDim, threadIdx, gridDim;
+static dim3_ blockDim, gridDim;
+static thread_local dim3_ blockIdx, threadIdx;
+
+// Barrier is __syncthreads for the host threads of one block.
+struct Barrier {
+	std::mutex m;
+	std::condition_variable cv;
+	unsigned n = 0, waiting = 0, gen = 0;
+	void wait()
+	{
+		std::unique_lock<std::mutex> l(m);
+		unsigned g = gen;
+		if (++waiting == n) {
+			waiting = 0;
+			gen++;
+			cv.notify_all();
+		} else {
+			cv.wait(l, [&] { return g != gen; });
+		}
+	}
+};
+static Barrier block_barrier;
+static void __syncthreads(void) { block_barrier.wait(); }
+
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __shared__ static
 #include "kernels.cu"
+
+// The kernels that synchronise within a block.
+static const std::set<std::string> cooperative = {"softmax_xent_f32", "softmax_xent_grad_f32"};
 
 static void die(const char *msg)
 {
@@ -139,12 +175,27 @@ int main(void)
 			die(("wrong argument count for " + name).c_str());
 		gridDim = {(unsigned)grid, 1, 1};
 		blockDim = {(unsigned)block, 1, 1};
-		for (int64_t b = 0; b < grid; b++)
-			for (int64_t t = 0; t < block; t++) {
-				blockIdx = {(unsigned)b, 0, 0};
-				threadIdx = {(unsigned)t, 0, 0};
-				it->second.call(args);
+		bool coop = cooperative.count(name) > 0;
+		for (int64_t b = 0; b < grid; b++) {
+			if (!coop) {
+				for (int64_t t = 0; t < block; t++) {
+					blockIdx = {(unsigned)b, 0, 0};
+					threadIdx = {(unsigned)t, 0, 0};
+					it->second.call(args);
+				}
+				continue;
 			}
+			block_barrier.n = (unsigned)block;
+			std::vector<std::thread> threads;
+			for (int64_t t = 0; t < block; t++)
+				threads.emplace_back([&, b, t] {
+					blockIdx = {(unsigned)b, 0, 0};
+					threadIdx = {(unsigned)t, 0, 0};
+					it->second.call(args);
+				});
+			for (auto &th : threads)
+				th.join();
+		}
 	}
 	for (int64_t i = 0; i < nbuf; i++)
 		if (bytes[i] && fwrite(bufs[i], 1, bytes[i], stdout) != (size_t)bytes[i])
