@@ -49,10 +49,14 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 	if !t.Opt.Plain() {
 		trainOpts.Update = &device.UpdateRule{Nesterov: t.Opt.Nesterov}
 	}
-	if b.ex, err = compileExec(m, t.BatchSize, true, trainOpts, trainSet, newExec); err != nil {
+	var gopts []model.GraphOption
+	if t.Unfused {
+		gopts = append(gopts, model.Unfused())
+	}
+	if b.ex, err = compileExec(m, t.BatchSize, true, trainOpts, trainSet, newExec, gopts...); err != nil {
 		return nil, err
 	}
-	if b.ev, err = compileExec(m, evalBatch(valSet.N), false, evalOpts, valSet, newExec); err != nil {
+	if b.ev, err = compileExec(m, evalBatch(valSet.N), false, evalOpts, valSet, newExec, gopts...); err != nil {
 		return nil, err
 	}
 	if up, ok := b.ex.(device.Updater); ok && trainOpts.Update != nil {
@@ -173,11 +177,12 @@ func (b *execBackend) close() error {
 	return errors.Join(errs...)
 }
 
-// compileExec builds the model's graph for batch rows, compiles it to a
-// device program and loads the dataset and parameters into an executor.
-// opts adds the recipe's options to the program.
-func compileExec(m *model.Model, batch int, train bool, opts device.CompileOptions, s *dataset.Set, newExec func(*device.Program) (device.Executor, error)) (device.Executor, error) {
-	gr, err := m.NewGraph(batch, train)
+// compileExec builds the model's graph for batch rows (with gopts: the
+// primitives of Unfused), compiles it to a device program and loads the
+// dataset and parameters into an executor. opts adds the recipe's options
+// to the program.
+func compileExec(m *model.Model, batch int, train bool, opts device.CompileOptions, s *dataset.Set, newExec func(*device.Program) (device.Executor, error), gopts ...model.GraphOption) (device.Executor, error) {
+	gr, err := m.NewGraph(batch, train, gopts...)
 	if err != nil {
 		return nil, err
 	}

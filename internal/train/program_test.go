@@ -228,3 +228,31 @@ func TestFitOnResumeEqualsUninterrupted(t *testing.T) {
 		t.Errorf("2 epochs + resume 2 on the device differs from 4 epochs (max |ΔW| %.3g)", maxDiff(full.W, half.W))
 	}
 }
+
+// TestFitOnUnfused checks that FitOn honours Unfused: the programs it
+// compiles hold the primitives' steps, no fused cross-entropy, and train
+// the same model as the fused programs within float32 tolerance.
+func TestFitOnUnfused(t *testing.T) {
+	tr, te := separable(300, 7), separable(100, 8)
+	cfg := Config{Epochs: 2, LR: 0.1, BatchSize: 32, Seed: 5}
+	var models [2]*model.Model
+	for i, unfused := range []bool{false, true} {
+		models[i], _ = model.New(784, 10, 0.01, 5)
+		var kinds []device.StepKind
+		newExec := func(p *device.Program) (device.Executor, error) {
+			for _, s := range p.Steps {
+				kinds = append(kinds, s.Kind)
+			}
+			return cpuExec(p)
+		}
+		if _, err := (&Trainer{Config: cfg, Unfused: unfused}).FitOn(context.Background(), models[i], tr, te, newExec); err != nil {
+			t.Fatal(err)
+		}
+		if fused := slices.Contains(kinds, device.StepSoftmaxXent); fused == unfused {
+			t.Errorf("Unfused %v: the programs have a fused cross-entropy step: %v", unfused, fused)
+		}
+	}
+	if d := max(maxDiff(models[0].W, models[1].W), maxDiff(models[0].B, models[1].B)); d > 1e-5 {
+		t.Errorf("fused and unfused device programs differ by %.3g", d)
+	}
+}

@@ -179,9 +179,9 @@ type Trainer struct {
 	// must hold.
 	Rollback bool
 	// Unfused makes Fit run the model's graph of Gorgonia primitives as
-	// written, without model.Fuse's fused ops: slower, the same model to
-	// float32 rounding. (FitOn compiles the fused graph unless
-	// SOFTMAXCTL_NO_FUSE=1.)
+	// written, without model.Fuse's fused ops, and FitOn compile that
+	// graph's primitives to device steps: slower, the same model to
+	// float32 rounding.
 	Unfused bool
 }
 
