@@ -163,7 +163,9 @@ func TestCUDABinaryWithoutGPU(t *testing.T) {
 }
 
 // TestCUDATrainOnGPU trains on the GPU through the command, where one is
-// usable: --device auto picks it without a notice, and the model learns.
+// usable: --device auto picks it with a line naming the GPU and the
+// libraries, and the model learns, with the fused program and with
+// --no-fuse's primitives.
 // SOFTMAXCTL_TEST_CUDA=gpu (scripts/gpu-check.sh) makes a missing GPU fail
 // the test.
 func TestCUDATrainOnGPU(t *testing.T) {
@@ -180,16 +182,20 @@ func TestCUDATrainOnGPU(t *testing.T) {
 		t.Errorf("version: exit %d, stdout %q", r.code, r.stdout)
 	}
 	t.Logf("%s", strings.TrimSpace(r.stdout))
-	r = execute(t, "train", "--data", dir, "--no-download", "--epochs", "3", "--batch-size", "64", "--lr", "0.5", "--out", out, "--json")
-	if r.code != 0 || strings.Contains(r.err, "GPU not used") {
-		t.Fatalf("train: exit %d, stderr %q", r.code, r.err)
-	}
-	s := lastJSON(t, r.stdout)
-	if s["device"] != "cuda" {
-		t.Errorf("--device auto trained on %v, want cuda", s["device"])
-	}
-	if acc, _ := s["val_acc"].(float64); acc < 0.9 {
-		t.Errorf("val_acc %v after 3 epochs on separable data, want ≥ 0.9", acc)
+	for _, extra := range [][]string{nil, {"--no-fuse"}} {
+		args := append([]string{"train", "--data", dir, "--no-download", "--epochs", "3", "--batch-size", "64", "--lr", "0.5", "--out", out, "--json"}, extra...)
+		r = execute(t, args...)
+		if r.code != 0 || strings.Contains(r.err, "GPU not used") || !strings.Contains(r.err, "using GPU 0: ") || !strings.Contains(r.err, "cuBLAS") {
+			t.Fatalf("train %v: exit %d, stderr %q; want a line naming the GPU and cuBLAS", extra, r.code, r.err)
+		}
+		s := lastJSON(t, r.stdout)
+		if s["device"] != "cuda" {
+			t.Errorf("train %v: --device auto trained on %v, want cuda", extra, s["device"])
+		}
+		if acc, _ := s["val_acc"].(float64); acc < 0.9 {
+			t.Errorf("train %v: val_acc %v after 3 epochs on separable data, want ≥ 0.9", extra, acc)
+		}
+		t.Logf("train %v: %s", extra, strings.TrimSpace(r.err))
 	}
 }
 
