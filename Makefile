@@ -15,8 +15,10 @@ build:
 install:
 	CGO_ENABLED=0 $(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/softmaxctl
 
-## build-cuda: ./softmaxctl-cuda, linked against libcuda, cuBLAS and NVRTC
-## through gorgonia.org/cu. The tag is softmaxctl_cuda, not cuda: with cuda,
+## build-cuda: ./softmaxctl-cuda, linked against libcuda through
+## gorgonia.org/cu; cuBLAS and NVRTC are opened at run time (those of CUDA
+## 13, 12 or 11, whichever the driver supports), so CUDA_HOME's headers
+## may be of any of them. The tag is softmaxctl_cuda, not cuda: with cuda,
 ## Gorgonia compiles its own CUDA machine, whose cuDNN 7-era calls current
 ## cuDNN lacks. internal/device/cudacompat comes first on the include path:
 ## it maps the calls CUDA 13 changed back to their old signatures.
@@ -39,12 +41,18 @@ build-cuda:
 ## that need no GPU, the built binary's included, run against the stub
 ## driver (cuInit answers CUDA_ERROR_NO_DEVICE), then against NVIDIA's.
 ## SOFTMAXCTL_TEST_CUDA=none makes a test that cannot see the no-GPU path
-## fail rather than skip. It builds without -trimpath, so that it reuses the
-## packages make test compiled: with -trimpath, the standard library and
-## every dependency would be compiled again, a minute on a clean machine.
+## fail rather than skip. Last, the GPU bundle is built and its script run
+## against a stand-in for a GPU machine with only CUDA 13's libraries
+## (scripts/check-bundle.sh); it needs Fashion-MNIST: DATA, else
+## SOFTMAXCTL_TEST_DATA, else the folder train reads. It builds without
+## -trimpath, so that it reuses the packages make test compiled: with
+## -trimpath, the standard library and every dependency would be compiled
+## again, a minute on a clean machine.
 CUDA_TESTS := .cuda/tests
+CHECK_DATA  = $(or $(DATA),$(SOFTMAXCTL_TEST_DATA))
 check-cuda:
-	@sdk=$$(scripts/cuda-sdk.sh) && $(MAKE) --no-print-directory cuda-checks CUDA_HOME="$$sdk"
+	@sdk=$$(scripts/cuda-sdk.sh) && data=$$($(GO) run ./scripts/datadir $(if $(CHECK_DATA),-data "$(abspath $(CHECK_DATA))")) && \
+		$(MAKE) --no-print-directory cuda-checks CUDA_HOME="$$sdk" BUNDLE_DATA="$$data"
 
 cuda-checks:
 	$(CUDA_ENV) $(GO) vet -tags $(CUDA_TAG) $(PKGS)
@@ -57,41 +65,61 @@ cuda-checks:
 		out=$$(LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 $$t -test.run '^$$' 2>&1) || { echo "$$out"; echo "$$t does not start"; exit 1; }; \
 	done; echo "started with the stub driver: $$(cd $(CUDA_TESTS) && echo *.test)"
 	@# A test binary runs in its package's folder, as go test runs it.
-	cd internal/device && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none \
+	cd internal/device && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_TEST_STUB_DRIVER=1 \
 		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'CUDA|Select|Kernel'
 	cd internal/cli && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
 		$(CURDIR)/$(CUDA_TESTS)/cli.test -test.v -test.run 'CUDA'
 	@# Again with NVIDIA's own driver library, which without a GPU fails
 	@# cuInit with CUDA_ERROR_NO_DEVICE, and NVRTC 11.8, which compiles the
 	@# kernels for every architecture it knows (cuBLAS stays the stub).
-	cd internal/device && LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_TEST_NVRTC=1 \
+	@# LD_BIND_NOW: a driver symbol the binary imports that the real
+	@# library lacks fails here, not at its first call on a GPU.
+	cd internal/device && LD_BIND_NOW=1 LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_TEST_NVRTC=1 \
 		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'CUDA|Select|KernelNVRTC'
-	cd internal/cli && LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
+	cd internal/cli && LD_BIND_NOW=1 LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
 		$(CURDIR)/$(CUDA_TESTS)/cli.test -test.v -test.run 'WithoutGPU'
+	@# The GPU bundle, run as on a GPU machine with only CUDA 13's
+	@# libraries and its GPU hidden (a stub CUDA 13.0 driver, stub
+	@# libcublas.so.13 and libnvrtc.so.13): it must open them and fall
+	@# back, within its 2-minute budget.
+	$(MAKE) --no-print-directory bundle-files BUNDLE_BUILDFLAGS= BUNDLE_DATA="$(BUNDLE_DATA)"
+	scripts/check-bundle.sh $(BUNDLE) $(CUDA_HOME)/lib64/fake13
 
-## gpu-bundle: .cuda/bundle/, the folder scripts/gpu-check.sh runs from on a
-## GPU machine without Go: softmaxctl-cuda and the tagged test binaries of
-## internal/device and internal/cli (with the files the tests read), the
-## four Fashion-MNIST files of DATA, and the script. The binaries name the
-## cuBLAS and NVRTC of the CUDA they were linked against (libcublas.so.N):
-## set CUDA_HOME to a CUDA of the GPU machine's major version, or leave it
-## unset for CUDA 11.8 from scripts/cuda-sdk.sh.
-BUNDLE := .cuda/bundle
+## gpu-bundle: .cuda/bundle/, what scripts/gpu-check.sh needs on a GPU
+## machine without Go, at most 60 MiB: the script, and payload.tar.xz
+## holding softmaxctl-cuda, the tagged test binaries of internal/device
+## and internal/cli (stripped, with the files the tests read), the PyTorch
+## peer of bench/peers, and the four Fashion-MNIST files of DATA (default: the folder train reads). The data
+## is found, and the CUDA headers laid out, before the long build. The
+## binary opens the cuBLAS and NVRTC of CUDA 11, 12 or 13 at run time, so
+## a bundle built against CUDA 11.8's headers (the default, without
+## CUDA_HOME) runs with any of them.
+BUNDLE            := .cuda/bundle
+BUNDLE_MAX_BYTES  := 62914560
+BUNDLE_BUILDFLAGS ?= -trimpath
 gpu-bundle:
-	@home="$(CUDA_HOME)"; \
+	@data=$$($(GO) run ./scripts/datadir $(if $(DATA),-data "$(abspath $(DATA))")) || exit 1; \
+	home="$(CUDA_HOME)"; \
 	if [ ! -f "$$home/include/cuda.h" ]; then home=$$(scripts/cuda-sdk.sh) || exit 1; \
 		echo "CUDA_HOME has no include/cuda.h: building against CUDA 11.8 ($$home)"; fi; \
-	$(MAKE) --no-print-directory bundle-files CUDA_HOME="$$home"
+	$(MAKE) --no-print-directory bundle-files CUDA_HOME="$$home" BUNDLE_DATA="$$data"
 
 bundle-files:
-	rm -rf $(BUNDLE) && mkdir -p $(BUNDLE)/device $(BUNDLE)/cli $(BUNDLE)/data
-	$(MAKE) --no-print-directory build-cuda
-	cp softmaxctl-cuda scripts/gpu-check.sh $(BUNDLE)/
-	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) -trimpath -c -o $(BUNDLE)/device/device.test ./internal/device
-	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) -trimpath -c -o $(BUNDLE)/cli/cli.test ./internal/cli
-	cp -r internal/device/kernels internal/device/cudacompat internal/device/testdata $(BUNDLE)/device/
-	cp $(addprefix $(DATA)/,train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz) $(BUNDLE)/data/
-	@echo "$(BUNDLE): $$(du -sh $(BUNDLE) | cut -f1); the binaries need: $$(readelf -d softmaxctl-cuda | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"
+	@[ -f "$(BUNDLE_DATA)/train-images-idx3-ubyte.gz" ] || { echo "bundle-files: BUNDLE_DATA ($(BUNDLE_DATA)) holds no Fashion-MNIST"; exit 1; }
+	rm -rf $(BUNDLE) $(BUNDLE).tmp && mkdir -p $(BUNDLE).tmp/device $(BUNDLE).tmp/cli $(BUNDLE).tmp/data $(BUNDLE).tmp/peers $(BUNDLE)
+	$(MAKE) --no-print-directory build-cuda CUDA_BUILDFLAGS=$(BUNDLE_BUILDFLAGS)
+	cp softmaxctl-cuda $(BUNDLE).tmp/
+	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) $(BUNDLE_BUILDFLAGS) -ldflags '-s -w' -c -o $(BUNDLE).tmp/device/device.test ./internal/device
+	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) $(BUNDLE_BUILDFLAGS) -ldflags '-s -w' -c -o $(BUNDLE).tmp/cli/cli.test ./internal/cli
+	cp -r internal/device/kernels internal/device/cudacompat internal/device/testdata $(BUNDLE).tmp/device/
+	cp bench/peers/common.py bench/peers/torch_softmax.py $(BUNDLE).tmp/peers/
+	cp $(addprefix $(BUNDLE_DATA)/,train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz) $(BUNDLE).tmp/data/
+	tar -C $(BUNDLE).tmp -cf - . | xz -T0 -6 >$(BUNDLE)/payload.tar.xz
+	cp scripts/gpu-check.sh $(BUNDLE)/
+	rm -rf $(BUNDLE).tmp
+	@size=$$(du -cb $(BUNDLE)/* | tail -1 | cut -f1); \
+	echo "$(BUNDLE): $$size bytes ($$((size / 1048576)) MiB; at most $$(($(BUNDLE_MAX_BYTES) / 1048576)) MiB); the binary needs: $$(readelf -d softmaxctl-cuda | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"; \
+	[ $$size -le $(BUNDLE_MAX_BYTES) ] || { echo "the bundle is over its size limit"; exit 1; }
 
 ## test: formatting, vet and every test (the real-data acceptance tests run
 ## when SOFTMAXCTL_TEST_DATA names a Fashion-MNIST folder)

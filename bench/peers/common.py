@@ -43,11 +43,14 @@ def load_split(folder, split):
     return pix, lab, n, rows * cols
 
 
-def recipe_args():
-    """Parses the flags every peer takes: the data folder and the recipe."""
+def recipe_args(extra=None):
+    """Parses the flags every peer takes: the data folder and the recipe;
+    extra(parser) adds a peer's own."""
     import argparse
 
     ap = argparse.ArgumentParser()
+    if extra is not None:
+        extra(ap)
     ap.add_argument("--data", required=True)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=0.1)
