@@ -26,6 +26,15 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 )
 
+// serveFile sends the requested file, or 404 if there is none.
+func serveFile(w http.ResponseWriter, r *http.Request, body []byte) {
+	if body == nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Write(body)
+}
+
 // A mirror makes a test server (or file:// folder) that serves files in
 // some way, good or bad.
 type mirror func(t *testing.T, files map[string][]byte) (base string, hits *atomic.Int64)
@@ -45,13 +54,7 @@ func serve(h func(w http.ResponseWriter, r *http.Request, body []byte)) mirror {
 }
 
 var (
-	good = serve(func(w http.ResponseWriter, r *http.Request, body []byte) {
-		if body == nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(body)
-	})
+	good   = serve(serveFile)
 	status = func(code int) mirror {
 		return serve(func(w http.ResponseWriter, r *http.Request, body []byte) {
 			http.Error(w, "no", code)
@@ -119,6 +122,21 @@ var (
 		return func(t *testing.T, files map[string][]byte) (string, *atomic.Int64) {
 			base, hits := m(t, files)
 			return strings.Replace(base, "http://", "http://alice:S3cretPassw0rd@", 1), hits
+		}
+	}
+	// withToken puts an access token into a mirror's query, as signed
+	// URLs do, and makes the server refuse requests without it.
+	withToken = func(h func(w http.ResponseWriter, r *http.Request, body []byte)) mirror {
+		m := serve(func(w http.ResponseWriter, r *http.Request, body []byte) {
+			if r.URL.Query().Get("token") != "S3cretTok" {
+				http.Error(w, "no token", http.StatusForbidden)
+				return
+			}
+			h(w, r, body)
+		})
+		return func(t *testing.T, files map[string][]byte) (string, *atomic.Int64) {
+			base, hits := m(t, files)
+			return base + "?token=S3cretTok", hits
 		}
 	}
 	fileMirror mirror = func(t *testing.T, files map[string][]byte) (string, *atomic.Int64) {
@@ -272,6 +290,19 @@ func TestDownload(t *testing.T) {
 			mirrors:  []mirror{withUser(good)},
 			wantHits: []int64{4},
 			wantLog:  []string{"fetched train-images-idx3-ubyte.gz from http://xxxxx@127.0.0.1:"},
+		},
+		{
+			name:     "query token: the file name goes on the path, the token is never shown",
+			mirrors:  []mirror{withToken(serveFile)},
+			wantHits: []int64{4},
+			wantLog:  []string{"/data/train-images-idx3-ubyte.gz?token=xxxxx\n", "fetched train-images-idx3-ubyte.gz from http://127.0.0.1:"},
+		},
+		{
+			name:     "query token never shown in errors",
+			mirrors:  []mirror{withToken(func(w http.ResponseWriter, r *http.Request, body []byte) { http.Error(w, "no", 500) })},
+			retries:  2,
+			wantErr:  []string{"/data/train-images-idx3-ubyte.gz?token=xxxxx (2 attempts): HTTP 500"},
+			wantHits: []int64{2},
 		},
 		{
 			name:        "only missing keeps a present copy whatever its MD5",
@@ -481,6 +512,7 @@ func TestDownloadBadOptions(t *testing.T) {
 		{"no dir", context.Background(), DownloadOptions{Spec: spec, Mirrors: []string{"http://x/"}}, "no data folder given"},
 		{"no mirrors", context.Background(), DownloadOptions{Spec: spec, Dir: t.TempDir()}, "no mirrors known"},
 		{"bad URL with a password", context.Background(), DownloadOptions{Spec: spec, Dir: t.TempDir(), Mirrors: []string{"http://alice:S3cret@[::1/"}}, "http://xxxxx@[::1/train-images"},
+		{"password with a slash", context.Background(), DownloadOptions{Spec: spec, Dir: t.TempDir(), Mirrors: []string{"http://alice:S3cret/x@example.org/"}}, "http://xxxxx@example.org/train-images"},
 		{"no MD5", context.Background(), DownloadOptions{Spec: noMD5, Dir: t.TempDir(), Mirrors: []string{"http://x/"}}, "no MD5 for train-labels"},
 		{"name escapes", context.Background(), DownloadOptions{Spec: escape, Dir: t.TempDir(), Mirrors: []string{"http://x/"}}, "bad file name"},
 		{"bad scheme", context.Background(), DownloadOptions{Spec: spec, Dir: t.TempDir(), Mirrors: []string{"ftp://x/"}}, `unsupported URL scheme "ftp"`},
