@@ -74,8 +74,8 @@ type DownloadOptions struct {
 	// Client makes the HTTP requests; nil uses one with connect and TLS
 	// timeouts. Its overall Timeout, if any, also applies. Whatever the
 	// client, Download sets its own redirect policy: redirects are
-	// followed only within the mirror's scheme and host, or from http to
-	// https on the same host name.
+	// followed only within the mirror's scheme, host and port, or from
+	// http on port 80 to https on port 443 of the same host name.
 	Client *http.Client
 
 	// Retries is the number of attempts per URL; 0 means DefaultRetries.
@@ -550,13 +550,14 @@ type redirectError struct {
 }
 
 func (e *redirectError) Error() string {
-	return fmt.Sprintf("refused redirect to %s: %s; downloads follow redirects only within the mirror's host %s (or from http to https on it)", e.to, e.why, e.from)
+	return fmt.Sprintf("refused redirect to %s: %s; downloads follow redirects only within the mirror's host %s (or from http on port 80 to https on 443)", e.to, e.why, e.from)
 }
 
 // checkRedirect is the redirect policy of every download: a mirror may
-// send the client elsewhere on its own host, or from http to https on the
-// same host name, but not to another host (such as a cloud metadata
-// address), not back from https to http, and never to a file: URL.
+// send the client elsewhere on its own host and port, or from http on port
+// 80 to https on port 443 of the same host name, but not to another host
+// (such as a cloud metadata address) or port, not back from https to http,
+// and never to a file: URL.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	orig, prev, to := via[0].URL, via[len(via)-1].URL, req.URL
 	refuse := func(why string) error {
@@ -573,6 +574,10 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 		return refuse("it leaves https")
 	case to.Scheme == prev.Scheme && port(to) != port(prev):
 		return refuse("another port")
+	case to.Scheme != prev.Scheme && (port(prev) != "80" || port(to) != "443"):
+		// http to https: another service could listen on another port
+		// of the host, so only the two default ports make a pair.
+		return refuse("another port (http to https is followed only from port 80 to 443)")
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -569,10 +570,11 @@ func TestDownloadThenLoad(t *testing.T) {
 }
 
 // TestDownloadRedirects checks the redirect policy with real servers: within
-// the mirror's host, and from http to https on the same host name, redirects
-// are followed; to another host or port, back to http, to a file: URL or in
-// a long chain they are refused at once with an error that names the
-// target (without credentials), and the other host gets no request.
+// the mirror's host and port redirects are followed; to another host or
+// port (http to https included: see TestDownloadRedirectToHTTPS), back to
+// http, to a file: URL or in a long chain they are refused at once with an
+// error that names the target (without credentials), and the other host
+// gets no request.
 func TestDownloadRedirects(t *testing.T) {
 	s := newSynth(5, 2, 2, 3)
 	files := s.files(t, true)
@@ -605,7 +607,8 @@ func TestDownloadRedirects(t *testing.T) {
 		wantErr string                         // "" means success
 	}{
 		{name: "same host", to: func(base, f string) string { return base + "moved/" + f }},
-		{name: "http to https on the same host", to: func(base, f string) string { return secure.URL + "/data/" + f }},
+		{name: "http to https on another port", to: func(base, f string) string { return secure.URL + "/data/" + f },
+			wantErr: "refused redirect to " + secure.URL + "/data/train-images-idx3-ubyte.gz: another port"},
 		{name: "another port", to: func(base, f string) string { return other + f },
 			wantErr: "refused redirect to " + other + "train-images-idx3-ubyte.gz: another port; downloads follow redirects only within the mirror's host 127.0.0.1:"},
 		{name: "another host", to: func(base, f string) string { return "http://localhost:" + otherURL.Port() + "/data/" + f },
@@ -663,6 +666,85 @@ func TestDownloadRedirects(t *testing.T) {
 			}
 			if n := otherHits.Load(); n != 0 {
 				t.Errorf("the other host got %d requests", n)
+			}
+			checkDir(t, dir, spec, nil, false)
+		})
+	}
+}
+
+// TestDownloadRedirectToHTTPS checks that a redirect from http to https on
+// the same host is followed from port 80 to port 443 only. The client's
+// dialer sends those ports, and 8080 and 8443, to two loopback servers, so
+// that the URLs have the ports under test.
+func TestDownloadRedirectToHTTPS(t *testing.T) {
+	s := newSynth(5, 2, 2, 3)
+	files := s.files(t, true)
+	spec := testSpec(t, files)
+	byName := map[string][]byte{}
+	for i, f := range spec.Files {
+		byName[f.Name] = files[i]
+	}
+	secureHits, plainHits := new(atomic.Int64), new(atomic.Int64)
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secureHits.Add(1)
+		w.Write(byName[path.Base(r.URL.Path)])
+	}))
+	t.Cleanup(secure.Close)
+	var to atomic.Value // the https base the plain server redirects to
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHits.Add(1)
+		http.Redirect(w, r, to.Load().(string)+path.Base(r.URL.Path), http.StatusFound)
+	}))
+	t.Cleanup(plain.Close)
+	addr := map[string]string{
+		"127.0.0.1:80": plain.Listener.Addr().String(), "127.0.0.1:8080": plain.Listener.Addr().String(),
+		"127.0.0.1:443": secure.Listener.Addr().String(), "127.0.0.1:8443": secure.Listener.Addr().String(),
+	}
+	tr := secure.Client().Transport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, a string) (net.Conn, error) {
+		real, ok := addr[a]
+		if !ok {
+			return nil, fmt.Errorf("test dialer: no server for %s", a)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, real)
+	}
+	client := &http.Client{Transport: tr}
+
+	tests := []struct {
+		from, to string
+		wantErr  string // "" means success
+	}{
+		{"http://127.0.0.1/data/", "https://127.0.0.1/data/", ""},
+		{"http://127.0.0.1:80/data/", "https://127.0.0.1:443/data/", ""},
+		{"http://127.0.0.1:8080/data/", "https://127.0.0.1:8443/data/", "refused redirect to https://127.0.0.1:8443/data/train-images-idx3-ubyte.gz: another port"},
+		{"http://127.0.0.1:8080/data/", "https://127.0.0.1/data/", "refused redirect to https://127.0.0.1/data/train-images-idx3-ubyte.gz: another port"},
+		{"http://127.0.0.1/data/", "https://127.0.0.1:8443/data/", "refused redirect to https://127.0.0.1:8443/data/train-images-idx3-ubyte.gz: another port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from+" to "+tt.to, func(t *testing.T) {
+			secureHits.Store(0)
+			plainHits.Store(0)
+			to.Store(tt.to)
+			dir := t.TempDir()
+			err := Download(context.Background(), DownloadOptions{
+				Spec: spec, Dir: dir, Mirrors: []string{tt.from}, Retries: 3, Backoff: time.Millisecond, Client: client,
+			})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if plainHits.Load() != 4 || secureHits.Load() != 4 {
+					t.Errorf("%d requests over http and %d over https, want 4 each", plainHits.Load(), secureHits.Load())
+				}
+				checkDir(t, dir, spec, nil, true)
+				return
+			}
+			checkOneLine(t, err)
+			if !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "(1 attempt)") {
+				t.Errorf("error %q does not contain %q after one attempt", err, tt.wantErr)
+			}
+			if n := secureHits.Load(); n != 0 {
+				t.Errorf("the https server got %d requests", n)
 			}
 			checkDir(t, dir, spec, nil, false)
 		})
