@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,9 +79,8 @@ func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 		return dataset.Spec{}, "", usageError{err}
 	}
 	for _, m := range d.Mirrors {
-		u, err := url.Parse(m)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
-			return dataset.Spec{}, "", usagef("--mirror %q is not an http, https or file URL", m)
+		if err := dataset.CheckMirror(m); err != nil {
+			return dataset.Spec{}, "", usagef("--mirror %w", err)
 		}
 	}
 	dir, err := dataset.ResolveDir(d.Dir, spec.Name)

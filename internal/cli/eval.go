@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -166,9 +165,7 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 			}
 			out.Confusion = append(out.Confusion, row)
 		}
-		enc := json.NewEncoder(o.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(o.IO.Out, out, "  ")
 	}
 	fmt.Fprintf(o.IO.Out, "model     %s (%s, %d %s, lr %g, batch %d)\n", termtext.Escape(o.Model), termtext.Escape(ck.Meta.Dataset), ck.Meta.Epochs, plural(ck.Meta.Epochs, "epoch"), ck.Meta.LR, ck.Meta.BatchSize)
 	fmt.Fprintf(o.IO.Out, "split     %s (%d examples)\n", o.Split, s.N)

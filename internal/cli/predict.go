@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image/png"
@@ -268,10 +267,10 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 
 // print writes one image's result: a JSON line, or the file name and its
 // top classes (an error goes to stderr). File and class names come from
-// outside and are escaped for the terminal; JSON escapes them itself.
+// outside and are escaped for the terminal, in JSON too (writeJSON).
 func (o *PredictOptions) print(l predictLine, width int) error {
 	if o.JSON {
-		if err := json.NewEncoder(o.IO.Out).Encode(l); err != nil {
+		if err := writeJSON(o.IO.Out, l, ""); err != nil {
 			return fmt.Errorf("write output: %w", err)
 		}
 		return nil

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -222,7 +221,7 @@ func newEpochLog(path string, resume bool) (*epochLog, error) {
 func (l *epochLog) add(e train.Epoch) error {
 	if l.csv {
 		fmt.Fprintf(&l.rows, "%d,%g,%g,%g,%g,%.3f\n", e.Epoch, e.TrainLoss, e.TrainAcc, e.ValLoss, e.ValAcc, e.Seconds)
-	} else if err := json.NewEncoder(&l.rows).Encode(e); err != nil {
+	} else if err := writeJSON(&l.rows, e, ""); err != nil {
 		return err
 	}
 	return atomicfile.Write(l.path, func(w io.Writer) error {

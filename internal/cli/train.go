@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -294,7 +293,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		history = append(history, e)
 		if outErr == nil {
 			if o.JSON {
-				outErr = json.NewEncoder(stdout).Encode(e)
+				outErr = writeJSON(stdout, e, "")
 			} else {
 				_, outErr = fmt.Fprintf(stdout, "epoch %*d/%d  train loss %.4f  train acc %.4f  val loss %.4f  val acc %.4f  %.2fs\n",
 					len(fmt.Sprint(cfg.Epochs)), e.Epoch, cfg.Epochs, e.TrainLoss, e.TrainAcc, e.ValLoss, e.ValAcc, e.Seconds)
@@ -427,7 +426,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 			acc := test.Confusion.Accuracy()
 			s.TestAcc, s.TestLoss = &acc, &test.Loss
 		}
-		if err := json.NewEncoder(stdout).Encode(s); err != nil && !stdout.closed {
+		if err := writeJSON(stdout, s, ""); err != nil && !stdout.closed {
 			return fmt.Errorf("saved the model to %s, but could not write the summary: %w", o.Out, err)
 		}
 	}

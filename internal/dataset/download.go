@@ -54,8 +54,10 @@ type DownloadOptions struct {
 
 	// Mirrors overrides Spec.Mirrors: base URLs (http, https or
 	// file:///abs/path/) tried in order; a missing trailing "/" is added.
-	// Credentials in a URL (http://user:password@host/) are used but
-	// never shown: logs and errors print them as "xxxxx".
+	// Credentials in a URL (http://user:password@host/) and a query
+	// (?token=…) are used but never shown: logs and errors print them as
+	// "xxxxx" (see RedactURL). A file's name is appended to the path,
+	// before the query.
 	Mirrors []string
 
 	// Force downloads files again even if present with the right MD5.
@@ -72,8 +74,8 @@ type DownloadOptions struct {
 	// Client makes the HTTP requests; nil uses one with connect and TLS
 	// timeouts. Its overall Timeout, if any, also applies. Whatever the
 	// client, Download sets its own redirect policy: redirects are
-	// followed only within the mirror's scheme and host, or from http to
-	// https on the same host name.
+	// followed only within the mirror's scheme, host and port, or from
+	// http on port 80 to https on port 443 of the same host name.
 	Client *http.Client
 
 	// Retries is the number of attempts per URL; 0 means DefaultRetries.
@@ -121,7 +123,7 @@ type DownloadError struct {
 
 // MirrorError is why one mirror failed to provide a file.
 type MirrorError struct {
-	URL      string // the file's URL, with any credentials redacted
+	URL      string // the file's URL, redacted by RedactURL
 	Attempts int    // how many times it was tried
 	Err      error  // the error of the last attempt
 }
@@ -298,7 +300,7 @@ func (d *downloader) fetch(ctx context.Context, f File, path string) error {
 	dl := &DownloadError{File: f.Name}
 	for _, base := range d.Mirrors {
 		u := joinURL(base, f.Name)
-		shown := redact(u)
+		shown := RedactURL(u)
 		var last error
 		attempts := 0
 		for attempt := 1; attempt <= d.Retries; attempt++ {
@@ -476,7 +478,7 @@ func (d *downloader) open(ctx context.Context, u string) (io.ReadCloser, int64, 
 	pu, err := url.Parse(u)
 	if err != nil {
 		// Not err itself, whose message repeats the URL with any password.
-		return nil, 0, permanent("bad URL: %w", unwrapURL(err))
+		return nil, 0, permanent("bad URL: %w", parseProblem(u, err))
 	}
 	switch pu.Scheme {
 	case "file":
@@ -504,7 +506,7 @@ func (d *downloader) open(ctx context.Context, u string) (io.ReadCloser, int64, 
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, 0, permanent("bad URL: %w", unwrapURL(err))
+		return nil, 0, permanent("bad URL: %w", parseProblem(u, err))
 	}
 	req.Header.Set("User-Agent", "softmaxctl")
 	// Setting the header keeps Go's transport from asking for gzip and
@@ -548,17 +550,18 @@ type redirectError struct {
 }
 
 func (e *redirectError) Error() string {
-	return fmt.Sprintf("refused redirect to %s: %s; downloads follow redirects only within the mirror's host %s (or from http to https on it)", e.to, e.why, e.from)
+	return fmt.Sprintf("refused redirect to %s: %s; downloads follow redirects only within the mirror's host %s (or from http on port 80 to https on 443)", e.to, e.why, e.from)
 }
 
 // checkRedirect is the redirect policy of every download: a mirror may
-// send the client elsewhere on its own host, or from http to https on the
-// same host name, but not to another host (such as a cloud metadata
-// address), not back from https to http, and never to a file: URL.
+// send the client elsewhere on its own host and port, or from http on port
+// 80 to https on port 443 of the same host name, but not to another host
+// (such as a cloud metadata address) or port, not back from https to http,
+// and never to a file: URL.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	orig, prev, to := via[0].URL, via[len(via)-1].URL, req.URL
 	refuse := func(why string) error {
-		return &redirectError{to: redact(to.String()), from: orig.Host, why: why}
+		return &redirectError{to: RedactURL(to.String()), from: orig.Host, why: why}
 	}
 	switch {
 	case len(via) >= maxRedirects:
@@ -571,6 +574,10 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 		return refuse("it leaves https")
 	case to.Scheme == prev.Scheme && port(to) != port(prev):
 		return refuse("another port")
+	case to.Scheme != prev.Scheme && (port(prev) != "80" || port(to) != "443"):
+		// http to https: another service could listen on another port
+		// of the host, so only the two default ports make a pair.
+		return refuse("another port (http to https is followed only from port 80 to 443)")
 	}
 	return nil
 }
@@ -584,35 +591,6 @@ func port(u *url.URL) string {
 		return "443"
 	}
 	return "80"
-}
-
-// redact returns raw with the user name and password of its URL, if any,
-// replaced by "xxxxx", so that logs and errors never show credentials. A
-// URL without them is returned as it is.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err == nil {
-		if u.User == nil {
-			return raw
-		}
-		u.User = url.User("xxxxx")
-		return u.String()
-	}
-	// Unparsable: cut what sits between "://" and the last "@" of the
-	// authority by hand.
-	i := strings.Index(raw, "://")
-	if i < 0 {
-		return raw
-	}
-	rest := raw[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-		return raw[:i+3] + "xxxxx@" + rest[at+1:]
-	}
-	return raw
 }
 
 // unwrapURL drops the *url.Error wrapper, whose message repeats the URL
@@ -632,14 +610,6 @@ func fileURL(dir string) string {
 		p = "/" + p
 	}
 	return (&url.URL{Scheme: "file", Path: strings.TrimSuffix(p, "/") + "/"}).String()
-}
-
-// joinURL appends name to base, adding the "/" that users often leave off.
-func joinURL(base, name string) string {
-	if !strings.HasSuffix(base, "/") {
-		base += "/"
-	}
-	return base + name
 }
 
 // rate formats a speed in bytes per second for a message.

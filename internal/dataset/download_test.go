@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,6 +26,15 @@ import (
 
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 )
+
+// serveFile sends the requested file, or 404 if there is none.
+func serveFile(w http.ResponseWriter, r *http.Request, body []byte) {
+	if body == nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Write(body)
+}
 
 // A mirror makes a test server (or file:// folder) that serves files in
 // some way, good or bad.
@@ -45,13 +55,7 @@ func serve(h func(w http.ResponseWriter, r *http.Request, body []byte)) mirror {
 }
 
 var (
-	good = serve(func(w http.ResponseWriter, r *http.Request, body []byte) {
-		if body == nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(body)
-	})
+	good   = serve(serveFile)
 	status = func(code int) mirror {
 		return serve(func(w http.ResponseWriter, r *http.Request, body []byte) {
 			http.Error(w, "no", code)
@@ -119,6 +123,21 @@ var (
 		return func(t *testing.T, files map[string][]byte) (string, *atomic.Int64) {
 			base, hits := m(t, files)
 			return strings.Replace(base, "http://", "http://alice:S3cretPassw0rd@", 1), hits
+		}
+	}
+	// withToken puts an access token into a mirror's query, as signed
+	// URLs do, and makes the server refuse requests without it.
+	withToken = func(h func(w http.ResponseWriter, r *http.Request, body []byte)) mirror {
+		m := serve(func(w http.ResponseWriter, r *http.Request, body []byte) {
+			if r.URL.Query().Get("token") != "S3cretTok" {
+				http.Error(w, "no token", http.StatusForbidden)
+				return
+			}
+			h(w, r, body)
+		})
+		return func(t *testing.T, files map[string][]byte) (string, *atomic.Int64) {
+			base, hits := m(t, files)
+			return base + "?token=S3cretTok", hits
 		}
 	}
 	fileMirror mirror = func(t *testing.T, files map[string][]byte) (string, *atomic.Int64) {
@@ -272,6 +291,19 @@ func TestDownload(t *testing.T) {
 			mirrors:  []mirror{withUser(good)},
 			wantHits: []int64{4},
 			wantLog:  []string{"fetched train-images-idx3-ubyte.gz from http://xxxxx@127.0.0.1:"},
+		},
+		{
+			name:     "query token: the file name goes on the path, the token is never shown",
+			mirrors:  []mirror{withToken(serveFile)},
+			wantHits: []int64{4},
+			wantLog:  []string{"/data/train-images-idx3-ubyte.gz?token=xxxxx\n", "fetched train-images-idx3-ubyte.gz from http://127.0.0.1:"},
+		},
+		{
+			name:     "query token never shown in errors",
+			mirrors:  []mirror{withToken(func(w http.ResponseWriter, r *http.Request, body []byte) { http.Error(w, "no", 500) })},
+			retries:  2,
+			wantErr:  []string{"/data/train-images-idx3-ubyte.gz?token=xxxxx (2 attempts): HTTP 500"},
+			wantHits: []int64{2},
 		},
 		{
 			name:        "only missing keeps a present copy whatever its MD5",
@@ -481,6 +513,7 @@ func TestDownloadBadOptions(t *testing.T) {
 		{"no dir", context.Background(), DownloadOptions{Spec: spec, Mirrors: []string{"http://x/"}}, "no data folder given"},
 		{"no mirrors", context.Background(), DownloadOptions{Spec: spec, Dir: t.TempDir()}, "no mirrors known"},
 		{"bad URL with a password", context.Background(), DownloadOptions{Spec: spec, Dir: t.TempDir(), Mirrors: []string{"http://alice:S3cret@[::1/"}}, "http://xxxxx@[::1/train-images"},
+		{"password with a slash", context.Background(), DownloadOptions{Spec: spec, Dir: t.TempDir(), Mirrors: []string{"http://alice:S3cret/x@example.org/"}}, "http://xxxxx@example.org/train-images"},
 		{"no MD5", context.Background(), DownloadOptions{Spec: noMD5, Dir: t.TempDir(), Mirrors: []string{"http://x/"}}, "no MD5 for train-labels"},
 		{"name escapes", context.Background(), DownloadOptions{Spec: escape, Dir: t.TempDir(), Mirrors: []string{"http://x/"}}, "bad file name"},
 		{"bad scheme", context.Background(), DownloadOptions{Spec: spec, Dir: t.TempDir(), Mirrors: []string{"ftp://x/"}}, `unsupported URL scheme "ftp"`},
@@ -537,10 +570,11 @@ func TestDownloadThenLoad(t *testing.T) {
 }
 
 // TestDownloadRedirects checks the redirect policy with real servers: within
-// the mirror's host, and from http to https on the same host name, redirects
-// are followed; to another host or port, back to http, to a file: URL or in
-// a long chain they are refused at once with an error that names the
-// target (without credentials), and the other host gets no request.
+// the mirror's host and port redirects are followed; to another host or
+// port (http to https included: see TestDownloadRedirectToHTTPS), back to
+// http, to a file: URL or in a long chain they are refused at once with an
+// error that names the target (without credentials), and the other host
+// gets no request.
 func TestDownloadRedirects(t *testing.T) {
 	s := newSynth(5, 2, 2, 3)
 	files := s.files(t, true)
@@ -573,7 +607,8 @@ func TestDownloadRedirects(t *testing.T) {
 		wantErr string                         // "" means success
 	}{
 		{name: "same host", to: func(base, f string) string { return base + "moved/" + f }},
-		{name: "http to https on the same host", to: func(base, f string) string { return secure.URL + "/data/" + f }},
+		{name: "http to https on another port", to: func(base, f string) string { return secure.URL + "/data/" + f },
+			wantErr: "refused redirect to " + secure.URL + "/data/train-images-idx3-ubyte.gz: another port"},
 		{name: "another port", to: func(base, f string) string { return other + f },
 			wantErr: "refused redirect to " + other + "train-images-idx3-ubyte.gz: another port; downloads follow redirects only within the mirror's host 127.0.0.1:"},
 		{name: "another host", to: func(base, f string) string { return "http://localhost:" + otherURL.Port() + "/data/" + f },
@@ -631,6 +666,85 @@ func TestDownloadRedirects(t *testing.T) {
 			}
 			if n := otherHits.Load(); n != 0 {
 				t.Errorf("the other host got %d requests", n)
+			}
+			checkDir(t, dir, spec, nil, false)
+		})
+	}
+}
+
+// TestDownloadRedirectToHTTPS checks that a redirect from http to https on
+// the same host is followed from port 80 to port 443 only. The client's
+// dialer sends those ports, and 8080 and 8443, to two loopback servers, so
+// that the URLs have the ports under test.
+func TestDownloadRedirectToHTTPS(t *testing.T) {
+	s := newSynth(5, 2, 2, 3)
+	files := s.files(t, true)
+	spec := testSpec(t, files)
+	byName := map[string][]byte{}
+	for i, f := range spec.Files {
+		byName[f.Name] = files[i]
+	}
+	secureHits, plainHits := new(atomic.Int64), new(atomic.Int64)
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secureHits.Add(1)
+		w.Write(byName[path.Base(r.URL.Path)])
+	}))
+	t.Cleanup(secure.Close)
+	var to atomic.Value // the https base the plain server redirects to
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHits.Add(1)
+		http.Redirect(w, r, to.Load().(string)+path.Base(r.URL.Path), http.StatusFound)
+	}))
+	t.Cleanup(plain.Close)
+	addr := map[string]string{
+		"127.0.0.1:80": plain.Listener.Addr().String(), "127.0.0.1:8080": plain.Listener.Addr().String(),
+		"127.0.0.1:443": secure.Listener.Addr().String(), "127.0.0.1:8443": secure.Listener.Addr().String(),
+	}
+	tr := secure.Client().Transport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, a string) (net.Conn, error) {
+		real, ok := addr[a]
+		if !ok {
+			return nil, fmt.Errorf("test dialer: no server for %s", a)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, real)
+	}
+	client := &http.Client{Transport: tr}
+
+	tests := []struct {
+		from, to string
+		wantErr  string // "" means success
+	}{
+		{"http://127.0.0.1/data/", "https://127.0.0.1/data/", ""},
+		{"http://127.0.0.1:80/data/", "https://127.0.0.1:443/data/", ""},
+		{"http://127.0.0.1:8080/data/", "https://127.0.0.1:8443/data/", "refused redirect to https://127.0.0.1:8443/data/train-images-idx3-ubyte.gz: another port"},
+		{"http://127.0.0.1:8080/data/", "https://127.0.0.1/data/", "refused redirect to https://127.0.0.1/data/train-images-idx3-ubyte.gz: another port"},
+		{"http://127.0.0.1/data/", "https://127.0.0.1:8443/data/", "refused redirect to https://127.0.0.1:8443/data/train-images-idx3-ubyte.gz: another port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from+" to "+tt.to, func(t *testing.T) {
+			secureHits.Store(0)
+			plainHits.Store(0)
+			to.Store(tt.to)
+			dir := t.TempDir()
+			err := Download(context.Background(), DownloadOptions{
+				Spec: spec, Dir: dir, Mirrors: []string{tt.from}, Retries: 3, Backoff: time.Millisecond, Client: client,
+			})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if plainHits.Load() != 4 || secureHits.Load() != 4 {
+					t.Errorf("%d requests over http and %d over https, want 4 each", plainHits.Load(), secureHits.Load())
+				}
+				checkDir(t, dir, spec, nil, true)
+				return
+			}
+			checkOneLine(t, err)
+			if !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "(1 attempt)") {
+				t.Errorf("error %q does not contain %q after one attempt", err, tt.wantErr)
+			}
+			if n := secureHits.Load(); n != 0 {
+				t.Errorf("the https server got %d requests", n)
 			}
 			checkDir(t, dir, spec, nil, false)
 		})
