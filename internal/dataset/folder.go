@@ -1,11 +1,13 @@
 package dataset
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
@@ -76,6 +79,17 @@ type Folder struct {
 	Resized     int        // images that were not already Size×Size
 	Cached      bool       // read from the cache rather than decoded
 	CacheErr    error      // why the cache could not be written, if it could not
+
+	// verify lists the files that changed within racyWindow of the
+	// decoding, by content: the cache records them.
+	verify []verifyEntry
+}
+
+// verifyEntry is a file and the SHA-256 of the content it was decoded from
+// ("" if it could not be read).
+type verifyEntry struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
 }
 
 // FolderError is a folder that cannot make a data set. Kind says why.
@@ -126,8 +140,21 @@ type folderEntry struct {
 	rel   string // path relative to the folder, with forward slashes
 	size  int64
 	mtime int64
-	class int
-	split Split
+	// dev, ino and ctime tell this version of the file from any other
+	// (see fileVersion); zero where the system has none.
+	dev, ino uint64
+	ctime    int64
+	class    int
+	split    Split
+}
+
+// changedAfter reports whether the file was last changed at or after t
+// (UnixNano), by its ctime, or its mtime where there is no ctime.
+func (e *folderEntry) changedAfter(t int64) bool {
+	if e.ctime != 0 {
+		return e.ctime >= t
+	}
+	return e.mtime >= t
 }
 
 // IsImageFolder reports whether dir looks like an image folder: it holds
@@ -214,9 +241,10 @@ func scanFolder(dir string) (classes []string, layout string, files []folderEntr
 				return nil
 			}
 			rel, _ := filepath.Rel(root, path)
+			dev, ino, ctime := fileVersion(fi)
 			files = append(files, folderEntry{
 				rel: relRoot + "/" + filepath.ToSlash(rel), size: fi.Size(), mtime: fi.ModTime().UnixNano(),
-				class: class, split: split,
+				dev: dev, ino: ino, ctime: ctime, class: class, split: split,
 			})
 			return nil
 		})
@@ -302,14 +330,78 @@ func splitClasses(files []folderEntry, classes int, frac float64, seed int64) {
 	}
 }
 
-// cacheKey names the decoded copy of files under o.
-func cacheKey(files []folderEntry, layout string, o FolderOptions) string {
+// racyWindow is how recently a file may have changed for its ctime not to
+// be trusted to show a later change: a file system stamps times to the tick
+// of a coarse clock (a few milliseconds; a second or two on some file
+// systems), so a file rewritten within the same tick as the change before
+// keeps its ctime. The content of such files is hashed into the cache and
+// compared when the cache is read, as git does for its "racily clean"
+// entries.
+const racyWindow = 3 * time.Second
+
+// cacheKey names the decoded copy of the files of the folder at absolute
+// path dir under o: it covers every file's path, size, mtime, ctime, device
+// and inode, so that any change to a file (its content, its permissions, the
+// file itself replaced) gives another name.
+func cacheKey(dir string, files []folderEntry, layout string, o FolderOptions) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%t\x00%v\x00%d\n", folderCacheMagic, layout, o.Size, o.Color, o.TestSplit, o.SplitSeed)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%t\x00%v\x00%d\n", folderCacheMagic, dir, layout, o.Size, o.Color, o.TestSplit, o.SplitSeed)
 	for _, f := range files {
-		fmt.Fprintf(h, "%s\x00%d\x00%d\n", f.rel, f.size, f.mtime)
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\x00%d\x00%d\n", f.rel, f.size, f.mtime, f.ctime, f.dev, f.ino)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fileSum is the SHA-256 of the file at path, or "" when it cannot be read:
+// what the cache records of a file that changed within racyWindow.
+func fileSum(path string) string {
+	data, err := readImageFile(path)
+	if err != nil {
+		return ""
+	}
+	return sumOf(data)
+}
+
+// readImageFile reads the file at path, if it is a regular file, up to one
+// byte more than imageprep.Decode accepts (which then says it is too
+// large).
+func readImageFile(path string) ([]byte, error) {
+	fh, _, err := safeopen.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, imageprep.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return data, nil
+}
+
+func sumOf(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// verified reports whether every file that f's cache records by content
+// is one of files and still has that content.
+func (f *Folder) verified(dir string, files []folderEntry) bool {
+	if len(f.verify) == 0 {
+		return true
+	}
+	known := make(map[string]bool, len(files))
+	for _, e := range files {
+		known[e.rel] = true
+	}
+	for _, v := range f.verify {
+		if !known[v.Path] {
+			return false
+		}
+		if fileSum(filepath.Join(dir, filepath.FromSlash(v.Path))) != v.SHA256 {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadFolder reads an image folder as a data set: dir holds train/<class>/…
@@ -321,14 +413,17 @@ func cacheKey(files []folderEntry, layout string, o FolderOptions) string {
 // classes or a class has no readable training image.
 //
 // Images are decoded in parallel. With o.CacheDir set, the decoded sets
-// are kept there in one file named by a hash of the folder's file list
-// (paths, sizes, modification times) and of o, so that a second load of
-// an unchanged folder reads that file instead; a changed folder gets a
-// new name. The cache file is written atomically.
+// are kept there in one file named by a hash of the folder's path, of its
+// file list (paths, sizes, mtimes, ctimes, inodes: see cacheKey) and of o,
+// so that a second load of an unchanged folder reads that file instead; a
+// changed file gives a new name. Files changed within racyWindow of the
+// load are also recorded by content hash, checked when the cache is read.
+// The cache file is written atomically.
 func LoadFolder(dir string, o FolderOptions) (*Folder, error) {
 	if o.Size < 1 {
 		return nil, fmt.Errorf("image size %d: want at least 1", o.Size)
 	}
+	racyAfter := time.Now().Add(-racyWindow).UnixNano()
 	classes, layout, files, skipped, err := scanFolder(dir)
 	if err != nil {
 		var fe *FolderError
@@ -352,15 +447,20 @@ func LoadFolder(dir string, o FolderOptions) (*Folder, error) {
 	})
 	var cachePath string
 	if o.CacheDir != "" {
-		cachePath = filepath.Join(o.CacheDir, cacheKey(files, layout, o)+".bin")
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("read image folder %s: %w", dir, err)
+		}
+		cachePath = filepath.Join(o.CacheDir, cacheKey(abs, files, layout, o)+".bin")
 		if data, err := safeopen.ReadAll(cachePath, maxFolderCache); err == nil {
-			if f, err := DecodeFolderCache(data); err == nil && slices.Equal(f.Classes, classes) {
-				f.Cached, f.Layout = true, layout
+			if f, err := DecodeFolderCache(data); err == nil && slices.Equal(f.Classes, classes) && f.verified(dir, files) {
+				// What was skipped is not in the key: count it now.
+				f.Cached, f.Layout, f.Skipped = true, layout, skipped
 				return f, f.check(dir)
 			}
 		}
 	}
-	f, err := decodeFolder(dir, classes, files, o)
+	f, err := decodeFolder(dir, classes, files, o, racyAfter)
 	if err != nil {
 		return nil, err
 	}
@@ -391,8 +491,9 @@ func (f *Folder) check(dir string) error {
 	return nil
 }
 
-// decodeFolder decodes files in parallel into the two splits.
-func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOptions) (*Folder, error) {
+// decodeFolder decodes files in parallel into the two splits, and records
+// the content hash of those changed after racyAfter.
+func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOptions, racyAfter int64) (*Folder, error) {
 	chans := 1
 	if o.Color {
 		chans = 3
@@ -401,6 +502,7 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 	pix := make([]byte, len(files)*dim)
 	reasons := make([]string, len(files))
 	resized := make([]bool, len(files))
+	sums := make([]string, len(files))
 	workers := cmp.Or(o.Workers, runtime.GOMAXPROCS(0))
 	var next sync.Mutex
 	i := 0
@@ -415,7 +517,9 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 				if k >= len(files) {
 					return
 				}
-				p, same, err := decodeFile(filepath.Join(dir, filepath.FromSlash(files[k].rel)), o)
+				racy := files[k].changedAfter(racyAfter)
+				p, same, sum, err := decodeFile(filepath.Join(dir, filepath.FromSlash(files[k].rel)), o, racy)
+				sums[k] = sum
 				if err != nil {
 					reasons[k] = err.Error()
 					continue
@@ -432,6 +536,9 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 		sets[sp] = &Set{Rows: o.Size, Cols: o.Size, Channels: chans, Classes: len(classes)}
 	}
 	for k, e := range files {
+		if e.changedAfter(racyAfter) {
+			f.verify = append(f.verify, verifyEntry{Path: e.rel, SHA256: sums[k]})
+		}
 		if reasons[k] != "" {
 			f.Bad = append(f.Bad, BadImage{Path: e.rel, Reason: reasons[k]})
 			continue
@@ -449,19 +556,22 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 }
 
 // decodeFile reads one image and fits it; same reports that it already
-// was Size×Size.
-func decodeFile(path string, o FolderOptions) ([]byte, bool, error) {
-	fh, _, err := safeopen.Open(path)
+// was Size×Size. With sum it also returns the SHA-256 of the bytes it
+// decoded ("" if the file could not be read).
+func decodeFile(path string, o FolderOptions, sum bool) (pix []byte, same bool, hash string, err error) {
+	data, err := readImageFile(path)
 	if err != nil {
-		return nil, false, err
+		return nil, false, "", err
 	}
-	defer fh.Close()
-	img, err := imageprep.Decode(fh)
+	if sum {
+		hash = sumOf(data)
+	}
+	img, err := imageprep.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, false, err
+		return nil, false, hash, err
 	}
 	b := img.Bounds()
-	return imageprep.Fit(img, o.Size, o.Color), b.Dx() == o.Size && b.Dy() == o.Size, nil
+	return imageprep.Fit(img, o.Size, o.Color), b.Dx() == o.Size && b.Dy() == o.Size, hash, nil
 }
 
 // FolderCacheDir returns where decoded image folders are kept:

@@ -16,7 +16,7 @@ import (
 // The folder cache file is, in order: folderCacheMagic; a little-endian
 // uint32 n and n bytes of JSON (folderCacheHeader); the training labels and
 // pixels; the test labels and pixels.
-const folderCacheMagic = "SMXFOLD\x01"
+const folderCacheMagic = "SMXFOLD\x02"
 
 const (
 	// maxFolderCache bounds the cache file LoadFolder reads (8 GiB).
@@ -31,9 +31,11 @@ type folderCacheHeader struct {
 	Channels int        `json:"channels"`
 	TrainN   int        `json:"train_n"`
 	TestN    int        `json:"test_n"`
-	Skipped  int        `json:"skipped"`
 	Resized  int        `json:"resized"`
 	Bad      []BadImage `json:"bad,omitempty"`
+	// Verify lists the files that had changed just before they were
+	// decoded, with the hash of the content decoded (see racyWindow).
+	Verify []verifyEntry `json:"verify,omitempty"`
 }
 
 // errCache is the cause of every DecodeFolderCache error.
@@ -67,7 +69,7 @@ func DecodeFolderCache(data []byte) (*Folder, error) {
 		return bad("class count")
 	case h.Size < 1 || h.Size > 1<<14, h.Channels != 1 && h.Channels != 3:
 		return bad("image shape")
-	case h.TrainN < 0 || h.TestN < 0 || h.Skipped < 0 || h.Resized < 0:
+	case h.TrainN < 0 || h.TestN < 0 || h.Resized < 0:
 		return bad("counts")
 	}
 	dim := uint64(h.Channels) * uint64(h.Size) * uint64(h.Size)
@@ -75,7 +77,7 @@ func DecodeFolderCache(data []byte) (*Folder, error) {
 	if want != uint64(len(data)) {
 		return bad("data length")
 	}
-	f := &Folder{Classes: h.Classes, Skipped: h.Skipped, Resized: h.Resized, Bad: h.Bad}
+	f := &Folder{Classes: h.Classes, Resized: h.Resized, Bad: h.Bad, verify: h.Verify}
 	for _, p := range []struct {
 		n   int
 		dst **Set
@@ -98,7 +100,7 @@ func DecodeFolderCache(data []byte) (*Folder, error) {
 func EncodeFolderCache(w io.Writer, f *Folder) error {
 	h := folderCacheHeader{
 		Classes: f.Classes, Size: f.Train.Rows, Channels: f.Train.Chans(),
-		TrainN: f.Train.N, TestN: f.Test.N, Skipped: f.Skipped, Resized: f.Resized, Bad: f.Bad,
+		TrainN: f.Train.N, TestN: f.Test.N, Resized: f.Resized, Bad: f.Bad, Verify: f.verify,
 	}
 	js, err := json.Marshal(h)
 	if err != nil {
