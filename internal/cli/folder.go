@@ -131,6 +131,9 @@ func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec,
 		fmt.Fprintf(ios.ErrOut, "resized %d %s that were not %dx%d (shorter side to %d, centre crop)\n",
 			f.Resized, plural(f.Resized, "image"), d.Folder.ImageSize, d.Folder.ImageSize, d.Folder.ImageSize)
 	}
+	if f.CacheIgnored != nil {
+		fmt.Fprintf(ios.ErrOut, "ignored the decoded-image cache and decoded the images afresh: %s\n", termtext.Escape(f.CacheIgnored.Error()))
+	}
 	switch {
 	case f.Cached:
 		fmt.Fprintln(ios.ErrOut, "read the decoded images from the cache")

@@ -79,6 +79,10 @@ type Folder struct {
 	Resized     int        // images that were not already Size×Size
 	Cached      bool       // read from the cache rather than decoded
 	CacheErr    error      // why the cache could not be written, if it could not
+	// CacheIgnored says why a cache folder or file was not trusted (it
+	// belongs to another user, or others may write it): it was ignored
+	// and the images decoded afresh.
+	CacheIgnored error
 
 	// verify lists the files that changed within racyWindow of the
 	// decoding, by content: the cache records them.
@@ -446,30 +450,33 @@ func LoadFolder(dir string, o FolderOptions) (*Folder, error) {
 		return strings.Compare(path.Base(a.rel), path.Base(b.rel))
 	})
 	var cachePath string
+	var cacheOK, replace bool // the cache may be written; over a file not trusted
+	var ignored error
 	if o.CacheDir != "" {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
 			return nil, fmt.Errorf("read image folder %s: %w", dir, err)
 		}
 		cachePath = filepath.Join(o.CacheDir, cacheKey(abs, files, layout, o)+".bin")
-		if data, err := safeopen.ReadAll(cachePath, maxFolderCache); err == nil {
-			if f, err := DecodeFolderCache(data); err == nil && slices.Equal(f.Classes, classes) && f.verified(dir, files) {
-				// What was skipped is not in the key: count it now.
-				f.Cached, f.Layout, f.Skipped = true, layout, skipped
-				return f, f.check(dir)
-			}
+		var f *Folder
+		f, cacheOK, ignored = readFolderCache(o.CacheDir, cachePath)
+		replace = ignored != nil
+		if f != nil && slices.Equal(f.Classes, classes) && f.verified(dir, files) {
+			// What was skipped is not in the key: count it now.
+			f.Cached, f.Layout, f.Skipped = true, layout, skipped
+			return f, f.check(dir)
 		}
 	}
 	f, err := decodeFolder(dir, classes, files, o, racyAfter)
 	if err != nil {
 		return nil, err
 	}
-	f.Layout, f.Skipped = layout, skipped
+	f.Layout, f.Skipped, f.CacheIgnored = layout, skipped, ignored
 	if err := f.check(dir); err != nil {
 		return nil, err
 	}
-	if cachePath != "" {
-		f.CacheErr = writeFolderCache(cachePath, f)
+	if cacheOK {
+		f.CacheErr = writeFolderCache(o.CacheDir, cachePath, f, replace)
 	}
 	return f, nil
 }

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"strings"
 
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
+	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 )
 
 // The folder cache file is, in order: folderCacheMagic; a little-endian
@@ -116,10 +118,67 @@ func EncodeFolderCache(w io.Writer, f *Folder) error {
 	return nil
 }
 
-// writeFolderCache stores f at path, atomically.
-func writeFolderCache(path string, f *Folder) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+// readFolderCache reads the cache file at path in the cache folder dir. It
+// returns nil when there is no valid file there; writable says whether a
+// new one may be written there. A folder or file that is not trusted (see
+// distrust) is not read, and ignored says why.
+func readFolderCache(dir, path string) (f *Folder, writable bool, ignored error) {
+	di, err := os.Stat(dir)
+	if err != nil || !di.IsDir() {
+		return nil, true, nil // writing makes it, or says why it cannot
+	}
+	if why := distrust(di); why != "" {
+		advice := "set " + EnvData + " to a folder of your own to keep a cache"
+		if !strings.HasPrefix(why, "belongs") {
+			advice = "chmod go-w it to keep a cache"
+		}
+		return nil, false, fmt.Errorf("cache folder %s %s: %s", dir, why, advice)
+	}
+	fh, fi, err := safeopen.Open(path)
+	if err != nil {
+		return nil, true, nil
+	}
+	defer fh.Close()
+	if why := distrust(fi); why != "" {
+		return nil, true, fmt.Errorf("cache file %s %s", path, why)
+	}
+	if fi.Size() > maxFolderCache {
+		return nil, true, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, maxFolderCache))
+	if err != nil {
+		return nil, true, nil
+	}
+	f, err = DecodeFolderCache(data)
+	if err != nil {
+		return nil, true, nil
+	}
+	return f, true, nil
+}
+
+// writeFolderCache stores f at path in the cache folder dir, atomically,
+// making the folder (0700) if needed; the file is 0600. replace removes the
+// file first, so that one of another user is not replaced by one that keeps
+// its owner and mode.
+func writeFolderCache(dir, path string, f *Folder, replace bool) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return atomicfile.Write(path, func(w io.Writer) error { return EncodeFolderCache(w, f) })
+	// The folder may have been made meanwhile by someone else.
+	di, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if why := distrust(di); why != "" {
+		return fmt.Errorf("cache folder %s %s", dir, why)
+	}
+	if replace {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error { return EncodeFolderCache(w, f) }); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
 }

@@ -2,12 +2,16 @@ package dataset
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // grayPNG is the PNG of a w×h image of value v.
@@ -137,5 +141,121 @@ func TestFolderCacheNotStale(t *testing.T) {
 			}
 			sameFolder(t, second, fresh)
 		})
+	}
+}
+
+// cacheFile returns the one cache file in dir.
+func cacheFile(t *testing.T, dir string) string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*.bin"))
+	if err != nil || len(m) != 1 {
+		t.Fatalf("cache files %v: %v", m, err)
+	}
+	return m[0]
+}
+
+// forgeLabels rewrites the cache file at path with every label changed,
+// as a file planted by someone else would be.
+func forgeLabels(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := DecodeFolderCache(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Set{f.Train, f.Test} {
+		for i := range s.Labels {
+			s.Labels[i] = 1 - s.Labels[i]
+		}
+	}
+	var b bytes.Buffer
+	if err := EncodeFolderCache(&b, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chownNobody gives path to uid and gid 65534, which only root can do.
+func chownNobody(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		testenv.Skip(t, fmt.Sprintf("cannot give a file to another user here (%v): run as root", err))
+	}
+}
+
+// TestFolderCacheUntrusted plants a cache file with forged labels where
+// another user could: a cache file or folder that belongs to another user
+// or that others may write is ignored, with a reason, and the images are
+// decoded afresh.
+func TestFolderCacheUntrusted(t *testing.T) {
+	tests := []struct {
+		name  string
+		plant func(t *testing.T, cacheDir, file string)
+		want  string // in the reason
+		dirOK bool   // the folder is trusted: a fresh cache replaces the file
+	}{
+		{"file of another user", func(t *testing.T, _, file string) { chownNobody(t, file) }, "belongs to uid 65534", true},
+		{"file writable by others", func(t *testing.T, _, file string) { os.Chmod(file, 0o666) }, "writable by group or others", true},
+		{"file writable by group", func(t *testing.T, _, file string) { os.Chmod(file, 0o620) }, "writable by group or others", true},
+		{"folder of another user", func(t *testing.T, dir, _ string) { chownNobody(t, dir) }, "belongs to uid 65534", false},
+		{"folder writable by others", func(t *testing.T, dir, _ string) { os.Chmod(dir, 0o777) }, "writable by group or others", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, o := cacheFolder(t)
+			first, err := LoadFolder(dir, o)
+			if err != nil || first.CacheErr != nil {
+				t.Fatalf("first load: %v (cache error %v)", err, first.CacheErr)
+			}
+			file := cacheFile(t, o.CacheDir)
+			forgeLabels(t, file)
+			tt.plant(t, o.CacheDir, file)
+			planted, _ := os.ReadFile(file)
+			f, err := LoadFolder(dir, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Cached {
+				t.Errorf("the planted cache file was used")
+			}
+			sameFolder(t, f, first)
+			if f.CacheIgnored == nil || !strings.Contains(f.CacheIgnored.Error(), tt.want) {
+				t.Fatalf("reason %v, want %q", f.CacheIgnored, tt.want)
+			}
+			checkOneLine(t, f.CacheIgnored)
+			now, _ := os.ReadFile(file)
+			if tt.dirOK {
+				// Replaced by a cache of our own, private, that the next
+				// load uses.
+				if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 || bytes.Equal(now, planted) {
+					t.Errorf("the planted file was not replaced by a private one: %v", err)
+				}
+				if g, err := LoadFolder(dir, o); err != nil || !g.Cached || g.CacheIgnored != nil {
+					t.Errorf("third load: %v, cached %v", err, g != nil && g.Cached)
+				}
+			} else if !bytes.Equal(now, planted) {
+				t.Errorf("wrote into a folder it does not trust")
+			}
+		})
+	}
+}
+
+// TestFolderCachePrivate checks that the cache folder is made 0700 and its
+// files 0600.
+func TestFolderCachePrivate(t *testing.T) {
+	dir, o := cacheFolder(t)
+	o.CacheDir = filepath.Join(t.TempDir(), "data", "folders")
+	if _, err := LoadFolder(dir, o); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{o.CacheDir: 0o700, cacheFile(t, o.CacheDir): 0o600} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v (%v)", path, fi.Mode().Perm(), want, err)
+		}
 	}
 }

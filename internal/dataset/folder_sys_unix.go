@@ -3,7 +3,9 @@
 package dataset
 
 import (
+	"fmt"
 	"io/fs"
+	"os"
 	"syscall"
 )
 
@@ -18,4 +20,18 @@ func fileVersion(fi fs.FileInfo) (dev, ino uint64, ctime int64) {
 		return 0, 0, 0
 	}
 	return uint64(st.Dev), uint64(st.Ino), ctimeOf(st)
+}
+
+// distrust says why a cache folder or file must not be trusted: it belongs
+// to another user, or its group or others may write it, so that someone
+// else could have put forged images or labels in it. It returns "" for one
+// that can be trusted.
+func distrust(fi fs.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int64(st.Uid) != int64(os.Geteuid()) {
+		return fmt.Sprintf("belongs to uid %d, not to you", st.Uid)
+	}
+	if p := fi.Mode().Perm(); p&0o022 != 0 {
+		return fmt.Sprintf("is writable by group or others (mode %04o)", p)
+	}
+	return ""
 }
