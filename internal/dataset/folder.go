@@ -459,9 +459,11 @@ func LoadFolder(dir string, o FolderOptions) (*Folder, error) {
 		}
 		cachePath = filepath.Join(o.CacheDir, cacheKey(abs, files, layout, o)+".bin")
 		var f *Folder
-		f, cacheOK, ignored = readFolderCache(o.CacheDir, cachePath)
+		f, cacheOK, ignored = readFolderCache(o.CacheDir, cachePath, &cacheWant{
+			classes: classes, size: o.Size, channels: chans(o), images: len(files),
+		})
 		replace = ignored != nil
-		if f != nil && slices.Equal(f.Classes, classes) && f.verified(dir, files) {
+		if f != nil && f.verified(dir, files) {
 			// What was skipped is not in the key: count it now.
 			f.Cached, f.Layout, f.Skipped = true, layout, skipped
 			return f, f.check(dir)
@@ -496,6 +498,14 @@ func (f *Folder) check(dir string) error {
 		return &FolderError{Dir: dir, Kind: NoImages, Split: Test}
 	}
 	return nil
+}
+
+// chans is the number of channels of the images o makes.
+func chans(o FolderOptions) int {
+	if o.Color {
+		return 3
+	}
+	return 1
 }
 
 // decodeFolder decodes files in parallel into the two splits, and records

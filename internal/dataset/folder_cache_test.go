@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -257,5 +258,59 @@ func TestFolderCachePrivate(t *testing.T) {
 		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, want %v (%v)", path, fi.Mode().Perm(), want, err)
 		}
+	}
+}
+
+// TestFolderCacheReadBounded gives the cache file a huge sparse body: it is
+// refused by its size and header, before its body is read, and the images
+// are decoded afresh.
+func TestFolderCacheReadBounded(t *testing.T) {
+	tests := []struct {
+		name  string
+		forge func(t *testing.T, path string)
+	}{
+		{"sparse tail", func(t *testing.T, path string) {
+			if err := os.Truncate(path, 256<<20); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"header claims more images than the folder has", func(t *testing.T, path string) {
+			// A valid header for 4,000,000 training images of the
+			// folder's shape, and a sparse body of exactly that size.
+			js := `{"classes":["cat","dog"],"size":6,"channels":1,"train_n":4000000,"test_n":0,"resized":0}`
+			head := []byte(folderCacheMagic)
+			head = append(head, byte(len(js)), 0, 0, 0)
+			head = append(head, js...)
+			if err := os.WriteFile(path, head, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, int64(len(head))+4_000_000*37); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, o := cacheFolder(t)
+			first, err := LoadFolder(dir, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.forge(t, cacheFile(t, o.CacheDir))
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			f, err := LoadFolder(dir, o)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Cached {
+				t.Errorf("the forged cache file was used")
+			}
+			sameFolder(t, f, first)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+				t.Errorf("allocated %d MB to load 8 tiny images", alloc>>20)
+			}
+		})
 	}
 }
