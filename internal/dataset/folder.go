@@ -1,12 +1,13 @@
 package dataset
 
 import (
-	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -53,6 +54,9 @@ type FolderOptions struct {
 	// Workers is the number of images decoded at once; 0 means one per
 	// CPU.
 	Workers int
+	// DecodeBytes bounds the memory that images being decoded take at
+	// once (see imageprep.Budget); 0 means imageprep.DefaultBudget.
+	DecodeBytes int64
 }
 
 // Layouts of an image folder.
@@ -521,6 +525,9 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 	resized := make([]bool, len(files))
 	sums := make([]string, len(files))
 	workers := cmp.Or(o.Workers, runtime.GOMAXPROCS(0))
+	// The workers keep every core busy; the budget bounds the memory
+	// their images take at once.
+	budget := imageprep.NewBudget(o.DecodeBytes)
 	var next sync.Mutex
 	i := 0
 	var wg sync.WaitGroup
@@ -535,14 +542,13 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 					return
 				}
 				racy := files[k].changedAfter(racyAfter)
-				p, same, sum, err := decodeFile(filepath.Join(dir, filepath.FromSlash(files[k].rel)), o, racy)
+				same, sum, err := decodeFile(filepath.Join(dir, filepath.FromSlash(files[k].rel)), pix[k*dim:(k+1)*dim], o, budget, racy)
 				sums[k] = sum
 				if err != nil {
 					reasons[k] = err.Error()
 					continue
 				}
 				resized[k] = !same
-				copy(pix[k*dim:(k+1)*dim], p)
 			}
 		})
 	}
@@ -572,23 +578,29 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 	return f, nil
 }
 
-// decodeFile reads one image and fits it; same reports that it already
-// was Size×Size. With sum it also returns the SHA-256 of the bytes it
-// decoded ("" if the file could not be read).
-func decodeFile(path string, o FolderOptions, sum bool) (pix []byte, same bool, hash string, err error) {
-	data, err := readImageFile(path)
+// decodeFile reads one image within budget and fits it into dst; same
+// reports that it already was Size×Size. With sum it also returns the
+// SHA-256 of the bytes it decoded, or tried to ("" if the file could not be
+// read).
+func decodeFile(path string, dst []byte, o FolderOptions, budget *imageprep.Budget, sum bool) (same bool, hash string, err error) {
+	fh, fi, err := safeopen.Open(path)
 	if err != nil {
-		return nil, false, "", err
+		return false, "", err
 	}
-	if sum {
-		hash = sumOf(data)
-	}
-	img, err := imageprep.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, false, hash, err
-	}
-	b := img.Bounds()
-	return imageprep.Fit(img, o.Size, o.Color), b.Dx() == o.Size && b.Dy() == o.Size, hash, nil
+	defer fh.Close()
+	err = budget.Decode(context.Background(), fh, fi.Size(), func(data []byte, img image.Image, err error) error {
+		if sum {
+			hash = sumOf(data)
+		}
+		if err != nil {
+			return err
+		}
+		b := img.Bounds()
+		same = b.Dx() == o.Size && b.Dy() == o.Size
+		imageprep.FitInto(dst, img, o.Size, o.Color)
+		return nil
+	})
+	return same, hash, err
 }
 
 // FolderCacheDir returns where decoded image folders are kept:
