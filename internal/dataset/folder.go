@@ -10,6 +10,7 @@ import (
 	"image"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -27,6 +28,11 @@ import (
 // MaxFolderClasses is the most classes an image folder may have: labels
 // are stored as bytes.
 const MaxFolderClasses = 256
+
+// MaxFolderBytes is the most that an image folder's decoded images may take
+// (1 GiB: images × size × size × channels bytes), checked before any is
+// decoded. Training takes a few times as much again.
+const MaxFolderBytes = 1 << 30
 
 // imageExts are the file extensions LoadFolder reads as images (compared
 // in lower case); other files are skipped.
@@ -54,9 +60,46 @@ type FolderOptions struct {
 	// Workers is the number of images decoded at once; 0 means one per
 	// CPU.
 	Workers int
+	// MaxBytes bounds the decoded images, checked before any is decoded;
+	// 0 means MaxFolderBytes.
+	MaxBytes int64
 	// DecodeBytes bounds the memory that images being decoded take at
 	// once (see imageprep.Budget); 0 means imageprep.DefaultBudget.
 	DecodeBytes int64
+}
+
+// FolderSizeError is a folder whose decoded images would take more than
+// the limit.
+type FolderSizeError struct {
+	Dir                    string
+	Images, Size, Channels int
+	Bytes, Limit           int64
+}
+
+func (e *FolderSizeError) Error() string {
+	return fmt.Sprintf("%s: its %d images at %dx%d %s would take %d MiB decoded, more than the %d MiB allowed",
+		e.Dir, e.Images, e.Size, e.Size, colourName(e.Channels), e.Bytes>>20, e.Limit>>20)
+}
+
+// FitSize is the largest image side at which the images would fit the limit
+// with chans channels, 0 if none.
+func (e *FolderSizeError) FitSize(chans int) int {
+	per := e.Limit / int64(e.Images*chans) // bytes an image may take
+	n := int(math.Sqrt(float64(per)))
+	for int64(n)*int64(n) > per {
+		n--
+	}
+	for int64(n+1)*int64(n+1) <= per {
+		n++
+	}
+	return n
+}
+
+func colourName(channels int) string {
+	if channels == 3 {
+		return "RGB"
+	}
+	return "grayscale"
 }
 
 // Layouts of an image folder.
@@ -453,6 +496,10 @@ func LoadFolder(dir string, o FolderOptions) (*Folder, error) {
 	slices.SortStableFunc(files, func(a, b folderEntry) int {
 		return strings.Compare(path.Base(a.rel), path.Base(b.rel))
 	})
+	limit := cmp.Or(o.MaxBytes, MaxFolderBytes)
+	if need := int64(len(files)) * int64(chans(o)*o.Size*o.Size); need > limit {
+		return nil, &FolderSizeError{Dir: dir, Images: len(files), Size: o.Size, Channels: chans(o), Bytes: need, Limit: limit}
+	}
 	var cachePath string
 	var cacheOK, replace bool // the cache may be written; over a file not trusted
 	var ignored error
@@ -513,14 +560,25 @@ func chans(o FolderOptions) int {
 }
 
 // decodeFolder decodes files in parallel into the two splits, and records
-// the content hash of those changed after racyAfter.
+// the content hash of those changed after racyAfter. Each split's pixels
+// are allocated once, at their full size, and each image is fitted
+// straight into its place.
 func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOptions, racyAfter int64) (*Folder, error) {
-	chans := 1
-	if o.Color {
-		chans = 3
+	dim := chans(o) * o.Size * o.Size
+	sets := map[Split]*Set{}
+	for _, sp := range []Split{Train, Test} {
+		sets[sp] = &Set{Rows: o.Size, Cols: o.Size, Channels: chans(o), Classes: len(classes)}
 	}
-	dim := chans * o.Size * o.Size
-	pix := make([]byte, len(files)*dim)
+	at := make([]int, len(files)) // each file's index in its split
+	for k, e := range files {
+		s := sets[e.split]
+		at[k] = s.N
+		s.N++
+	}
+	for _, s := range sets {
+		s.Pix = make([]byte, s.N*dim)
+		s.Labels = make([]uint8, 0, s.N)
+	}
 	reasons := make([]string, len(files))
 	resized := make([]bool, len(files))
 	sums := make([]string, len(files))
@@ -542,7 +600,8 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 					return
 				}
 				racy := files[k].changedAfter(racyAfter)
-				same, sum, err := decodeFile(filepath.Join(dir, filepath.FromSlash(files[k].rel)), pix[k*dim:(k+1)*dim], o, budget, racy)
+				dst := sets[files[k].split].Pix[at[k]*dim : (at[k]+1)*dim]
+				same, sum, err := decodeFile(filepath.Join(dir, filepath.FromSlash(files[k].rel)), dst, o, budget, racy)
 				sums[k] = sum
 				if err != nil {
 					reasons[k] = err.Error()
@@ -554,9 +613,9 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 	}
 	wg.Wait()
 	f := &Folder{Classes: classes}
-	sets := map[Split]*Set{}
-	for _, sp := range []Split{Train, Test} {
-		sets[sp] = &Set{Rows: o.Size, Cols: o.Size, Channels: chans, Classes: len(classes)}
+	// Close the gaps that unreadable images left, in order.
+	for _, s := range sets {
+		s.N = 0
 	}
 	for k, e := range files {
 		if e.changedAfter(racyAfter) {
@@ -570,9 +629,14 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 			f.Resized++
 		}
 		s := sets[e.split]
-		s.Pix = append(s.Pix, pix[k*dim:(k+1)*dim]...)
+		if s.N != at[k] {
+			copy(s.Pix[s.N*dim:(s.N+1)*dim], s.Pix[at[k]*dim:(at[k]+1)*dim])
+		}
 		s.Labels = append(s.Labels, uint8(e.class))
 		s.N++
+	}
+	for _, s := range sets {
+		s.Pix = s.Pix[:s.N*dim]
 	}
 	f.Train, f.Test = sets[Train], sets[Test]
 	return f, nil
