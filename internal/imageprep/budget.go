@@ -133,9 +133,7 @@ func DecodedSize(cfg image.Config, format string, data []byte) int64 {
 	case "gif":
 		bpp *= 2 // a second frame
 	case "tiff":
-		// A copy of the file, read whole and grown by doubling, and
-		// the uncompressed strips, likewise.
-		return int64(cfg.Width)*int64(cfg.Height)*bpp*3 + 2*int64(len(data))
+		bpp *= 4 // the uncompressed strips, in a buffer grown by doubling
 	case "webp":
 		if cfg.ColorModel == color.NRGBAModel {
 			bpp += 4 // lossless: ARGB words, then NRGBA

@@ -16,7 +16,7 @@ import (
 	_ "image/png"
 
 	_ "golang.org/x/image/bmp"
-	_ "golang.org/x/image/tiff"
+	"golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
 )
 
@@ -94,7 +94,15 @@ func header(data []byte) (image.Config, string, error) {
 
 // decodeData decodes the image in data, whose header has been checked.
 func decodeData(data []byte, format string) (image.Image, error) {
-	img, _, err := image.Decode(bytes.NewReader(data))
+	var img image.Image
+	var err error
+	if format == "tiff" {
+		// Given an io.ReaderAt the TIFF decoder reads the strips in
+		// place; through image.Decode it would copy the whole file.
+		img, err = tiff.Decode(bytes.NewReader(data))
+	} else {
+		img, _, err = image.Decode(bytes.NewReader(data))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s image: %w; the file may be truncated or damaged, re-save it", format, err)
 	}
