@@ -26,7 +26,8 @@ type dataOptions struct {
 	// means the dataset's official ones.
 	Mirrors []string
 	// SkipCheck accepts files that look like another known dataset than
-	// the one named (--skip-dataset-check).
+	// the one named, or that are shaped otherwise than the official files
+	// (--skip-dataset-check): the user's own data.
 	SkipCheck bool
 	// Folder says how an image folder is read (see folder.go).
 	Folder folderOptions
@@ -58,7 +59,7 @@ func (d *dataOptions) addFlags(cmd *cobra.Command, how dataFlags) {
 	}
 	fs.StringArrayVar(&d.Mirrors, "mirror", nil, "base URL (http, https or file) to download missing files from instead of the official ones; repeat for fallbacks")
 	if how.autoDownload {
-		fs.BoolVar(&d.SkipCheck, "skip-dataset-check", false, "use the files even if they look like another known dataset than --dataset")
+		fs.BoolVar(&d.SkipCheck, "skip-dataset-check", false, "use the files even if they look like another known dataset than --dataset, or (cifar10) hold other than the official 10,000 records per batch: your own data")
 	}
 	d.Folder.explicit = func() bool { return cmd.Flags().Changed("dataset") }
 	completeValues(cmd, "dataset", dataset.Names()...)
@@ -125,13 +126,16 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 	errs := make([]error, len(splits))
 	var wg sync.WaitGroup
 	for i, sp := range splits {
-		wg.Go(func() { sets[i], errs[i] = dataset.Load(dir, spec, sp) })
+		wg.Go(func() { sets[i], errs[i] = dataset.LoadWith(dir, spec, sp, dataset.LoadOptions{OwnData: d.SkipCheck}) })
 	}
 	wg.Wait()
 	for _, err := range errs {
 		var me *dataset.MissingError
 		if errors.As(err, &me) {
 			return spec, dir, nil, fmt.Errorf("%w: run `%s`", err, d.downloadCommand(spec, dir))
+		}
+		if errors.Is(err, dataset.ErrUnofficialSize) {
+			return spec, dir, nil, usagef("%v: pass --skip-dataset-check if the data is your own, or replace the file with the official one (`%s --force`)", err, d.downloadCommand(spec, dir))
 		}
 		if err != nil {
 			return spec, dir, nil, err

@@ -100,10 +100,7 @@ func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec,
 	if err := d.validateFolder(); err != nil {
 		return dataset.Spec{}, nil, err
 	}
-	colour := "grayscale"
-	if d.Folder.Color {
-		colour = "RGB"
-	}
+	colour := colourName(d.Folder.Color)
 	fmt.Fprintf(ios.ErrOut, "reading image folder %s (--data is a folder of class folders): images fitted to %dx%d %s\n",
 		termtext.Escape(d.Dir), d.Folder.ImageSize, d.Folder.ImageSize, colour)
 	o := dataset.FolderOptions{
@@ -118,6 +115,10 @@ func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec,
 	if errors.As(err, &fe) {
 		return dataset.Spec{}, nil, folderError(fe)
 	}
+	var se *dataset.FolderSizeError
+	if errors.As(err, &se) {
+		return dataset.Spec{}, nil, d.folderSizeError(se)
+	}
 	if err != nil {
 		return dataset.Spec{}, nil, err
 	}
@@ -130,6 +131,9 @@ func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec,
 	if f.Resized > 0 {
 		fmt.Fprintf(ios.ErrOut, "resized %d %s that were not %dx%d (shorter side to %d, centre crop)\n",
 			f.Resized, plural(f.Resized, "image"), d.Folder.ImageSize, d.Folder.ImageSize, d.Folder.ImageSize)
+	}
+	if f.CacheIgnored != nil {
+		fmt.Fprintf(ios.ErrOut, "ignored the decoded-image cache and decoded the images afresh: %s\n", termtext.Escape(f.CacheIgnored.Error()))
 	}
 	switch {
 	case f.Cached:
@@ -178,6 +182,33 @@ func folderError(fe *dataset.FolderError) error {
 		return usagef("--data %s: test/%s has no matching train/%s: the test classes must be training classes", dir, termtext.Escape(fe.Class), termtext.Escape(fe.Class))
 	}
 	return fe
+}
+
+// folderSizeError words a FolderSizeError for the command line, with what
+// would fit: a smaller --image-size (or no --color) for train, fewer images
+// for a model's fixed input.
+func (d *dataOptions) folderSizeError(se *dataset.FolderSizeError) error {
+	what := fmt.Sprintf("--data %s: its %d images at %dx%d %s would take %d MiB decoded, more than the %d MiB allowed",
+		termtext.Escape(se.Dir), se.Images, se.Size, se.Size, colourName(se.Channels == 3), se.Bytes>>20, se.Limit>>20)
+	perImage := int64(se.Channels * se.Size * se.Size)
+	if d.Folder.classes != nil { // the size and colour are the model's
+		return usagef("%s: give a folder of at most %d images", what, se.Limit/perImage)
+	}
+	fit := se.FitSize(se.Channels)
+	switch {
+	case fit < 1:
+		return usagef("%s: give a folder of at most %d images", what, se.Limit/perImage)
+	case se.Channels == 3 && se.FitSize(1) >= se.Size:
+		return usagef("%s: use --image-size %d or smaller, or drop --color", what, fit)
+	}
+	return usagef("%s: use --image-size %d or smaller", what, fit)
+}
+
+func colourName(colour bool) string {
+	if colour {
+		return "RGB"
+	}
+	return "grayscale"
 }
 
 // inputShape is the checkpoint's input_shape for a Set: [rows, cols] for

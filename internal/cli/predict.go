@@ -155,10 +155,20 @@ type predictLine struct {
 	Error string `json:"error,omitempty"`
 }
 
-// predictChunk is how many images predict prepares and classifies at a
+// predictChunk is the most images predict prepares and classifies at a
 // time: results stream out as each chunk is done, and memory stays bounded
-// however many images there are.
-const predictChunk = 256
+// however many images there are. predictChunkBytes bounds a chunk's model
+// input (float32), so that a model of large images (3·1024·1024 inputs,
+// 12 MiB an image) takes a few of them at a time, not 256.
+const (
+	predictChunk      = 256
+	predictChunkBytes = 64 << 20
+)
+
+// chunkSize is how many images of m predict takes at a time.
+func chunkSize(m *model.Model) int {
+	return max(1, min(predictChunk, predictChunkBytes/(4*m.In)))
+}
 
 func runPredict(ctx context.Context, o *PredictOptions) error {
 	inv, err := imageprep.ParseInvert(o.Invert)
@@ -195,7 +205,8 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 	saved := map[string]bool{} // --save-input names used so far
 	// One graph for every chunk: building it per chunk would redo the
 	// fusion and compilation hundreds of times for a large folder.
-	cls, err := newClassifier(m, min(len(files), predictChunk))
+	chunkN := chunkSize(m)
+	cls, err := newClassifier(m, min(len(files), chunkN))
 	if err != nil {
 		return err
 	}
@@ -210,10 +221,11 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 
 	failed := 0
 	stdinUsed := false
-	for lo := 0; lo < len(files); lo += predictChunk {
-		chunk := files[lo:min(lo+predictChunk, len(files))]
+	x := make([]float32, 0, min(len(files), chunkN)*m.In) // one chunk's input, reused
+	for lo := 0; lo < len(files); lo += chunkN {
+		chunk := files[lo:min(lo+chunkN, len(files))]
 		lines := make([]predictLine, len(chunk))
-		x := make([]float32, 0, len(chunk)*m.In)
+		x = x[:0]
 		var ok []int
 		for i, f := range chunk {
 			if ctx.Err() != nil {
@@ -397,7 +409,7 @@ func (c *classifier) probs(x []float32, n int) ([]float64, error) {
 
 // classify is a one-shot classifier: the probabilities of n images.
 func classify(m *model.Model, x []float32, n int) ([]float64, error) {
-	c, err := newClassifier(m, min(n, predictChunk))
+	c, err := newClassifier(m, min(n, chunkSize(m)))
 	if err != nil {
 		return nil, err
 	}

@@ -23,8 +23,15 @@ const (
 	CIFARSide   = 32
 	cifarPixels = 3 * CIFARSide * CIFARSide
 	cifarRecord = 1 + cifarPixels
-	// maxCIFARRecords bounds one batch file: the real ones hold 10,000.
+	// maxCIFARRecords bounds one batch file read by ReadCIFARBatch.
 	maxCIFARRecords = 100_000
+	// cifarOfficialRecords is what every batch file of the official
+	// archive holds.
+	cifarOfficialRecords = 10_000
+	// MaxOwnCIFARBytes bounds the records of one split of CIFAR-format
+	// data of the user's own (LoadOptions.OwnData): 1 GiB, about 349,000
+	// records.
+	MaxOwnCIFARBytes = 1 << 30
 )
 
 // Archive describes a data set published as one tar.gz of batch files in
@@ -56,6 +63,15 @@ func (e *CIFARError) Error() string {
 // a short stream costs little whatever it claims; more than 100,000
 // records is refused.
 func ReadCIFARBatch(r io.Reader, classes int) (pix []byte, labels []uint8, err error) {
+	return readCIFARBatch(r, classes, 0)
+}
+
+// readCIFARBatch is ReadCIFARBatch that allocates room for size bytes of
+// records up front, for a caller that knows the size (already bounded).
+func readCIFARBatch(r io.Reader, classes int, size int64) (pix []byte, labels []uint8, err error) {
+	if n := size / cifarRecord; n > 0 {
+		pix, labels = make([]byte, 0, n*cifarPixels), make([]uint8, 0, n)
+	}
 	br := bufio.NewReaderSize(r, readBufSize)
 	rec := make([]byte, cifarRecord)
 	for i := 0; ; i++ {
@@ -82,9 +98,38 @@ func ReadCIFARBatch(r io.Reader, classes int) (pix []byte, labels []uint8, err e
 	}
 }
 
+// errInflate is the cause of a read past an inflation limit.
+var errInflate = fmt.Errorf("inflates to more than %d times its size (a damaged file or a gzip bomb)", maxRatio)
+
+// inflateLimit reads at most left bytes from r; reading more fails with
+// errInflate.
+type inflateLimit struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *inflateLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// At the limit: only the end of the stream may follow.
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			return 0, errInflate
+		}
+		return 0, err
+	}
+	p = p[:min(int64(len(p)), l.left)]
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
 // loadArchive reads split of spec (which has an Archive) from the archive
-// in dir, straight from the tar.gz.
-func loadArchive(dir string, spec Spec, split Split) (*Set, error) {
+// in dir, straight from the tar.gz. The archive may inflate to at most
+// maxRatio times its size; each batch file must hold the official 10,000
+// records, or with o.OwnData any number up to MaxOwnCIFARBytes a split.
+// Both are checked against the tar headers before a batch is read.
+func loadArchive(dir string, spec Spec, split Split, o LoadOptions) (*Set, error) {
 	a := spec.Archive
 	members := a.Train
 	if split == Test {
@@ -96,7 +141,7 @@ func loadArchive(dir string, spec Spec, split Split) (*Set, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("load %s %s: %s: %w (the file is damaged: replace it with a good copy)", spec.Name, split, p, err)
 	}
-	f, _, err := safeopen.Open(p)
+	f, fi, err := safeopen.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &MissingError{Dir: dir, Files: []string{a.File.Name}, Dataset: spec.Name}
@@ -108,6 +153,8 @@ func loadArchive(dir string, spec Spec, split Split) (*Set, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
+	defer zr.Close()
+	inflated := &inflateLimit{r: zr, left: fi.Size()*maxRatio + ratioSlack}
 	classes := len(spec.Classes)
 	if classes == 0 || classes > NumClasses {
 		classes = NumClasses
@@ -119,7 +166,8 @@ func loadArchive(dir string, spec Spec, split Split) (*Set, error) {
 	pix := make([][]byte, len(members))
 	labels := make([][]uint8, len(members))
 	found := 0
-	tr := tar.NewReader(zr)
+	var total int64 // bytes of the split's records so far
+	tr := tar.NewReader(inflated)
 	for found < len(members) {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -132,21 +180,39 @@ func loadArchive(dir string, spec Spec, split Split) (*Set, error) {
 		if !ok || h.Typeflag != tar.TypeReg || pix[i] != nil {
 			continue
 		}
-		pix[i], labels[i], err = ReadCIFARBatch(tr, classes)
+		const official = cifarOfficialRecords * cifarRecord
+		switch {
+		case !o.OwnData && h.Size != official:
+			return nil, fmt.Errorf("load %s %s: %s: %s holds %d bytes, %w (%d bytes, %d records)",
+				spec.Name, split, p, h.Name, h.Size, ErrUnofficialSize, official, cifarOfficialRecords)
+		case h.Size > MaxOwnCIFARBytes-total:
+			return nil, fmt.Errorf("load %s %s: %s: %s holds %d bytes: with the split's other batches, more than the %d bytes allowed",
+				spec.Name, split, p, h.Name, h.Size, MaxOwnCIFARBytes)
+		case h.Size > inflated.left:
+			return nil, fail(errInflate)
+		}
+		total += h.Size
+		pix[i], labels[i], err = readCIFARBatch(tr, classes, h.Size)
 		if err != nil {
 			return nil, fail(fmt.Errorf("%s: %w", h.Name, err))
 		}
 		found++
 	}
 	s := &Set{Rows: CIFARSide, Cols: CIFARSide, Channels: 3, Classes: classes}
+	n := 0
 	for i, m := range members {
 		if pix[i] == nil {
 			return nil, fail(fmt.Errorf("the archive has no %s", m))
 		}
+		n += len(labels[i])
+	}
+	s.Pix, s.Labels = make([]byte, 0, n*cifarPixels), make([]uint8, 0, n)
+	for i := range members {
 		s.Pix = append(s.Pix, pix[i]...)
 		s.Labels = append(s.Labels, labels[i]...)
+		pix[i], labels[i] = nil, nil
 	}
-	s.N = len(s.Labels)
+	s.N = n
 	return s, nil
 }
 

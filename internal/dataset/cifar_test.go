@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -142,7 +143,8 @@ func TestLoadCIFAR(t *testing.T) {
 			if tt.archive != nil {
 				os.WriteFile(filepath.Join(dir, spec.Archive.File.Name), tt.archive, 0o644)
 			}
-			s, err := Load(dir, spec, tt.split)
+			// Batches of 3 records are not the official 10,000.
+			s, err := LoadWith(dir, spec, tt.split, LoadOptions{OwnData: true})
 			if tt.wantErr != "" {
 				checkOneLine(t, err)
 				if !strings.Contains(err.Error(), tt.wantErr) {
@@ -201,7 +203,7 @@ func TestDownloadCIFAR(t *testing.T) {
 	if Missing(dir, spec, Train) != nil || hits.Load() != 1 {
 		t.Fatalf("missing %v after %d requests", Missing(dir, spec, Train), hits.Load())
 	}
-	if s, err := Load(dir, spec, Test); err != nil || s.N != 4 {
+	if s, err := LoadWith(dir, spec, Test, LoadOptions{OwnData: true}); err != nil || s.N != 4 {
 		t.Fatalf("load: %v", err)
 	}
 	// The wrong archive is refused by its MD5.
@@ -233,4 +235,55 @@ func FuzzReadCIFARBatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCIFARBounded gives archives whose batch files are not the official
+// 10,000 records: a small archive that inflates to 20,000 records (a gzip
+// bomb) is refused before its records are read, as the official archive
+// and as the user's own data (by the inflation limit), and so is a batch
+// over the own data's byte limit.
+func TestCIFARBounded(t *testing.T) {
+	bomb := realCIFARMembers()
+	bomb["cifar-10-batches-bin/test_batch.bin"] = make([]byte, 20_000*cifarRecord)
+	bombArchive := cifarArchive(t, bomb)
+	// A tar header that claims a 2 GiB test batch, and no data.
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	tw.WriteHeader(&tar.Header{Name: "cifar-10-batches-bin/test_batch.bin", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2 << 30})
+	tw.Flush()
+	huge := gzipLevel(t, tb.Bytes(), 6, "")
+	tests := []struct {
+		name    string
+		archive []byte
+		own     bool
+		want    string
+	}{
+		{"20,000 records", bombArchive, false, "holds 61460000 bytes, not the size of the official file (30730000 bytes, 10000 records)"},
+		{"20,000 records as own data", bombArchive, true, "inflates to more than 64 times its size"},
+		{"4 records", cifarArchive(t, realCIFARMembers()), false, "holds 12292 bytes, not the size of the official file"},
+		{"a 2 GiB batch as own data", huge, true, "more than the 1073741824 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			spec := cifarSpec(t, tt.archive)
+			if err := os.WriteFile(filepath.Join(dir, spec.Archive.File.Name), tt.archive, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := LoadWith(dir, spec, Test, LoadOptions{OwnData: tt.own})
+			runtime.ReadMemStats(&after)
+			checkOneLine(t, err)
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+			if errors.Is(err, ErrUnofficialSize) == tt.own {
+				t.Errorf("errors.Is(err, ErrUnofficialSize) = %v with own data %v", !tt.own, tt.own)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+				t.Errorf("allocated %d MB to refuse a %d KB archive", alloc>>20, len(tt.archive)>>10)
+			}
+		})
+	}
 }

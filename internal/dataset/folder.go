@@ -2,11 +2,15 @@ package dataset
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"image"
+	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -15,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
@@ -23,6 +28,11 @@ import (
 // MaxFolderClasses is the most classes an image folder may have: labels
 // are stored as bytes.
 const MaxFolderClasses = 256
+
+// MaxFolderBytes is the most that an image folder's decoded images may take
+// (1 GiB: images × size × size × channels bytes), checked before any is
+// decoded. Training takes a few times as much again.
+const MaxFolderBytes = 1 << 30
 
 // imageExts are the file extensions LoadFolder reads as images (compared
 // in lower case); other files are skipped.
@@ -50,6 +60,46 @@ type FolderOptions struct {
 	// Workers is the number of images decoded at once; 0 means one per
 	// CPU.
 	Workers int
+	// MaxBytes bounds the decoded images, checked before any is decoded;
+	// 0 means MaxFolderBytes.
+	MaxBytes int64
+	// DecodeBytes bounds the memory that images being decoded take at
+	// once (see imageprep.Budget); 0 means imageprep.DefaultBudget.
+	DecodeBytes int64
+}
+
+// FolderSizeError is a folder whose decoded images would take more than
+// the limit.
+type FolderSizeError struct {
+	Dir                    string
+	Images, Size, Channels int
+	Bytes, Limit           int64
+}
+
+func (e *FolderSizeError) Error() string {
+	return fmt.Sprintf("%s: its %d images at %dx%d %s would take %d MiB decoded, more than the %d MiB allowed",
+		e.Dir, e.Images, e.Size, e.Size, colourName(e.Channels), e.Bytes>>20, e.Limit>>20)
+}
+
+// FitSize is the largest image side at which the images would fit the limit
+// with chans channels, 0 if none.
+func (e *FolderSizeError) FitSize(chans int) int {
+	per := e.Limit / int64(e.Images*chans) // bytes an image may take
+	n := int(math.Sqrt(float64(per)))
+	for int64(n)*int64(n) > per {
+		n--
+	}
+	for int64(n+1)*int64(n+1) <= per {
+		n++
+	}
+	return n
+}
+
+func colourName(channels int) string {
+	if channels == 3 {
+		return "RGB"
+	}
+	return "grayscale"
 }
 
 // Layouts of an image folder.
@@ -76,6 +126,21 @@ type Folder struct {
 	Resized     int        // images that were not already Size×Size
 	Cached      bool       // read from the cache rather than decoded
 	CacheErr    error      // why the cache could not be written, if it could not
+	// CacheIgnored says why a cache folder or file was not trusted (it
+	// belongs to another user, or others may write it): it was ignored
+	// and the images decoded afresh.
+	CacheIgnored error
+
+	// verify lists the files that changed within racyWindow of the
+	// decoding, by content: the cache records them.
+	verify []verifyEntry
+}
+
+// verifyEntry is a file and the SHA-256 of the content it was decoded from
+// ("" if it could not be read).
+type verifyEntry struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
 }
 
 // FolderError is a folder that cannot make a data set. Kind says why.
@@ -126,8 +191,21 @@ type folderEntry struct {
 	rel   string // path relative to the folder, with forward slashes
 	size  int64
 	mtime int64
-	class int
-	split Split
+	// dev, ino and ctime tell this version of the file from any other
+	// (see fileVersion); zero where the system has none.
+	dev, ino uint64
+	ctime    int64
+	class    int
+	split    Split
+}
+
+// changedAfter reports whether the file was last changed at or after t
+// (UnixNano), by its ctime, or its mtime where there is no ctime.
+func (e *folderEntry) changedAfter(t int64) bool {
+	if e.ctime != 0 {
+		return e.ctime >= t
+	}
+	return e.mtime >= t
 }
 
 // IsImageFolder reports whether dir looks like an image folder: it holds
@@ -214,9 +292,10 @@ func scanFolder(dir string) (classes []string, layout string, files []folderEntr
 				return nil
 			}
 			rel, _ := filepath.Rel(root, path)
+			dev, ino, ctime := fileVersion(fi)
 			files = append(files, folderEntry{
 				rel: relRoot + "/" + filepath.ToSlash(rel), size: fi.Size(), mtime: fi.ModTime().UnixNano(),
-				class: class, split: split,
+				dev: dev, ino: ino, ctime: ctime, class: class, split: split,
 			})
 			return nil
 		})
@@ -302,14 +381,78 @@ func splitClasses(files []folderEntry, classes int, frac float64, seed int64) {
 	}
 }
 
-// cacheKey names the decoded copy of files under o.
-func cacheKey(files []folderEntry, layout string, o FolderOptions) string {
+// racyWindow is how recently a file may have changed for its ctime not to
+// be trusted to show a later change: a file system stamps times to the tick
+// of a coarse clock (a few milliseconds; a second or two on some file
+// systems), so a file rewritten within the same tick as the change before
+// keeps its ctime. The content of such files is hashed into the cache and
+// compared when the cache is read, as git does for its "racily clean"
+// entries.
+const racyWindow = 3 * time.Second
+
+// cacheKey names the decoded copy of the files of the folder at absolute
+// path dir under o: it covers every file's path, size, mtime, ctime, device
+// and inode, so that any change to a file (its content, its permissions, the
+// file itself replaced) gives another name.
+func cacheKey(dir string, files []folderEntry, layout string, o FolderOptions) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%t\x00%v\x00%d\n", folderCacheMagic, layout, o.Size, o.Color, o.TestSplit, o.SplitSeed)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%t\x00%v\x00%d\n", folderCacheMagic, dir, layout, o.Size, o.Color, o.TestSplit, o.SplitSeed)
 	for _, f := range files {
-		fmt.Fprintf(h, "%s\x00%d\x00%d\n", f.rel, f.size, f.mtime)
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\x00%d\x00%d\n", f.rel, f.size, f.mtime, f.ctime, f.dev, f.ino)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fileSum is the SHA-256 of the file at path, or "" when it cannot be read:
+// what the cache records of a file that changed within racyWindow.
+func fileSum(path string) string {
+	data, err := readImageFile(path)
+	if err != nil {
+		return ""
+	}
+	return sumOf(data)
+}
+
+// readImageFile reads the file at path, if it is a regular file, up to one
+// byte more than imageprep.Decode accepts (which then says it is too
+// large).
+func readImageFile(path string) ([]byte, error) {
+	fh, _, err := safeopen.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, imageprep.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return data, nil
+}
+
+func sumOf(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// verified reports whether every file that f's cache records by content
+// is one of files and still has that content.
+func (f *Folder) verified(dir string, files []folderEntry) bool {
+	if len(f.verify) == 0 {
+		return true
+	}
+	known := make(map[string]bool, len(files))
+	for _, e := range files {
+		known[e.rel] = true
+	}
+	for _, v := range f.verify {
+		if !known[v.Path] {
+			return false
+		}
+		if fileSum(filepath.Join(dir, filepath.FromSlash(v.Path))) != v.SHA256 {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadFolder reads an image folder as a data set: dir holds train/<class>/…
@@ -321,14 +464,17 @@ func cacheKey(files []folderEntry, layout string, o FolderOptions) string {
 // classes or a class has no readable training image.
 //
 // Images are decoded in parallel. With o.CacheDir set, the decoded sets
-// are kept there in one file named by a hash of the folder's file list
-// (paths, sizes, modification times) and of o, so that a second load of
-// an unchanged folder reads that file instead; a changed folder gets a
-// new name. The cache file is written atomically.
+// are kept there in one file named by a hash of the folder's path, of its
+// file list (paths, sizes, mtimes, ctimes, inodes: see cacheKey) and of o,
+// so that a second load of an unchanged folder reads that file instead; a
+// changed file gives a new name. Files changed within racyWindow of the
+// load are also recorded by content hash, checked when the cache is read.
+// The cache file is written atomically.
 func LoadFolder(dir string, o FolderOptions) (*Folder, error) {
 	if o.Size < 1 {
 		return nil, fmt.Errorf("image size %d: want at least 1", o.Size)
 	}
+	racyAfter := time.Now().Add(-racyWindow).UnixNano()
 	classes, layout, files, skipped, err := scanFolder(dir)
 	if err != nil {
 		var fe *FolderError
@@ -350,26 +496,40 @@ func LoadFolder(dir string, o FolderOptions) (*Folder, error) {
 	slices.SortStableFunc(files, func(a, b folderEntry) int {
 		return strings.Compare(path.Base(a.rel), path.Base(b.rel))
 	})
+	limit := cmp.Or(o.MaxBytes, MaxFolderBytes)
+	if need := int64(len(files)) * int64(chans(o)*o.Size*o.Size); need > limit {
+		return nil, &FolderSizeError{Dir: dir, Images: len(files), Size: o.Size, Channels: chans(o), Bytes: need, Limit: limit}
+	}
 	var cachePath string
+	var cacheOK, replace bool // the cache may be written; over a file not trusted
+	var ignored error
 	if o.CacheDir != "" {
-		cachePath = filepath.Join(o.CacheDir, cacheKey(files, layout, o)+".bin")
-		if data, err := safeopen.ReadAll(cachePath, maxFolderCache); err == nil {
-			if f, err := DecodeFolderCache(data); err == nil && slices.Equal(f.Classes, classes) {
-				f.Cached, f.Layout = true, layout
-				return f, f.check(dir)
-			}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("read image folder %s: %w", dir, err)
+		}
+		cachePath = filepath.Join(o.CacheDir, cacheKey(abs, files, layout, o)+".bin")
+		var f *Folder
+		f, cacheOK, ignored = readFolderCache(o.CacheDir, cachePath, &cacheWant{
+			classes: classes, size: o.Size, channels: chans(o), images: len(files),
+		})
+		replace = ignored != nil
+		if f != nil && f.verified(dir, files) {
+			// What was skipped is not in the key: count it now.
+			f.Cached, f.Layout, f.Skipped = true, layout, skipped
+			return f, f.check(dir)
 		}
 	}
-	f, err := decodeFolder(dir, classes, files, o)
+	f, err := decodeFolder(dir, classes, files, o, racyAfter)
 	if err != nil {
 		return nil, err
 	}
-	f.Layout, f.Skipped = layout, skipped
+	f.Layout, f.Skipped, f.CacheIgnored = layout, skipped, ignored
 	if err := f.check(dir); err != nil {
 		return nil, err
 	}
-	if cachePath != "" {
-		f.CacheErr = writeFolderCache(cachePath, f)
+	if cacheOK {
+		f.CacheErr = writeFolderCache(o.CacheDir, cachePath, f, replace)
 	}
 	return f, nil
 }
@@ -391,17 +551,41 @@ func (f *Folder) check(dir string) error {
 	return nil
 }
 
-// decodeFolder decodes files in parallel into the two splits.
-func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOptions) (*Folder, error) {
-	chans := 1
+// chans is the number of channels of the images o makes.
+func chans(o FolderOptions) int {
 	if o.Color {
-		chans = 3
+		return 3
 	}
-	dim := chans * o.Size * o.Size
-	pix := make([]byte, len(files)*dim)
+	return 1
+}
+
+// decodeFolder decodes files in parallel into the two splits, and records
+// the content hash of those changed after racyAfter. Each split's pixels
+// are allocated once, at their full size, and each image is fitted
+// straight into its place.
+func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOptions, racyAfter int64) (*Folder, error) {
+	dim := chans(o) * o.Size * o.Size
+	sets := map[Split]*Set{}
+	for _, sp := range []Split{Train, Test} {
+		sets[sp] = &Set{Rows: o.Size, Cols: o.Size, Channels: chans(o), Classes: len(classes)}
+	}
+	at := make([]int, len(files)) // each file's index in its split
+	for k, e := range files {
+		s := sets[e.split]
+		at[k] = s.N
+		s.N++
+	}
+	for _, s := range sets {
+		s.Pix = make([]byte, s.N*dim)
+		s.Labels = make([]uint8, 0, s.N)
+	}
 	reasons := make([]string, len(files))
 	resized := make([]bool, len(files))
+	sums := make([]string, len(files))
 	workers := cmp.Or(o.Workers, runtime.GOMAXPROCS(0))
+	// The workers keep every core busy; the budget bounds the memory
+	// their images take at once.
+	budget := imageprep.NewBudget(o.DecodeBytes)
 	var next sync.Mutex
 	i := 0
 	var wg sync.WaitGroup
@@ -415,23 +599,28 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 				if k >= len(files) {
 					return
 				}
-				p, same, err := decodeFile(filepath.Join(dir, filepath.FromSlash(files[k].rel)), o)
+				racy := files[k].changedAfter(racyAfter)
+				dst := sets[files[k].split].Pix[at[k]*dim : (at[k]+1)*dim]
+				same, sum, err := decodeFile(filepath.Join(dir, filepath.FromSlash(files[k].rel)), dst, o, budget, racy)
+				sums[k] = sum
 				if err != nil {
 					reasons[k] = err.Error()
 					continue
 				}
 				resized[k] = !same
-				copy(pix[k*dim:(k+1)*dim], p)
 			}
 		})
 	}
 	wg.Wait()
 	f := &Folder{Classes: classes}
-	sets := map[Split]*Set{}
-	for _, sp := range []Split{Train, Test} {
-		sets[sp] = &Set{Rows: o.Size, Cols: o.Size, Channels: chans, Classes: len(classes)}
+	// Close the gaps that unreadable images left, in order.
+	for _, s := range sets {
+		s.N = 0
 	}
 	for k, e := range files {
+		if e.changedAfter(racyAfter) {
+			f.verify = append(f.verify, verifyEntry{Path: e.rel, SHA256: sums[k]})
+		}
 		if reasons[k] != "" {
 			f.Bad = append(f.Bad, BadImage{Path: e.rel, Reason: reasons[k]})
 			continue
@@ -440,28 +629,42 @@ func decodeFolder(dir string, classes []string, files []folderEntry, o FolderOpt
 			f.Resized++
 		}
 		s := sets[e.split]
-		s.Pix = append(s.Pix, pix[k*dim:(k+1)*dim]...)
+		if s.N != at[k] {
+			copy(s.Pix[s.N*dim:(s.N+1)*dim], s.Pix[at[k]*dim:(at[k]+1)*dim])
+		}
 		s.Labels = append(s.Labels, uint8(e.class))
 		s.N++
+	}
+	for _, s := range sets {
+		s.Pix = s.Pix[:s.N*dim]
 	}
 	f.Train, f.Test = sets[Train], sets[Test]
 	return f, nil
 }
 
-// decodeFile reads one image and fits it; same reports that it already
-// was Size×Size.
-func decodeFile(path string, o FolderOptions) ([]byte, bool, error) {
-	fh, _, err := safeopen.Open(path)
+// decodeFile reads one image within budget and fits it into dst; same
+// reports that it already was Size×Size. With sum it also returns the
+// SHA-256 of the bytes it decoded, or tried to ("" if the file could not be
+// read).
+func decodeFile(path string, dst []byte, o FolderOptions, budget *imageprep.Budget, sum bool) (same bool, hash string, err error) {
+	fh, fi, err := safeopen.Open(path)
 	if err != nil {
-		return nil, false, err
+		return false, "", err
 	}
 	defer fh.Close()
-	img, err := imageprep.Decode(fh)
-	if err != nil {
-		return nil, false, err
-	}
-	b := img.Bounds()
-	return imageprep.Fit(img, o.Size, o.Color), b.Dx() == o.Size && b.Dy() == o.Size, nil
+	err = budget.Decode(context.Background(), fh, fi.Size(), func(data []byte, img image.Image, err error) error {
+		if sum {
+			hash = sumOf(data)
+		}
+		if err != nil {
+			return err
+		}
+		b := img.Bounds()
+		same = b.Dx() == o.Size && b.Dy() == o.Size
+		imageprep.FitInto(dst, img, o.Size, o.Color)
+		return nil
+	})
+	return same, hash, err
 }
 
 // FolderCacheDir returns where decoded image folders are kept:

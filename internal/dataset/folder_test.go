@@ -3,11 +3,13 @@ package dataset
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -172,5 +174,57 @@ func TestFitGrayUnchanged(t *testing.T) {
 	}
 	if !bytes.Equal(f.Train.Pix[:9], img.Pix) || !bytes.Equal(f.Train.Pix[9:], img.Pix) {
 		t.Fatalf("got %v, want %v twice", f.Train.Pix, img.Pix)
+	}
+}
+
+// TestLoadFolderTooLarge checks the size of the decoded set before
+// decoding anything: over the limit the folder is refused with what would
+// fit, and under it the set is allocated once, not image by image.
+func TestLoadFolderTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 40 {
+		writePNG(t, dir, fmt.Sprintf("%c/%02d.png", 'a'+i%2, i), 3, 3, byte(i))
+	}
+	tests := []struct {
+		name        string
+		o           FolderOptions
+		fit, fitRGB int // 0: loads
+	}{
+		// 40 images of 3·64·64 bytes: 491,520 bytes.
+		{"over the limit", FolderOptions{Size: 64, Color: true, MaxBytes: 400_000}, 100, 57},
+		// 40 images of 3·256·256 bytes: 7.5 MiB.
+		{"under it", FolderOptions{Size: 256, Color: true}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.o.TestSplit = 0.25
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			f, err := LoadFolder(dir, tt.o)
+			runtime.ReadMemStats(&after)
+			alloc := int64(after.TotalAlloc - before.TotalAlloc)
+			if tt.fit == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The decoded set once, and what decoding 40 tiny files
+				// takes besides (decoders' buffers, under 128 KiB each).
+				if set := int64(len(f.Train.Pix) + len(f.Test.Pix)); alloc > set+40*128<<10 {
+					t.Errorf("allocated %d MB for a decoded set of %d MB", alloc>>20, set>>20)
+				}
+				return
+			}
+			var se *FolderSizeError
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want a *FolderSizeError", err)
+			}
+			checkOneLine(t, err)
+			if se.Images != 40 || se.Bytes != 491_520 || se.Limit != tt.o.MaxBytes || se.FitSize(1) != tt.fit || se.FitSize(3) != tt.fitRGB {
+				t.Errorf("%+v: fits at %d gray, %d colour", se, se.FitSize(1), se.FitSize(3))
+			}
+			if alloc > 256<<10 {
+				t.Errorf("allocated %d bytes to refuse the folder", alloc)
+			}
+		})
 	}
 }

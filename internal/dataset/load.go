@@ -84,15 +84,32 @@ func isFile(path string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// Load reads one split of spec's data set from dir and checks its structure:
+// LoadOptions relax what LoadWith accepts.
+type LoadOptions struct {
+	// OwnData accepts files of a known format that are not shaped like the
+	// official ones: CIFAR batch files of any number of records.
+	OwnData bool
+}
+
+// ErrUnofficialSize is wrapped by the error of a CIFAR batch file that
+// does not hold the official 10,000 records, unless LoadOptions.OwnData.
+var ErrUnofficialSize = errors.New("not the size of the official file")
+
+// Load reads one split of spec's data set from dir, as LoadWith does
+// without options.
+func Load(dir string, spec Spec, split Split) (*Set, error) {
+	return LoadWith(dir, spec, split, LoadOptions{})
+}
+
+// LoadWith reads one split of spec's data set from dir and checks its structure:
 // images are 3-D, labels 1-D, the counts agree and every label names one of
 // spec's classes. It does not check MD5s, so re-compressed copies of the
 // files load too; Download is what checks sums.
 //
 // If a file is absent the error is a *MissingError.
-func Load(dir string, spec Spec, split Split) (*Set, error) {
+func LoadWith(dir string, spec Spec, split Split, o LoadOptions) (*Set, error) {
 	if spec.Archive != nil {
-		return loadArchive(dir, spec, split)
+		return loadArchive(dir, spec, split, o)
 	}
 	imf, lbf, err := spec.files(split)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	_ "image/png"
 
 	_ "golang.org/x/image/bmp"
-	_ "golang.org/x/image/tiff"
+	"golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
 )
 
@@ -40,34 +40,69 @@ const MaxBytes = 64 << 20
 func Decode(r io.Reader) (image.Image, error) {
 	// Reading into memory first lets DecodeConfig and Decode both see the
 	// start of the stream, which a plain io.Reader cannot rewind.
-	data, err := io.ReadAll(io.LimitReader(r, MaxBytes+1))
+	data, err := readData(r, 0)
 	if err != nil {
+		return nil, err
+	}
+	_, format, err := header(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeData(data, format)
+}
+
+// readData reads at most MaxBytes from r, room for size bytes (when known)
+// allocated up front.
+func readData(r io.Reader, size int64) ([]byte, error) {
+	var b bytes.Buffer
+	if size > 0 {
+		b.Grow(int(min(size, MaxBytes)) + bytes.MinRead)
+	}
+	if _, err := b.ReadFrom(io.LimitReader(r, MaxBytes+1)); err != nil {
 		return nil, fmt.Errorf("read image: %w", err)
 	}
+	data := b.Bytes()
 	if len(data) > MaxBytes {
 		return nil, fmt.Errorf("image file is larger than %d MiB: scale it down or re-save it compressed", MaxBytes>>20)
 	}
 	if len(data) == 0 {
 		return nil, errors.New("image file is empty: give a PNG, JPEG, GIF, WebP, BMP or TIFF file")
 	}
+	return data, nil
+}
 
+// header reads the format and dimensions of the image in data, refusing
+// one with no pixels or more than MaxPixels.
+func header(data []byte) (image.Config, string, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
-			return nil, errors.New("image format not recognised: give a PNG, JPEG, GIF, WebP, BMP or TIFF file")
+			return cfg, "", errors.New("image format not recognised: give a PNG, JPEG, GIF, WebP, BMP or TIFF file")
 		}
-		return nil, fmt.Errorf("read image header: %w; the file may be truncated or damaged, re-save it", err)
+		return cfg, "", fmt.Errorf("read image header: %w; the file may be truncated or damaged, re-save it", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%s image is %d×%d and has no pixels: give a picture with content", format, cfg.Width, cfg.Height)
+		return cfg, "", fmt.Errorf("%s image is %d×%d and has no pixels: give a picture with content", format, cfg.Width, cfg.Height)
 	}
 	// Multiply in int64 so that a forged header cannot overflow the check.
 	if n := int64(cfg.Width) * int64(cfg.Height); n > MaxPixels {
-		return nil, fmt.Errorf("%s image is %d×%d (%d pixels), more than the %d allowed: scale it down first",
+		return cfg, "", fmt.Errorf("%s image is %d×%d (%d pixels), more than the %d allowed: scale it down first",
 			format, cfg.Width, cfg.Height, n, int64(MaxPixels))
 	}
+	return cfg, format, nil
+}
 
-	img, _, err := image.Decode(bytes.NewReader(data))
+// decodeData decodes the image in data, whose header has been checked.
+func decodeData(data []byte, format string) (image.Image, error) {
+	var img image.Image
+	var err error
+	if format == "tiff" {
+		// Given an io.ReaderAt the TIFF decoder reads the strips in
+		// place; through image.Decode it would copy the whole file.
+		img, err = tiff.Decode(bytes.NewReader(data))
+	} else {
+		img, _, err = image.Decode(bytes.NewReader(data))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s image: %w; the file may be truncated or damaged, re-save it", format, err)
 	}

@@ -18,15 +18,32 @@ import (
 // (Gray returns the same luminance for one pixel). An image whose shorter
 // side is already size, and which is square, comes back pixel for pixel.
 func Fit(img image.Image, size int, colour bool) []byte {
+	chans := 1
+	if colour {
+		chans = 3
+	}
+	out := make([]byte, chans*max(size, 0)*max(size, 0))
+	FitInto(out, img, size, colour)
+	return out
+}
+
+// FitInto is Fit writing into out, which must hold 3·size·size bytes with
+// colour, size·size without: a caller that fills a large buffer image by
+// image spares an allocation per image.
+func FitInto(out []byte, img image.Image, size int, colour bool) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	chans := 1
 	if colour {
 		chans = 3
 	}
-	out := make([]byte, chans*size*size)
-	if w <= 0 || h <= 0 || size <= 0 {
-		return out
+	if size <= 0 {
+		return
+	}
+	out = out[:chans*size*size]
+	if w <= 0 || h <= 0 {
+		clear(out)
+		return
 	}
 	side := min(w, h)
 	x0, y0 := b.Min.X+(w-side)/2, b.Min.Y+(h-side)/2
@@ -35,7 +52,7 @@ func Fit(img image.Image, size int, colour bool) []byte {
 			off := g.PixOffset(x0, y0+y)
 			copy(out[y*size:(y+1)*size], g.Pix[off:off+size])
 		}
-		return out
+		return
 	}
 	xt, yt := areaTaps(side, size), areaTaps(side, size)
 	read := rgbRow(img)
@@ -68,7 +85,6 @@ func Fit(img image.Image, size int, colour bool) []byte {
 			}
 		}
 	}
-	return out
 }
 
 // Gray returns the luminance of an 8-bit RGB pixel, rounded: ITU-R BT.601

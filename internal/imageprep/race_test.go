@@ -1,0 +1,7 @@
+//go:build race
+
+package imageprep
+
+// raceEnabled says the race detector is on, under which some decoders
+// allocate more.
+const raceEnabled = true
