@@ -11,7 +11,12 @@
 // written through: renaming over a device node would destroy it, and
 // writing through to one would lose the atomicity this package promises.
 // A symbolic link stays a link: the file it leads to (through any chain of
-// links, relative or absolute) is the one replaced.
+// links, relative or absolute) is the one replaced. Because the links are
+// followed here rather than by the kernel, the kernel's protected_symlinks
+// rule is applied here too: in a sticky, world-writable folder such as
+// /tmp, a link is followed only when it belongs to the caller or to the
+// folder's owner, so that another user's planted link cannot make root
+// overwrite a file it points to.
 //
 // A new file gets mode 0666 less the process's umask, like any file a
 // program creates; a replaced file keeps its permission bits and, where
@@ -90,6 +95,7 @@ func (e *Error) Error() string {
 	}
 	name, dir := safeopen.Printable(filepath.Base(e.Path)), safeopen.Printable(dir)
 	var nr *safeopen.NotRegularError
+	var ul *UnsafeLinkError
 	switch {
 	case e.Path == "":
 		return "no file name given: give the path of a file to write"
@@ -108,6 +114,13 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("cannot write %s: folder %s does not exist: create it first (mkdir -p %s)", path, dir, dir)
 	case errors.Is(e.Err, syscall.ENOTDIR):
 		return fmt.Sprintf("cannot write %s: %s is not a directory; give a path in an existing folder", path, dir)
+	case errors.As(e.Err, &ul):
+		what := "it is"
+		if ul.Link != e.Path {
+			what = "it leads through " + safeopen.Printable(ul.Link) + ","
+		}
+		return fmt.Sprintf("cannot write %s: %s a symbolic link owned by another user (uid %d) in the sticky, world-writable folder %s; it is not followed, as the kernel's protected_symlinks rule would not follow it: remove the link or choose another name",
+			path, what, ul.Owner, safeopen.Printable(ul.Dir))
 	case errors.Is(e.Err, errLinkLoop):
 		return fmt.Sprintf("cannot write %s: too many levels of symbolic links; give the path of a file", path)
 	case isNoSpace(e.Err):
@@ -124,6 +137,20 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
+
+// UnsafeLinkError is the cause of an *Error for a destination reached
+// through a symbolic link that the kernel's protected_symlinks rule would
+// not follow: one in a sticky, world-writable folder that belongs neither to
+// the caller nor to the folder's owner.
+type UnsafeLinkError struct {
+	Link  string // the link, as reached while following the destination
+	Owner int    // the link's owner
+	Dir   string // the sticky, world-writable folder that holds it
+}
+
+func (e *UnsafeLinkError) Error() string {
+	return fmt.Sprintf("symbolic link %s belongs to uid %d in the sticky, world-writable folder %s", safeopen.Printable(e.Link), e.Owner, safeopen.Printable(e.Dir))
+}
 
 // cannotCreate is the cause of an *Error when a folder exists but creating
 // a file in it fails as if it did not, as in /proc.
@@ -309,6 +336,11 @@ func destination(op, path string) (target, dir, base string, err error) {
 		return "", "", "", &Error{Op: op, Path: path, Err: errors.New("no file name given")}
 	}
 	target, info, err := resolve(path)
+	var ul *UnsafeLinkError
+	if errors.As(err, &ul) {
+		// Before the kernel's view below, which follows the link.
+		return "", "", "", &Error{Op: op, Path: path, Err: err}
+	}
 	// The kernel's view first: links such as /dev/stdout lead through
 	// /proc/self/fd to names like "pipe:[1234]" that are not paths.
 	if kinfo, kerr := os.Stat(path); kerr == nil && !kinfo.Mode().IsRegular() {
@@ -351,6 +383,9 @@ func resolve(path string) (string, fs.FileInfo, error) {
 		}
 		if hops == maxLinks {
 			return "", nil, errLinkLoop
+		}
+		if err := mayFollow(p, info); err != nil {
+			return "", nil, err
 		}
 		dst, err := os.Readlink(p)
 		if err != nil {

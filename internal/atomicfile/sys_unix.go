@@ -38,3 +38,38 @@ func keepOwner(f *os.File, old fs.FileInfo) {
 func isNoSpace(err error) bool  { return errors.Is(err, syscall.ENOSPC) }
 func isQuota(err error) bool    { return errors.Is(err, syscall.EDQUOT) }
 func isReadOnly(err error) bool { return errors.Is(err, syscall.EROFS) }
+
+// mayFollow applies the kernel's protected_symlinks rule to the link at
+// path, whose Lstat info is info: in a folder that is sticky and
+// world-writable, a link is followed only when it belongs to the caller or
+// to the folder's owner.
+func mayFollow(path string, info fs.FileInfo) error {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	dir, _ := split(path)
+	dinfo, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if dinfo.Mode()&fs.ModeSticky == 0 || dinfo.Mode().Perm()&0o002 == 0 {
+		return nil
+	}
+	dst, ok := dinfo.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == uint32(os.Geteuid()) || st.Uid == dst.Uid {
+		return nil
+	}
+	return &UnsafeLinkError{Link: path, Owner: int(st.Uid), Dir: dir}
+}
+
+// ownDir reports whether the folder e belongs to the caller: stale
+// temporary folders are removed only then, never another user's.
+func ownDir(e fs.DirEntry) bool {
+	info, err := e.Info()
+	if err != nil {
+		return false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == uint32(os.Geteuid())
+}

@@ -31,3 +31,10 @@ func isNoSpace(err error) bool {
 }
 func isQuota(err error) bool    { return errors.Is(err, errorDiskQuota) }
 func isReadOnly(err error) bool { return errors.Is(err, errorWriteProtect) }
+
+// mayFollow follows every link: Windows has no sticky folders.
+func mayFollow(string, fs.FileInfo) error { return nil }
+
+// ownDir cannot tell owners apart without ACLs: every folder counts as the
+// caller's.
+func ownDir(fs.DirEntry) bool { return true }

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -45,13 +48,68 @@ func CreateTree(path string, replace bool) (*Tree, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, &Error{Op: "create", Path: path, Err: unwrapPath(err), dir: parent}
 	}
-	tmp, err := os.MkdirTemp(parent, "."+strings.TrimPrefix(base, ".")+".tmp-")
+	removeStaleTrees(parent, base)
+	tmp, err := mkdirTemp(parent, base)
 	if err != nil {
 		return nil, &Error{Op: "create", Path: path, Err: unwrapPath(err), dir: parent}
 	}
-	// MkdirTemp makes the folder private; the result is an ordinary one.
-	os.Chmod(tmp, 0o755)
 	return &Tree{path: clean, tmp: tmp}, nil
+}
+
+// treePrefix is the start of the names of the temporary folders of the
+// folder base.
+func treePrefix(base string) string {
+	return tempPrefix(strings.TrimPrefix(base, "."))
+}
+
+// mkdirTemp creates the temporary folder of base in parent, named
+// .<base>.tmp-<pid>-<random> like the temporary files, so that a later
+// CreateTree can tell whether its writer is still alive. Its mode is 0777
+// less the umask, as for any folder a program creates.
+func mkdirTemp(parent, base string) (string, error) {
+	prefix := filepath.Join(parent, treePrefix(base)+strconv.Itoa(os.Getpid())+"-")
+	for range 100 {
+		name := fmt.Sprintf("%s%012x", prefix, rand.Uint64()>>16)
+		err := os.Mkdir(name, 0o777)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, err
+	}
+	return "", &fs.PathError{Op: "mkdir", Path: prefix, Err: fs.ErrExist}
+}
+
+// removeStaleTrees removes the temporary folders of base in parent whose
+// writers are gone (killed during an export, which can leave tens of
+// megabytes behind): those named with the pid of a process that no longer
+// exists, with or without the .old suffix of a folder being replaced, and
+// those of earlier versions (.<base>.tmp-<digits>, no pid) once they are
+// staleAge old. Only real folders (not links) of the caller's own are
+// touched; it is best effort.
+func removeStaleTrees(parent, base string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	q := regexp.QuoteMeta(treePrefix(base))
+	current := regexp.MustCompile(`^` + q + `([1-9][0-9]{0,9})-[0-9a-f]{12}(\.old)?$`)
+	legacy := regexp.MustCompile(`^` + q + `[0-9]+(\.old)?$`)
+	for _, e := range entries {
+		if !e.IsDir() || !ownDir(e) {
+			continue
+		}
+		name := e.Name()
+		stale := false
+		if m := current.FindStringSubmatch(name); m != nil {
+			pid, err := strconv.Atoi(m[1])
+			stale = err == nil && pid != os.Getpid() && gone(pid, e)
+		} else if legacy.MatchString(name) {
+			stale = olderThan(e, staleAge)
+		}
+		if stale {
+			os.RemoveAll(filepath.Join(parent, name))
+		}
+	}
 }
 
 // Dir is the temporary folder the files go into.

@@ -483,6 +483,17 @@ func validateMeta(m *Meta) error {
 	return nil
 }
 
+// CheckClassName reports why name cannot be a class name in a checkpoint
+// (Encode would refuse it), or nil: it must be valid UTF-8, not empty, and
+// free of the characters termtext.Unsafe names. Commands that take class
+// names from folder names check them before any work.
+func CheckClassName(name string) error {
+	if name == "" {
+		return errors.New("name is empty")
+	}
+	return checkText("name", name)
+}
+
 // checkText refuses text from the metadata that would be unsafe to print:
 // invalid UTF-8, and the characters termtext.Unsafe names. Commands print class
 // and dataset names to terminals, so a crafted model could otherwise set the

@@ -73,11 +73,17 @@ func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 		if err := d.validateFolder(); err != nil {
 			return dataset.Spec{}, "", err
 		}
+		if err := checkClassFolders(d.Dir); err != nil {
+			return dataset.Spec{}, "", err
+		}
 		return dataset.Spec{Name: folderName}, d.Dir, nil
 	}
 	spec, err := dataset.Lookup(d.Dataset)
 	if err != nil {
 		return dataset.Spec{}, "", usageError{err}
+	}
+	if err := d.Folder.notForIDX(spec); err != nil {
+		return dataset.Spec{}, "", err
 	}
 	for _, m := range d.Mirrors {
 		if err := dataset.CheckMirror(m); err != nil {

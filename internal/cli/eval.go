@@ -65,14 +65,27 @@ func loadModel(path string) (*checkpoint.Checkpoint, *model.Model, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := model.FromParams(ck.In, ck.Out, ck.W, ck.B)
+	m, err := modelOf(ck)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: %w", path, err)
 	}
-	if err := attachNorm(ck, m, path); err != nil {
-		return nil, nil, err
-	}
 	return ck, m, nil
+}
+
+// modelOf is the model of a checkpoint, refused when it is not usable:
+// parameters that are not finite or so large that the logits could
+// overflow, or a standardisation that does not fit. Every command that
+// loads a model applies it (loadModel), and train applies it before it
+// saves one, so that it never writes a model the others refuse.
+func modelOf(ck *checkpoint.Checkpoint) (*model.Model, error) {
+	m, err := model.FromParams(ck.In, ck.Out, ck.W, ck.B)
+	if err != nil {
+		return nil, err
+	}
+	if m.Norm, err = normFrom(ck); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // datasetFor settles --dataset against the dataset a model was trained on.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/termtext"
 )
 
 // ExportImagesOptions are the inputs of `softmaxctl export-images`.
@@ -50,8 +52,10 @@ are the dataset's.
 The folder is written as a whole: the images go into a hidden temporary folder
 next to --out, are synced to disk once, and the folder is then renamed to
 --out, so --out is either complete or absent (an interrupted export leaves
-nothing). --out must not exist or be empty; --force replaces a folder that
-holds files (all of it, not only the images).`,
+nothing; the folder of a killed one is removed by the next export to the
+same --out). --out must not exist or be empty; --force replaces a folder
+that holds an earlier export and nothing else. --out may never be, hold or
+lie inside the data folder.`,
 		Example: `  softmaxctl export-images --out ./fashion-png
   softmaxctl export-images --dataset mnist --limit 1000 --out ./mnist-png`,
 		Args: noArgs,
@@ -66,7 +70,7 @@ holds files (all of it, not only the images).`,
 	f := cmd.Flags()
 	f.StringVarP(&opts.Out, "out", "o", "", "folder to write the images into (created if needed)")
 	f.IntVar(&opts.Limit, "limit", 0, "export only the first N images of each split (0: all)")
-	f.BoolVar(&opts.Force, "force", false, "replace --out if it already holds files")
+	f.BoolVar(&opts.Force, "force", false, "replace --out if it holds an earlier export (and nothing else)")
 	completeFolders(cmd, "out")
 	return cmd
 }
@@ -78,17 +82,16 @@ func runExportImages(cmd *cobra.Command, o *ExportImagesOptions) error {
 	if o.Limit < 0 {
 		return usagef("--limit must be 0 (all) or more, got %d", o.Limit)
 	}
-	if o.Data.Dataset == folderName {
+	if o.Data.isFolder() {
 		return usagef("--dataset folder is already a folder of images: export-images writes one of %s", strings.Join(dataset.Names(), ", "))
 	}
-	// Refuse a full --out before the data is loaded or downloaded.
-	if fi, err := os.Stat(o.Out); err == nil && !o.Force {
-		if !fi.IsDir() {
-			return usagef("--out %s is a file: give a folder to write the images into", o.Out)
-		}
-		if entries, err := os.ReadDir(o.Out); err == nil && len(entries) > 0 {
-			return usagef("--out %s already holds files: give a new or empty folder, or --force to replace it", o.Out)
-		}
+	// Refuse a bad --out before the data is loaded or downloaded.
+	spec, dir, err := o.Data.resolve()
+	if err != nil {
+		return err
+	}
+	if err := checkExportOut(o.Out, o.Force, append([]string{dir}, dataFiles(spec, dir)...)); err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	spec, _, sets, err := o.Data.load(ctx, o.IO, dataset.Train, dataset.Test)
@@ -99,7 +102,7 @@ func runExportImages(cmd *cobra.Command, o *ExportImagesOptions) error {
 	if err != nil {
 		var te *atomicfile.TreeExistsError
 		if errors.As(err, &te) {
-			return usagef("--out %s already holds files: give a new or empty folder, or --force to replace it", o.Out)
+			return usagef("--out %s already holds files: give a new or empty folder, or --force to replace an earlier export", o.Out)
 		}
 		return err
 	}
@@ -126,11 +129,151 @@ func runExportImages(cmd *cobra.Command, o *ExportImagesOptions) error {
 		}
 		written += n
 	}
+	// --force replaces only an earlier export: check again what --out
+	// holds now, as files may have been added during the export.
+	if err := checkExportOut(o.Out, o.Force, nil); err != nil {
+		return err
+	}
 	if err := tree.Commit(); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(o.IO.Out, "wrote %d images of %s to %s (train/ and test/, %d classes)\n", written, spec.Name, o.Out, len(names))
 	return err
+}
+
+// checkExportOut refuses an --out that export-images must not write: a
+// file; a folder that is, holds or lies inside one of the inputs (the data
+// folder, its files), which replacing it would destroy; a folder that
+// already holds files, unless force, and even with force one that holds
+// anything but an earlier export (train/ and test/ of class folders of
+// NNNNN.png images), which the user may not be able to get back.
+func checkExportOut(out string, force bool, inputs []string) error {
+	for _, in := range inputs {
+		if in == "" {
+			continue
+		}
+		how := ""
+		switch {
+		case within(out, in) && within(in, out):
+			how = "is"
+		case within(in, out):
+			how = "holds"
+		case within(out, in):
+			how = "is inside"
+		default:
+			continue
+		}
+		return usagef("--out %s %s the input %s: writing the export there would destroy what export-images reads; choose a folder outside it",
+			termtext.Escape(out), how, termtext.Escape(in))
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		return nil
+	}
+	if !fi.IsDir() {
+		return usagef("--out %s is a file: give a folder to write the images into", termtext.Escape(out))
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil || len(entries) == 0 {
+		return nil
+	}
+	if !force {
+		return usagef("--out %s already holds files: give a new or empty folder, or --force to replace an earlier export", termtext.Escape(out))
+	}
+	if other := notExport(out); other != "" {
+		return usagef("--out %s holds %s, which is not part of an earlier export: --force replaces only a folder that holds nothing but train/ and test/ of a previous export-images; give a new or empty folder",
+			termtext.Escape(out), termtext.Escape(other))
+	}
+	return nil
+}
+
+// exportImage is the name of an image export-images writes.
+var exportImage = regexp.MustCompile(`^[0-9]{5,}\.png$`)
+
+// notExport returns the first thing in dir, relative to it, that an
+// export-images folder does not hold, or "" when dir holds nothing else:
+// train/ and test/ folders (not links), of class folders, of NNNNN.png
+// regular files.
+func notExport(dir string) string {
+	top, err := os.ReadDir(dir)
+	if err != nil {
+		return "files that cannot be listed"
+	}
+	for _, sp := range top {
+		if n := sp.Name(); (n != string(dataset.Train) && n != string(dataset.Test)) || !sp.IsDir() {
+			return describeEntry(n, sp)
+		}
+		classes, err := os.ReadDir(filepath.Join(dir, sp.Name()))
+		if err != nil {
+			return sp.Name() + "/, which cannot be listed"
+		}
+		for _, c := range classes {
+			rel := sp.Name() + "/" + c.Name()
+			if !c.IsDir() {
+				return describeEntry(rel, c)
+			}
+			images, err := os.ReadDir(filepath.Join(dir, sp.Name(), c.Name()))
+			if err != nil {
+				return rel + "/, which cannot be listed"
+			}
+			for _, img := range images {
+				if !img.Type().IsRegular() || !exportImage.MatchString(img.Name()) {
+					return describeEntry(rel+"/"+img.Name(), img)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// describeEntry names an entry for a message, with a slash for a folder.
+func describeEntry(rel string, e fs.DirEntry) string {
+	if e.IsDir() {
+		return rel + "/"
+	}
+	return rel
+}
+
+// within reports whether path is inner or lies inside it, by their paths
+// once made absolute with their links resolved (as far as they exist), and
+// by the identity of the folders on the way up, which also sees through
+// bind mounts and case-insensitive names.
+func within(path, inner string) bool {
+	p, in := resolvedPath(path), resolvedPath(inner)
+	if rel, err := filepath.Rel(in, p); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return true
+	}
+	want, err := os.Stat(in)
+	if err != nil {
+		return false
+	}
+	for q := p; ; q = filepath.Dir(q) {
+		if fi, err := os.Stat(q); err == nil && os.SameFile(fi, want) {
+			return true
+		}
+		if filepath.Dir(q) == q {
+			return false
+		}
+	}
+}
+
+// resolvedPath is path made absolute, with the links of its longest
+// existing part resolved.
+func resolvedPath(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return filepath.Clean(path)
+	}
+	rest := ""
+	for p := abs; ; p = filepath.Dir(p) {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if filepath.Dir(p) == p {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+	}
 }
 
 // exportStarted is called once the temporary folder exists; tests

@@ -38,6 +38,9 @@ type folderOptions struct {
 	splitSeed int64
 	// splitFromModel is set when the model recorded its split.
 	splitFromModel bool
+	// changed reports whether a flag was given on the command line; nil
+	// for commands without the folder flags.
+	changed func(name string) bool
 }
 
 // addFolderFlags adds the flags that say how an image folder is read.
@@ -47,6 +50,46 @@ func (d *dataOptions) addFolderFlags(cmd *cobra.Command) {
 	f.BoolVar(&d.Folder.Color, "color", false, "image folders: keep RGB colour (3·N·N inputs) instead of grayscale")
 	f.Float64Var(&d.Folder.TestSplit, "test-split", 0.2, "image folders without train/ and test/: share of each class held out for testing")
 	f.BoolVar(&d.Gray, "gray", false, "cifar10: train on 32×32 luminance (1024 inputs) instead of RGB (3072)")
+	d.Folder.changed = f.Changed
+}
+
+// notForIDX refuses the folder flags given with a known dataset, to which
+// they cannot apply: silently ignoring --image-size 0 would hide a mistake.
+func (f *folderOptions) notForIDX(spec dataset.Spec) error {
+	if f.changed == nil {
+		return nil
+	}
+	why := map[string]string{
+		"image-size": fmt.Sprintf("%s's images are used at the size its files hold", spec.Name),
+		"color":      fmt.Sprintf("%s's images are grayscale", spec.Name),
+		"test-split": fmt.Sprintf("%s has its own test split", spec.Name),
+	}
+	if spec.Archive != nil {
+		why["color"] = fmt.Sprintf("%s is in colour already (--gray makes it grayscale)", spec.Name)
+	}
+	for _, name := range []string{"image-size", "color", "test-split"} {
+		if f.changed(name) {
+			return usagef("--%s applies only to image folders (--data FOLDER with one subfolder of images per class), and %s is not one: %s; drop --%s",
+				name, spec.Name, why[name], name)
+		}
+	}
+	return nil
+}
+
+// checkClassFolders refuses, before any work, an image folder whose class
+// folders have names a model cannot record (control characters, invalid
+// UTF-8): otherwise the whole training would run before saving failed.
+func checkClassFolders(dir string) error {
+	classes, err := dataset.FolderClasses(dir)
+	if err != nil {
+		return nil // LoadFolder reports an unreadable folder
+	}
+	for _, c := range classes {
+		if err := checkpoint.CheckClassName(c); err != nil {
+			return usagef("--data %s: class folder %v: a model cannot record it; rename the folder", termtext.Escape(dir), err)
+		}
+	}
+	return nil
 }
 
 // isFolder reports whether the data is an image folder, settling

@@ -169,7 +169,8 @@ func TestFolderErrors(t *testing.T) {
 }
 
 // export-images writes --out as a whole: a new or empty folder is filled, a
-// full one is refused unless --force (which replaces it), a file is
+// full one is refused unless --force (which replaces an earlier export, and
+// only that), a file is
 // refused, an interrupted export leaves nothing, and no temporary folder
 // is left next to --out.
 func TestExportDestination(t *testing.T) {
@@ -190,10 +191,15 @@ func TestExportDestination(t *testing.T) {
 			os.MkdirAll(out, 0o755)
 			os.WriteFile(filepath.Join(out, "mine.txt"), []byte("x"), 0o644)
 		},
-			code: 2, wantErr: "already holds files: give a new or empty folder, or --force to replace it", keep: "mine.txt"},
-		{name: "--force replaces", setup: func(out string) {
+			code: 2, wantErr: "already holds files: give a new or empty folder, or --force to replace an earlier export", keep: "mine.txt"},
+		{name: "--force refuses files of the user's", setup: func(out string) {
 			os.MkdirAll(out, 0o755)
 			os.WriteFile(filepath.Join(out, "mine.txt"), []byte("x"), 0o644)
+		},
+			args: []string{"--force"}, code: 2, wantErr: "holds mine.txt, which is not part of an earlier export", keep: "mine.txt"},
+		{name: "--force replaces an earlier export", setup: func(out string) {
+			os.MkdirAll(filepath.Join(out, "train", "0_T-shirt_top"), 0o755)
+			os.WriteFile(filepath.Join(out, "train", "0_T-shirt_top", "00007.png"), []byte("x"), 0o644)
 		},
 			args: []string{"--force"}, code: 0, wantPNGs: 50},
 		{name: "a file", setup: func(out string) { os.WriteFile(out, []byte("x"), 0o644) }, code: 2, wantErr: "is a file", wantPNGs: -1},

@@ -236,14 +236,3 @@ func normFrom(ck *checkpoint.Checkpoint) (*model.Standardizer, error) {
 	}
 	return n, nil
 }
-
-// attachNorm gives m the standardisation stored in ck: every command that
-// feeds a model calls it where it loads one.
-func attachNorm(ck *checkpoint.Checkpoint, m *model.Model, path string) error {
-	n, err := normFrom(ck)
-	if err != nil {
-		return fmt.Errorf("model %s: %w", path, err)
-	}
-	m.Norm = n
-	return nil
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"github.com/softmaxctl/softmaxctl/internal/checkpoint"
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/device"
@@ -164,6 +165,13 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err != nil {
 		return err
 	}
+	// Another run writing the same --out would replace this one's model,
+	// or have its own replaced, without a word: the first holds it.
+	lock, err := lockOutput(o.Out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	var resume *resumeState
 	if o.Recipe.Resume {
 		if resume, err = o.resumeFrom(cmd); err != nil {
@@ -188,6 +196,9 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if o.Recipe.Init != "" {
 		if initCk, _, err = loadModel(o.Recipe.Init); err != nil {
 			return err
+		}
+		if samePath(o.Recipe.Init, o.Out) {
+			fmt.Fprintf(o.IO.ErrOut, "--init and --out are the same file: %s will be replaced by the fine-tuned model (pass another --out to keep it)\n", termtext.Escape(o.Out))
 		}
 	}
 	kind, notice, err := device.Resolve(kind)
@@ -332,11 +343,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	stopped := errors.Is(fitErr, train.ErrInterrupted)
 	var diverged *train.DivergedError
 	if errors.As(fitErr, &diverged) {
-		advice := fmt.Sprintf("use a smaller --lr than %v", o.LR)
-		if o.Sigma > 1 {
-			advice += fmt.Sprintf(" or a smaller --sigma than %v", o.Sigma)
-		}
-		return fmt.Errorf("%w: %s; nothing was saved", fitErr, advice)
+		return fmt.Errorf("%w: %s; nothing was saved%s", fitErr, o.divergedAdvice(), unchanged(o.Out))
 	}
 	if fitErr != nil && !stopped {
 		return fitErr
@@ -399,6 +406,15 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if !o.Recipe.chapter() {
 		o.record(ck, tr, m, nVal, resume, test)
 	}
+	// A model that eval, predict and show-errors would refuse must not
+	// replace anything: check it as they do when they load it.
+	if _, err := modelOf(ck); err != nil {
+		var re *model.RangeError
+		if errors.As(err, &re) {
+			return fmt.Errorf("training diverged: %s; nothing was saved%s; %s", re.Reason, unchanged(o.Out), o.divergedAdvice())
+		}
+		return fmt.Errorf("the trained model is not usable: %w; nothing was saved%s", err, unchanged(o.Out))
+	}
 	if err := checkpoint.Save(o.Out, ck); err != nil {
 		return err
 	}
@@ -449,6 +465,39 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		return interrupted(ctx, fmt.Sprintf("interrupted after %d full %s: saved the model as it was to %s", len(history), plural(len(history), "epoch"), o.Out))
 	}
 	return nil
+}
+
+// lockOutput takes the advisory lock of train's --out (see
+// atomicfile.Lock), refusing to start while another run holds it. A path
+// that cannot be locked because it cannot be written is left to
+// checkOutputs, which says why in its own words.
+func lockOutput(path string) (*atomicfile.Lock, error) {
+	if path == "" {
+		return nil, nil
+	}
+	l, err := atomicfile.Acquire(path)
+	var le *atomicfile.LockedError
+	switch {
+	case errors.As(err, &le):
+		by := "another softmaxctl run"
+		if le.PID > 0 {
+			by += fmt.Sprintf(" (pid %d)", le.PID)
+		}
+		return nil, fmt.Errorf("--out %s is being written by %s, whose model would replace this one's or be replaced by it: wait for it to finish, or choose another --out; nothing was done",
+			termtext.Escape(path), by)
+	case err != nil:
+		return nil, nil
+	}
+	return l, nil
+}
+
+// divergedAdvice is what to change after a run diverged.
+func (o *TrainOptions) divergedAdvice() string {
+	advice := fmt.Sprintf("use a smaller --lr than %v", o.LR)
+	if o.Sigma > 1 {
+		advice += fmt.Sprintf(" or a smaller --sigma than %v", o.Sigma)
+	}
+	return advice
 }
 
 // dataFiles lists the four files of spec in dir: what train reads, and so

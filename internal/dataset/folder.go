@@ -352,6 +352,32 @@ func scanFolder(dir string) (classes []string, layout string, files []folderEntr
 	return classes, layout, files, skipped, nil
 }
 
+// FolderClasses returns the names of the class folders of the image
+// folder dir, sorted, without reading any image: those of train/ and test/
+// when it has both, else its own subfolders. Hidden folders are left out,
+// as LoadFolder leaves them out. Commands check the names before any work.
+func FolderClasses(dir string) ([]string, error) {
+	roots := []string{dir}
+	if isDir(filepath.Join(dir, "train")) && isDir(filepath.Join(dir, "test")) {
+		roots = []string{filepath.Join(dir, "train"), filepath.Join(dir, "test")}
+	}
+	var names []string
+	for _, root := range roots {
+		entries, err := os.ReadDir(root)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			n := e.Name()
+			if !strings.HasPrefix(n, ".") && isDir(filepath.Join(root, n)) && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
 func checkClassCount(dir string, classes []string) error {
 	switch {
 	case len(classes) == 0:

@@ -64,7 +64,7 @@ const MaxLogit = 1e30
 // logit, at most Σ|W[:,j]| + |b[j]| for inputs in [-1, 1], could overflow.
 func (m *Model) checkRange() error {
 	if !m.Finite() {
-		return fmt.Errorf("parameters hold NaN or infinite values: training diverged; retrain with a smaller learning rate")
+		return &RangeError{"parameters hold NaN or infinite values"}
 	}
 	sums := make([]float64, m.Out)
 	for i, v := range m.W {
@@ -72,10 +72,20 @@ func (m *Model) checkRange() error {
 	}
 	for j, s := range sums {
 		if s += math.Abs(float64(m.B[j])); s > MaxLogit {
-			return fmt.Errorf("weights so large that the logit of class %d can reach %.3g, beyond float32's range: training diverged; retrain with a smaller learning rate", j, s)
+			return &RangeError{fmt.Sprintf("weights so large that the logit of class %d can reach %.3g, beyond float32's range", j, s)}
 		}
 	}
 	return nil
+}
+
+// RangeError is FromParams' refusal of parameters that training can reach
+// only by diverging: not finite, or beyond MaxLogit.
+type RangeError struct {
+	Reason string // what is wrong with them, such as "weights so large that ..."
+}
+
+func (e *RangeError) Error() string {
+	return e.Reason + ": training diverged; retrain with a smaller learning rate"
 }
 
 // Finite reports whether every parameter is a finite number.
