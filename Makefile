@@ -20,14 +20,14 @@ install:
 ## 13, 12 or 11, whichever the driver supports), so CUDA_HOME's headers
 ## may be of any of them. The tag is softmaxctl_cuda, not cuda: with cuda,
 ## Gorgonia compiles its own CUDA machine, whose cuDNN 7-era calls current
-## cuDNN lacks. internal/device/cudacompat comes first on the include path:
+## cuDNN lacks. internal/device/cuda/cudacompat comes first on the include path:
 ## it maps the calls CUDA 13 changed back to their old signatures.
 ## CGO_CFLAGS replaces cgo's default "-g -O2", so -O2 is said again: cu's C
 ## wrappers would otherwise be built unoptimised.
 CUDA_HOME ?= /usr/local/cuda
 CUDA_TAG  := softmaxctl_cuda
 CUDA_ENV   = CGO_ENABLED=1 \
-	CGO_CFLAGS="-O2 -I$(CURDIR)/internal/device/cudacompat -I$(CUDA_HOME)/include" \
+	CGO_CFLAGS="-O2 -I$(CURDIR)/internal/device/cuda/cudacompat -I$(CUDA_HOME)/include" \
 	CGO_LDFLAGS="-L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib64/stubs"
 CUDA_BUILDFLAGS ?= -trimpath
 build-cuda:
@@ -65,8 +65,10 @@ cuda-checks:
 		out=$$(LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 $$t -test.run '^$$' 2>&1) || { echo "$$out"; echo "$$t does not start"; exit 1; }; \
 	done; echo "started with the stub driver: $$(cd $(CUDA_TESTS) && echo *.test)"
 	@# A test binary runs in its package's folder, as go test runs it.
-	cd internal/device && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_TEST_STUB_DRIVER=1 \
-		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'CUDA|Select|Kernel'
+	cd internal/device/cuda && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_TEST_STUB_DRIVER=1 \
+		$(CURDIR)/$(CUDA_TESTS)/cuda.test -test.v -test.run 'CUDA|Kernel'
+	cd internal/device && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none \
+		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'Select'
 	cd internal/cli && LD_LIBRARY_PATH=$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
 		$(CURDIR)/$(CUDA_TESTS)/cli.test -test.v -test.run 'CUDA'
 	@# Again with NVIDIA's own driver library, which without a GPU fails
@@ -74,8 +76,10 @@ cuda-checks:
 	@# kernels for every architecture it knows (cuBLAS stays the stub).
 	@# LD_BIND_NOW: a driver symbol the binary imports that the real
 	@# library lacks fails here, not at its first call on a GPU.
-	cd internal/device && LD_BIND_NOW=1 LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_TEST_NVRTC=1 \
-		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'CUDA|Select|KernelNVRTC'
+	cd internal/device/cuda && LD_BIND_NOW=1 LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_TEST_NVRTC=1 \
+		$(CURDIR)/$(CUDA_TESTS)/cuda.test -test.v -test.run 'CUDA|KernelNVRTC'
+	cd internal/device && LD_BIND_NOW=1 LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none \
+		$(CURDIR)/$(CUDA_TESTS)/device.test -test.v -test.run 'Select'
 	cd internal/cli && LD_BIND_NOW=1 LD_LIBRARY_PATH=$(CUDA_HOME)/real:$(CUDA_HOME)/lib64 SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN=$(CURDIR)/softmaxctl-cuda \
 		$(CURDIR)/$(CUDA_TESTS)/cli.test -test.v -test.run 'WithoutGPU'
 	@# The GPU bundle, run as on a GPU machine with only CUDA 13's
@@ -87,8 +91,8 @@ cuda-checks:
 
 ## gpu-bundle: .cuda/bundle/, what scripts/gpu-check.sh needs on a GPU
 ## machine without Go, at most 60 MiB: the script, and payload.tar.xz
-## holding softmaxctl-cuda, the tagged test binaries of internal/device
-## and internal/cli (stripped, with the files the tests read), the PyTorch
+## holding softmaxctl-cuda, the tagged test binaries of internal/device,
+## internal/device/cuda and internal/cli (stripped, with the files the tests read), the PyTorch
 ## peer of bench/peers, and the four Fashion-MNIST files of DATA (default: the folder train reads). The data
 ## is found, and the CUDA headers laid out, before the long build. The
 ## binary opens the cuBLAS and NVRTC of CUDA 11, 12 or 13 at run time, so
@@ -106,12 +110,13 @@ gpu-bundle:
 
 bundle-files:
 	@[ -f "$(BUNDLE_DATA)/train-images-idx3-ubyte.gz" ] || { echo "bundle-files: BUNDLE_DATA ($(BUNDLE_DATA)) holds no Fashion-MNIST"; exit 1; }
-	rm -rf $(BUNDLE) $(BUNDLE).tmp && mkdir -p $(BUNDLE).tmp/device $(BUNDLE).tmp/cli $(BUNDLE).tmp/data $(BUNDLE).tmp/peers $(BUNDLE)
+	rm -rf $(BUNDLE) $(BUNDLE).tmp && mkdir -p $(BUNDLE).tmp/cuda $(BUNDLE).tmp/device $(BUNDLE).tmp/cli $(BUNDLE).tmp/data $(BUNDLE).tmp/peers $(BUNDLE)
 	$(MAKE) --no-print-directory build-cuda CUDA_BUILDFLAGS=$(BUNDLE_BUILDFLAGS)
 	cp softmaxctl-cuda $(BUNDLE).tmp/
+	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) $(BUNDLE_BUILDFLAGS) -ldflags '-s -w' -c -o $(BUNDLE).tmp/cuda/cuda.test ./internal/device/cuda
 	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) $(BUNDLE_BUILDFLAGS) -ldflags '-s -w' -c -o $(BUNDLE).tmp/device/device.test ./internal/device
 	$(CUDA_ENV) $(GO) test -tags $(CUDA_TAG) $(BUNDLE_BUILDFLAGS) -ldflags '-s -w' -c -o $(BUNDLE).tmp/cli/cli.test ./internal/cli
-	cp -r internal/device/kernels internal/device/cudacompat internal/device/testdata $(BUNDLE).tmp/device/
+	cp -r internal/device/cuda/kernels internal/device/cuda/cudacompat internal/device/cuda/testdata $(BUNDLE).tmp/cuda/
 	cp bench/peers/common.py bench/peers/torch_softmax.py $(BUNDLE).tmp/peers/
 	cp $(addprefix $(BUNDLE_DATA)/,train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz) $(BUNDLE).tmp/data/
 	tar -C $(BUNDLE).tmp -cf - . | xz -T0 -6 >$(BUNDLE)/payload.tar.xz

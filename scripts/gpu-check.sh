@@ -3,8 +3,9 @@
 # `make gpu-bundle` builds the folder this script runs from:
 #
 #   gpu-check.sh     this script
-#   payload.tar.xz   softmaxctl-cuda; device/device.test and cli/cli.test,
-#                    the tagged tests of internal/device and internal/cli,
+#   payload.tar.xz   softmaxctl-cuda; cuda/cuda.test, device/device.test
+#                    and cli/cli.test, the tagged tests of
+#                    internal/device/cuda, internal/device and internal/cli,
 #                    with the files they read; data/, the four
 #                    Fashion-MNIST files; peers/, the PyTorch peer of the
 #                    benchmarks
@@ -161,19 +162,20 @@ main() {
     else
       log "torch-cuda: skipped, no python3 with torch and CUDA"
     fi
-    cd device && step device-gpu-tests 150 env SOFTMAXCTL_TEST_CUDA=gpu ./device.test -test.timeout 140s -test.v -test.run 'CUDA|Select|Kernel'
+    cd cuda && step cuda-gpu-tests 150 env SOFTMAXCTL_TEST_CUDA=gpu ./cuda.test -test.timeout 140s -test.v -test.run 'CUDA|Kernel'
+    cd "$work" || return 1
+    cd device && step device-gpu-tests 30 env SOFTMAXCTL_TEST_CUDA=gpu ./device.test -test.timeout 25s -test.v -test.run 'Select'
     cd "$work" || return 1
     cd cli && step cli-gpu-tests 90 env SOFTMAXCTL_TEST_CUDA=gpu ./cli.test -test.timeout 80s -test.v -test.run 'CUDATrainOnGPU'
     cd "$work" || return 1
-    cd device && step step-benchmarks 60 ./device.test -test.timeout 50s -test.run '^$' -test.bench 'CUDATrainStep|CPUTrainStep' -test.benchtime 2s \
+    cd cuda && step step-benchmarks 60 ./cuda.test -test.timeout 50s -test.run '^$' -test.bench 'CUDATrainStep' -test.benchtime 2s \
       >"$work/bench.txt"
     cat "$work/bench.txt"
     cd "$work" || return 1
     step_cuda_ns=$(awk '/^BenchmarkCUDATrainStep/ { for (i = 1; i < NF; i++) if ($(i+1) == "ns/op") print $i }' "$work/bench.txt" | head -1)
-    step_cpu_ns=$(awk '/^BenchmarkCPUTrainStep/ { for (i = 1; i < NF; i++) if ($(i+1) == "ns/op") print $i }' "$work/bench.txt" | head -1)
     sanitizer=$(command -v compute-sanitizer || ls "$cuda_home"/bin/compute-sanitizer 2>/dev/null || true)
     if [ -n "$sanitizer" ]; then
-      cd device && step memcheck 120 "$sanitizer" --tool memcheck --error-exitcode 1 ./device.test -test.timeout 110s -test.run '^TestCUDAExecutorMatchesCPU$'
+      cd cuda && step memcheck 120 "$sanitizer" --tool memcheck --error-exitcode 1 ./cuda.test -test.timeout 110s -test.run '^TestCUDAExecutorMatchesCPU$'
       cd "$work" || return 1
     else
       log "memcheck: skipped, no compute-sanitizer"
@@ -182,7 +184,9 @@ main() {
   fi
 
   # The fallback: the real (or stub) driver with no GPU visible.
-  cd device && step device-fallback-tests 90 env CUDA_VISIBLE_DEVICES= SOFTMAXCTL_TEST_CUDA=none ./device.test -test.timeout 80s -test.v -test.run 'CUDA|Select'
+  cd cuda && step cuda-fallback-tests 90 env CUDA_VISIBLE_DEVICES= SOFTMAXCTL_TEST_CUDA=none ./cuda.test -test.timeout 80s -test.v -test.run 'CUDA'
+  cd "$work" || return 1
+  cd device && step device-fallback-tests 30 env CUDA_VISIBLE_DEVICES= SOFTMAXCTL_TEST_CUDA=none ./device.test -test.timeout 25s -test.v -test.run 'Select'
   cd "$work" || return 1
   cd cli && step cli-fallback-tests 90 env CUDA_VISIBLE_DEVICES= SOFTMAXCTL_TEST_CUDA=none SOFTMAXCTL_CUDA_BIN="$work/softmaxctl-cuda" ./cli.test -test.timeout 80s -test.v -test.run 'WithoutGPU'
   cd "$work" || return 1
@@ -274,7 +278,7 @@ write_result() {
     printf '"epochs":%s,"cuda":%s,"cpu":%s,"acc_diff_points":%s,' "$epochs" "$(train_json cuda)" "$(train_json cpu)" "$diff"
     printf '"rounds":{"softmaxctl_cuda":{"loop_seconds":[%s],"process_seconds":[%s]},"torch_cuda":{"val_acc":%s,"loop_seconds":[%s],"process_seconds":[%s]}},' \
       "${rounds_sm_loop:-}" "${rounds_sm_proc:-}" "$(num "${torch_acc:-}")" "${rounds_torch_loop:-}" "${rounds_torch_proc:-}"
-    printf '"step_ns":{"cuda":%s,"cpu":%s},' "$(num "${step_cuda_ns:-}")" "$(num "${step_cpu_ns:-}")"
+    printf '"step_ns":{"cuda":%s},' "$(num "${step_cuda_ns:-}")"
     printf '"targets":{"loop_le_0.43s":%s,"process_lt_2s":%s},' "$loop_ok" "$proc_ok"
     printf '"fallback":{"device":%s,"notice":%s},' "$(json "${fallback_device:-}")" "$(json "${fallback_notice:-}")"
     printf '"seconds":%s,"pass":%s}\n' "$(num "${total:-}")" "$pass"

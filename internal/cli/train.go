@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
+
 	"github.com/spf13/cobra"
 
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
@@ -203,7 +205,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	}
 	kind, notice, err := device.Resolve(kind)
 	if err != nil {
-		return err
+		return deviceAdvice(err)
 	}
 	if notice != "" {
 		fmt.Fprintln(o.IO.ErrOut, notice)
@@ -326,7 +328,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	}
 	var fitErr error
 	if kind == device.CUDA {
-		_, fitErr = tr.FitOn(ctx, m, trainSet, valSet, func(p *device.Program) (device.Executor, error) {
+		_, fitErr = tr.FitOn(ctx, m, trainSet, valSet, func(p *program.Program) (program.Executor, error) {
 			return device.NewExecutor(device.CUDA, p)
 		})
 	} else {
@@ -585,4 +587,17 @@ func checkPlotExt(path string) error {
 		return usagef("--plot %s: %w", path, err)
 	}
 	return nil
+}
+
+// deviceAdvice adds to device's answer what a user can do about it: build
+// with CUDA, or train on the CPU.
+func deviceAdvice(err error) error {
+	var unavailable *device.UnavailableError
+	if !errors.As(err, &unavailable) {
+		return err
+	}
+	if !device.CUDASupport {
+		return fmt.Errorf("--device cuda: %w: build one with `make build-cuda` on a machine with the CUDA toolkit, or use --device cpu", unavailable.Reason)
+	}
+	return fmt.Errorf("--device cuda: %w; use --device cpu, or auto to fall back to the CPU", unavailable.Reason)
 }

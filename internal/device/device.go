@@ -1,19 +1,19 @@
 // Package device owns the choice of where the model's graph runs: on the
 // CPU by Gorgonia's tape machine, or on a CUDA GPU in a binary built with
-// the softmaxctl_cuda build tag (make build-cuda). Commands parse --device
-// with Select and never look for a GPU themselves.
+// the softmaxctl_cuda build tag. Commands parse --device with Parse, resolve
+// it with Select or Resolve, and never look for a GPU themselves.
 //
-// For the GPU, Compile turns the model's Gorgonia graph (forward and the
-// gradient nodes G.Grad added) into a Program: an ordered list of steps over
-// buffers planned once, each Gorgonia op kind mapped to a GEMM (cuBLAS) or
-// to a kernel of kernels/kernels.cu. CPUExecutor runs the same Program in
-// pure Go, so the compilation is tested on every machine; CUDAExecutor runs
-// it on the GPU.
+// The GPU runs programs: device/program compiles the model's Gorgonia
+// graph into one, and device/cuda runs it.
 package device
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/softmaxctl/softmaxctl/internal/device/cuda"
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
 )
 
 // Kind is where a graph runs.
@@ -25,6 +25,9 @@ const (
 	CPU  Kind = "cpu"
 	CUDA Kind = "cuda"
 )
+
+// CUDASupport reports whether this binary was built with CUDA support.
+const CUDASupport = cuda.Supported
 
 // Names lists the values --device accepts.
 func Names() []string { return []string{string(Auto), string(CPU), string(CUDA)} }
@@ -38,23 +41,30 @@ func Parse(s string) (Kind, error) {
 	return "", fmt.Errorf("unknown device %q: use one of %s", s, strings.Join(Names(), ", "))
 }
 
+// UnavailableError is Select's answer when CUDA was asked for and cannot
+// be had: Reason says why, in the driver's words where it has some.
+type UnavailableError struct {
+	Reason error
+}
+
+func (e *UnavailableError) Error() string { return "CUDA unavailable: " + e.Reason.Error() }
+
+func (e *UnavailableError) Unwrap() error { return e.Reason }
+
 // Select resolves a requested kind to the one that will run: Auto becomes
 // CUDA when this binary has CUDA support and a GPU answers, else CPU; CUDA
-// fails when it cannot be had, with an error that says how to get it.
+// fails with an *UnavailableError when it cannot be had.
 func Select(k Kind) (Kind, error) {
 	switch k {
 	case CPU:
 		return CPU, nil
 	case CUDA:
-		if err := cudaUsable(); err != nil {
-			if CUDASupport {
-				return "", fmt.Errorf("--device cuda: %w; use --device cpu, or auto to fall back to the CPU", err)
-			}
-			return "", err
+		if err := cuda.Usable(); err != nil {
+			return "", &UnavailableError{Reason: err}
 		}
 		return CUDA, nil
 	case Auto, "":
-		if cudaUsable() == nil {
+		if cuda.Usable() == nil {
 			return CUDA, nil
 		}
 		return CPU, nil
@@ -66,16 +76,16 @@ func Select(k Kind) (Kind, error) {
 // with CUDA support: when it picks the GPU, which one and the cuBLAS and
 // NVRTC it runs with; when it falls back to the CPU, why the GPU is not
 // used, in the driver's words. The notice is empty otherwise (a CPU-only
-// build has no GPU to explain, and an explicit --device needs no notice).
+// build has no GPU to explain, and an explicit kind needs no notice).
 func Resolve(k Kind) (kind Kind, notice string, err error) {
 	kind, err = Select(k)
 	if err != nil || !CUDASupport || (k != Auto && k != "") {
 		return kind, "", err
 	}
 	if kind == CUDA {
-		return kind, cudaInUse(), nil
+		return kind, cuda.InUse(), nil
 	}
-	return kind, fmt.Sprintf("GPU not used: %v; using the CPU", cudaUsable()), nil
+	return kind, fmt.Sprintf("GPU not used: %v; using the CPU", cuda.Usable()), nil
 }
 
 // Prepare starts, in the background, what running on kind needs before
@@ -86,24 +96,25 @@ func Resolve(k Kind) (kind Kind, notice string, err error) {
 // errors. For CPU it does nothing.
 func Prepare(kind Kind) {
 	if kind == CUDA {
-		go warm()
+		go cuda.Warm()
 	}
 }
 
 // Info says whether this binary has CUDA support and, in a CUDA build,
-// which GPU answers (name, compute capability, driver) or why none is
-// usable, for `softmaxctl version`: "without CUDA", or "with CUDA 11.8;
-// GPU 0: ...".
-func Info() string { return cudaInfo() }
+// which cuBLAS, NVRTC and GPU it found (or why none is usable), for
+// `softmaxctl version`: "without CUDA", or "with CUDA 11.8; cuBLAS …".
+func Info() string { return cuda.Info() }
 
-// NewExecutor returns an executor of p for kind: the pure-Go CPUExecutor
-// for CPU, the CUDAExecutor for CUDA in a binary built with CUDA support.
-func NewExecutor(kind Kind, p *Program) (Executor, error) {
+// errCPUPrograms: the CPU trains on Gorgonia's tape machine, not programs.
+var errCPUPrograms = errors.New("the CPU runs the model on Gorgonia's tape machine, not as a device program")
+
+// NewExecutor returns an executor of p on kind: the GPU's for CUDA.
+func NewExecutor(kind Kind, p *program.Program) (program.Executor, error) {
 	switch kind {
-	case CPU:
-		return NewCPUExecutor(p)
 	case CUDA:
-		return newCUDAExecutor(p)
+		return cuda.NewExecutor(p)
+	case CPU:
+		return nil, errCPUPrograms
 	}
 	return nil, fmt.Errorf("no executor for device %q", kind)
 }

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -42,7 +43,8 @@ func TestSelectWithoutCUDA(t *testing.T) {
 		t.Errorf("Select(cpu) = %v, %v; want cpu", k, err)
 	}
 	_, err := Select(CUDA)
-	if err == nil || !strings.Contains(err.Error(), "make build-cuda") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("Select(cuda) error = %v, want one line naming make build-cuda", err)
+	var unavailable *UnavailableError
+	if !errors.As(err, &unavailable) || !strings.Contains(err.Error(), "built without CUDA support") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Select(cuda) error = %v, want one line: an UnavailableError saying the build has no CUDA support", err)
 	}
 }

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
+
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
-	"github.com/softmaxctl/softmaxctl/internal/device"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
@@ -17,7 +18,7 @@ import (
 // labels smoothed with LabelSmoothing), and forward, loss, gradients and
 // the update run there: the chapter's SGD, or, with momentum or weight
 // decay, the optimiser's update steps with the velocities kept on the
-// device (an executor that is not a device.Updater gets the host round
+// device (an executor that is not a program.Updater gets the host round
 // trip instead). The loss and logits of each batch come back for the
 // epoch's metrics, the weights (and velocities) once per epoch for
 // validation and at the end into m and Opt; under EMA the weights come
@@ -25,7 +26,7 @@ import (
 //
 // A failure to release the executors is returned too: on a GPU it can be
 // the first report of a fault.
-func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *dataset.Set, newExec func(*device.Program) (device.Executor, error)) (_ []Epoch, err error) {
+func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *dataset.Set, newExec func(*program.Program) (program.Executor, error)) (_ []Epoch, err error) {
 	if err := t.check(m, trainSet, valSet); err != nil {
 		return nil, err
 	}
@@ -40,14 +41,14 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 			err = errors.Join(err, cerr)
 		}
 	}()
-	var evalOpts device.CompileOptions
+	var evalOpts program.CompileOptions
 	if m.Norm != nil {
 		evalOpts.Mean, evalOpts.Std = m.Norm.Mean, m.Norm.Std
 	}
 	trainOpts := evalOpts
 	trainOpts.LabelSmoothing = float32(t.LabelSmoothing)
 	if !t.Opt.Plain() {
-		trainOpts.Update = &device.UpdateRule{Nesterov: t.Opt.Nesterov}
+		trainOpts.Update = &program.UpdateRule{Nesterov: t.Opt.Nesterov}
 	}
 	var gopts []model.GraphOption
 	if t.Unfused {
@@ -59,7 +60,7 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 	if b.ev, err = compileExec(m, evalBatch(valSet.N), false, evalOpts, valSet, newExec, gopts...); err != nil {
 		return nil, err
 	}
-	if up, ok := b.ex.(device.Updater); ok && trainOpts.Update != nil {
+	if up, ok := b.ex.(program.Updater); ok && trainOpts.Update != nil {
 		b.up, b.opt = up, t.Opt
 		if err := b.setVelocity(); err != nil {
 			return nil, err
@@ -71,7 +72,7 @@ func (t *Trainer) FitOn(ctx context.Context, m *model.Model, trainSet, valSet *d
 // execBackend runs device programs: ex trains, ev evaluates.
 type execBackend struct {
 	m      *model.Model
-	ex, ev device.Executor
+	ex, ev program.Executor
 	valSet *dataset.Set
 	idx    []int // the rows the next step runs
 	logits []float32
@@ -79,7 +80,7 @@ type execBackend struct {
 	// up, when set, runs the optimiser opt on the device (ex compiled
 	// with its update steps); opt's velocities are synced with the
 	// device's by sync and setParams.
-	up  device.Updater
+	up  program.Updater
 	opt *Optimizer
 }
 
@@ -167,7 +168,7 @@ func (b *execBackend) sync() error {
 
 func (b *execBackend) close() error {
 	var errs []error
-	for _, ex := range []device.Executor{b.ex, b.ev} {
+	for _, ex := range []program.Executor{b.ex, b.ev} {
 		if ex != nil {
 			if err := ex.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("release the device: %w", err))
@@ -181,13 +182,13 @@ func (b *execBackend) close() error {
 // primitives of Unfused), compiles it to a device program and loads the
 // dataset and parameters into an executor. opts adds the recipe's options
 // to the program.
-func compileExec(m *model.Model, batch int, train bool, opts device.CompileOptions, s *dataset.Set, newExec func(*device.Program) (device.Executor, error), gopts ...model.GraphOption) (device.Executor, error) {
+func compileExec(m *model.Model, batch int, train bool, opts program.CompileOptions, s *dataset.Set, newExec func(*program.Program) (program.Executor, error), gopts ...model.GraphOption) (program.Executor, error) {
 	gr, err := m.NewGraph(batch, train, gopts...)
 	if err != nil {
 		return nil, err
 	}
 	defer gr.Close()
-	prog, err := device.Compile(gr.Nodes(), opts)
+	prog, err := program.Compile(gr.Nodes(), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +207,7 @@ func compileExec(m *model.Model, batch int, train bool, opts device.CompileOptio
 
 // runBatch gathers the rows idx on the executor, runs the program and
 // returns the loss, with the logits in logits.
-func runBatch(ex device.Executor, idx []int, logits []float32) (float64, error) {
+func runBatch(ex program.Executor, idx []int, logits []float32) (float64, error) {
 	if err := ex.GatherBatch(idx); err != nil {
 		return 0, fmt.Errorf("gather batch: %w", err)
 	}
@@ -225,7 +226,7 @@ func runBatch(ex device.Executor, idx []int, logits []float32) (float64, error) 
 
 // evaluateOn is Evaluate on an executor holding s: it loads m's weights
 // and runs every example of s in order.
-func evaluateOn(ev device.Executor, m *model.Model, s *dataset.Set) (*Result, error) {
+func evaluateOn(ev program.Executor, m *model.Model, s *dataset.Set) (*Result, error) {
 	if err := ev.SetParams(m.W, m.B); err != nil {
 		return nil, fmt.Errorf("load weights: %w", err)
 	}

@@ -7,17 +7,20 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/softmaxctl/softmaxctl/internal/device"
+	"github.com/softmaxctl/softmaxctl/internal/device/devicetest"
+
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
+
 	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
-func cpuExec(p *device.Program) (device.Executor, error) { return device.NewExecutor(device.CPU, p) }
+func cpuExec(p *program.Program) (program.Executor, error) { return devicetest.NewExecutor(p) }
 
 // hostExec is an executor that hides its Updater methods, so that FitOn
 // falls back to the optimiser on the host.
-type hostExec struct{ device.Executor }
+type hostExec struct{ program.Executor }
 
-func hostOnly(p *device.Program) (device.Executor, error) {
+func hostOnly(p *program.Program) (program.Executor, error) {
 	ex, err := cpuExec(p)
 	return hostExec{ex}, err
 }
@@ -54,12 +57,12 @@ func TestDeviceUpdateMatchesOptimizer(t *testing.T) {
 			host := &Optimizer{WeightDecay: tc.opt.WeightDecay, Momentum: tc.opt.Momentum, Nesterov: tc.opt.Nesterov}
 			tape := &Optimizer{WeightDecay: tc.opt.WeightDecay, Momentum: tc.opt.Momentum, Nesterov: tc.opt.Nesterov}
 			hw, hb := slices.Clone(m.W), slices.Clone(m.B)
-			ex, err := compileExec(m, batch, true, device.CompileOptions{Update: &device.UpdateRule{Nesterov: tc.opt.Nesterov}}, set, cpuExec)
+			ex, err := compileExec(m, batch, true, program.CompileOptions{Update: &program.UpdateRule{Nesterov: tc.opt.Nesterov}}, set, cpuExec)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ex.Close()
-			up := ex.(device.Updater)
+			up := ex.(program.Updater)
 			gr, err := m.NewGraph(batch, true) // trains m's own slices
 			if err != nil {
 				t.Fatal(err)
@@ -238,8 +241,8 @@ func TestFitOnUnfused(t *testing.T) {
 	var models [2]*model.Model
 	for i, unfused := range []bool{false, true} {
 		models[i], _ = model.New(784, 10, 0.01, 5)
-		var kinds []device.StepKind
-		newExec := func(p *device.Program) (device.Executor, error) {
+		var kinds []program.StepKind
+		newExec := func(p *program.Program) (program.Executor, error) {
 			for _, s := range p.Steps {
 				kinds = append(kinds, s.Kind)
 			}
@@ -248,7 +251,7 @@ func TestFitOnUnfused(t *testing.T) {
 		if _, err := (&Trainer{Config: cfg, Unfused: unfused}).FitOn(context.Background(), models[i], tr, te, newExec); err != nil {
 			t.Fatal(err)
 		}
-		if fused := slices.Contains(kinds, device.StepSoftmaxXent); fused == unfused {
+		if fused := slices.Contains(kinds, program.StepSoftmaxXent); fused == unfused {
 			t.Errorf("Unfused %v: the programs have a fused cross-entropy step: %v", unfused, fused)
 		}
 	}

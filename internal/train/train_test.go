@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/softmaxctl/softmaxctl/internal/device/devicetest"
+
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
+
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/device"
 	"github.com/softmaxctl/softmaxctl/internal/model"
@@ -133,7 +137,7 @@ func TestFitOnMatchesFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpu := func(p *device.Program) (device.Executor, error) { return device.NewExecutor(device.CPU, p) }
+	cpu := func(p *program.Program) (program.Executor, error) { return devicetest.NewExecutor(p) }
 	h2, err := (&Trainer{Config: cfg}).FitOn(context.Background(), m2, tr, te, cpu)
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +160,9 @@ func TestFitOnWithoutCUDA(t *testing.T) {
 	}
 	tr, te := separable(100, 5), separable(50, 6)
 	m, _ := model.New(784, 10, 0.01, 3)
-	cuda := func(p *device.Program) (device.Executor, error) { return device.NewExecutor(device.CUDA, p) }
+	cuda := func(p *program.Program) (program.Executor, error) { return device.NewExecutor(device.CUDA, p) }
 	_, err := (&Trainer{Config: Config{Epochs: 1, LR: 0.1, BatchSize: 10}}).FitOn(context.Background(), m, tr, te, cuda)
-	if err == nil || !strings.Contains(err.Error(), "make build-cuda") {
+	if err == nil || !strings.Contains(err.Error(), "built without CUDA support") {
 		t.Errorf("err = %v, want the no-CUDA error", err)
 	}
 }

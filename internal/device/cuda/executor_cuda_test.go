@@ -1,6 +1,6 @@
 //go:build softmaxctl_cuda
 
-package device
+package cuda
 
 import (
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/softmaxctl/softmaxctl/internal/device/devicetest"
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
 	"gorgonia.org/cu"
 )
 
@@ -37,7 +39,7 @@ func expectCUDA(t testing.TB) string {
 // is usable.
 func needGPU(t testing.TB) {
 	t.Helper()
-	err := cudaUsable()
+	err := Usable()
 	if err == nil {
 		return
 	}
@@ -51,7 +53,7 @@ func needGPU(t testing.TB) {
 // GPU is usable; it returns why none is.
 func needNoGPU(t testing.TB) error {
 	t.Helper()
-	err := cudaUsable()
+	err := Usable()
 	if err != nil {
 		if expectCUDA(t) == "gpu" {
 			t.Fatalf("SOFTMAXCTL_TEST_CUDA=gpu, but %v", err)
@@ -66,12 +68,12 @@ func needNoGPU(t testing.TB) error {
 	return nil
 }
 
-func openCUDAExecutor(tb testing.TB, p *Program) *CUDAExecutor {
+func openCUDAExecutor(tb testing.TB, p *program.Program) *Executor {
 	tb.Helper()
 	needGPU(tb)
-	e, err := NewCUDAExecutor(p)
+	e, err := Open(p)
 	if err != nil {
-		tb.Fatalf("NewCUDAExecutor: %v", err)
+		tb.Fatalf("Open: %v", err)
 	}
 	tb.Cleanup(func() {
 		if err := e.Close(); err != nil {
@@ -92,63 +94,24 @@ func TestCUDAInitWrapped(t *testing.T) {
 	t.Logf("cuInit at start-up: %v", err)
 }
 
-// TestCUDAWithoutGPU checks the CUDA build where the driver library loads
+// TestCUDAWithoutGPU checks the package where the driver library loads
 // but no GPU is usable (make check-cuda runs it against the stub driver):
-// Auto falls back to the CPU with a notice in the driver's words, CUDA
-// fails in one line, executors fail without panicking, Info says why.
+// executors fail without panicking, in the driver's words, and Info says
+// why. device's tests check the selection on top of it.
 func TestCUDAWithoutGPU(t *testing.T) {
 	why := needNoGPU(t)
 	if expectCUDA(t) == "none" && !strings.Contains(why.Error(), "CUDA_ERROR_") {
 		t.Errorf("why = %q, want the driver's words and error name", why)
 	}
-	if k, err := Select(Auto); err != nil || k != CPU {
-		t.Errorf("Select(auto) = %v, %v; want cpu", k, err)
-	}
-	k, notice, err := Resolve(Auto)
-	if err != nil || k != CPU || !strings.Contains(notice, why.Error()) || strings.Contains(notice, "\n") {
-		t.Errorf("Resolve(auto) = %v, %q, %v; want cpu and one line that says %q", k, notice, err, why)
-	}
-	if k, notice, err := Resolve(CPU); err != nil || k != CPU || notice != "" {
-		t.Errorf("Resolve(cpu) = %v, %q, %v; want cpu without a notice", k, notice, err)
-	}
-	_, err = Select(CUDA)
-	if err == nil || !strings.Contains(err.Error(), why.Error()) || !strings.Contains(err.Error(), "--device cpu") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("Select(cuda) error = %v, want one line with %q and the advice", err, why)
-	}
-	_, gr := newGraph(t, 16, true, 1)
-	p, _ := compileGraph(t, gr, CompileOptions{})
-	if _, err := NewExecutor(CUDA, p); err == nil || !strings.Contains(err.Error(), why.Error()) {
-		t.Errorf("NewExecutor(cuda) error = %v, want %q", err, why)
+	_, gr := devicetest.NewGraph(t, 16, true, 1)
+	p, _ := devicetest.Compile(t, gr, program.CompileOptions{})
+	if _, err := NewExecutor(p); err == nil || !strings.Contains(err.Error(), why.Error()) {
+		t.Errorf("NewExecutor error = %v, want %q", err, why)
 	}
 	if info := Info(); !strings.HasPrefix(info, "with CUDA ") || !strings.Contains(info, "no usable GPU: "+why.Error()) {
 		t.Errorf("Info() = %q", info)
 	}
-	t.Logf("notice: %s", notice)
-	t.Logf("Select(cuda): %v", err)
 	t.Logf("version: %s", Info())
-}
-
-func TestSelectWithCUDA(t *testing.T) {
-	needGPU(t)
-	if k, err := Select(Auto); err != nil || k != CUDA {
-		t.Errorf("Select(auto) = %v, %v; want cuda", k, err)
-	}
-	k, notice, err := Resolve(Auto)
-	if err != nil || k != CUDA || !strings.HasPrefix(notice, "using GPU 0: ") || !strings.Contains(notice, "cuBLAS") ||
-		!strings.Contains(notice, "NVRTC") || strings.Contains(notice, "\n") {
-		t.Errorf("Resolve(auto) = %v, %q, %v; want cuda with one line naming the GPU, cuBLAS and NVRTC", k, notice, err)
-	}
-	if k, notice, err := Resolve(CUDA); err != nil || k != CUDA || notice != "" {
-		t.Errorf("Resolve(cuda) = %v, %q, %v; want cuda without a notice", k, notice, err)
-	}
-	if k, err := Select(CUDA); err != nil || k != CUDA {
-		t.Errorf("Select(cuda) = %v, %v; want cuda", k, err)
-	}
-	info := Info()
-	if !strings.Contains(info, "GPU 0: ") || !strings.Contains(info, "compute capability ") {
-		t.Errorf("Info() = %q, want GPU 0's name and compute capability", info)
-	}
-	t.Logf("version: %s", info)
 }
 
 // TestCUDAKernelsCompile compiles the kernels for the GPU, as the first
@@ -181,8 +144,8 @@ func TestCUDAKernelsCompile(t *testing.T) {
 
 // TestCUDAOneContext checks that executors share the primary context.
 func TestCUDAOneContext(t *testing.T) {
-	_, gr := newGraph(t, 16, true, 1)
-	p, _ := compileGraph(t, gr, CompileOptions{})
+	_, gr := devicetest.NewGraph(t, 16, true, 1)
+	p, _ := devicetest.Compile(t, gr, program.CompileOptions{})
 	a, b := openCUDAExecutor(t, p), openCUDAExecutor(t, p)
 	if a.gpu != b.gpu || a.gpu.ctx != b.gpu.ctx {
 		t.Error("two executors hold different contexts")
@@ -199,7 +162,7 @@ func TestCUDAOneContext(t *testing.T) {
 }
 
 // TestCUDAExecutorMatchesCPU runs one training step on both executors and
-// compares every result. cuBLAS sums in its own order, so GEMM results
+// compares every result. cuBLAS sums in its own order, so program.GEMM results
 // differ in the last bits; everything else is the same float32 arithmetic.
 func TestCUDAExecutorMatchesCPU(t *testing.T) {
 	tests := []struct {
@@ -214,20 +177,20 @@ func TestCUDAExecutorMatchesCPU(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, gr := newGraph(t, 256, true, int64(i+1))
+			m, gr := devicetest.NewGraph(t, 256, true, int64(i+1))
 			if tt.bias != 0 {
 				m.B[0], m.B[1] = tt.bias, -tt.bias
 			}
-			p, cpu := compileGraph(t, gr, CompileOptions{})
+			p, cpu := devicetest.Compile(t, gr, program.CompileOptions{})
 			gpu := openCUDAExecutor(t, p)
 			if err := gpu.SetParams(m.W, m.B); err != nil {
 				t.Fatal(err)
 			}
 			rng := rand.New(rand.NewPCG(uint64(i), 1))
-			pix, labels := randomDataset(rng, 1000)
+			pix, labels := devicetest.RandomDataset(rng, 1000)
 			idx := rng.Perm(1000)[:tt.rows]
-			x, y := randomBatch(rng, 256, tt.rows)
-			for _, e := range []Executor{cpu, gpu} {
+			x, y := devicetest.RandomBatch(rng, 256, tt.rows)
+			for _, e := range []program.Executor{cpu, gpu} {
 				var err error
 				if tt.floats {
 					err = e.SetBatch(x, y)
@@ -246,13 +209,13 @@ func TestCUDAExecutorMatchesCPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !closeTo(float64(gl), float64(cl), 1e-6, 1e-5) {
+			if !devicetest.CloseTo(float64(gl), float64(cl), 1e-6, 1e-5) {
 				t.Errorf("loss = %v, CPU %v", gl, cl)
 			}
 			var res [2][4][]float32
-			for k, e := range []Executor{cpu, gpu} {
-				logits := make([]float32, 256*testClasses)
-				dW, dB := make([]float32, testIn*testClasses), make([]float32, testClasses)
+			for k, e := range []program.Executor{cpu, gpu} {
+				logits := make([]float32, 256*devicetest.Classes)
+				dW, dB := make([]float32, devicetest.In*devicetest.Classes), make([]float32, devicetest.Classes)
 				if err := e.Logits(logits); err != nil {
 					t.Fatal(err)
 				}
@@ -262,14 +225,14 @@ func TestCUDAExecutorMatchesCPU(t *testing.T) {
 				if err := e.SGD(0.1); err != nil {
 					t.Fatal(err)
 				}
-				w, b := make([]float32, testIn*testClasses), make([]float32, testClasses)
+				w, b := make([]float32, devicetest.In*devicetest.Classes), make([]float32, devicetest.Classes)
 				if err := e.Params(w, b); err != nil {
 					t.Fatal(err)
 				}
 				res[k] = [4][]float32{logits, dW, dB, slices.Concat(w, b)}
 			}
 			for j, name := range []string{"logits", "dW", "db", "params after SGD"} {
-				worst := compareSlices(t, name, res[1][j], res[0][j], 1e-5, 1e-4)
+				worst := devicetest.CompareSlices(t, name, res[1][j], res[0][j], 1e-5, 1e-4)
 				t.Logf("%s: max |Δ| %.3g", name, worst)
 			}
 		})
@@ -278,7 +241,7 @@ func TestCUDAExecutorMatchesCPU(t *testing.T) {
 
 // TestCUDATrainingMatchesCPU trains 300 steps from dataset bytes on both
 // executors from the same parameters and compares what the two models
-// predict on held-out data. cuBLAS adds each GEMM's 784-term dot products
+// predict on held-out data. cuBLAS adds each program.GEMM's 784-term dot products
 // in its own order (tiles, split-k), so every step's gradients differ from
 // the CPU's in the last bits, and SGD carries such differences forward
 // rather than damping them: after 300 steps the parameters agree only to
@@ -288,17 +251,17 @@ func TestCUDAExecutorMatchesCPU(t *testing.T) {
 func TestCUDATrainingMatchesCPU(t *testing.T) {
 	const batch, steps, n, held, lr = 256, 300, 5000, 2000, 0.1
 	rng := rand.New(rand.NewPCG(3, 4))
-	pix, labels := randomDataset(rng, n)
-	testPix, testLabels := randomDataset(rng, held)
-	m, gr := newGraph(t, batch, true, 42)
-	p, cpu := compileGraph(t, gr, CompileOptions{})
+	pix, labels := devicetest.RandomDataset(rng, n)
+	testPix, testLabels := devicetest.RandomDataset(rng, held)
+	m, gr := devicetest.NewGraph(t, batch, true, 42)
+	p, cpu := devicetest.Compile(t, gr, program.CompileOptions{})
 	gpu := openCUDAExecutor(t, p)
 	if err := gpu.SetParams(m.W, m.B); err != nil {
 		t.Fatal(err)
 	}
 	order := rng.Perm(n)
 	var losses [2]float32
-	for k, e := range []Executor{cpu, gpu} {
+	for k, e := range []program.Executor{cpu, gpu} {
 		if err := e.LoadDataset(pix, labels); err != nil {
 			t.Fatal(err)
 		}
@@ -318,8 +281,8 @@ func TestCUDATrainingMatchesCPU(t *testing.T) {
 	}
 	var params [2][]float32
 	var acc, loss [2]float64
-	for k, e := range []Executor{cpu, gpu} {
-		w, b := make([]float32, testIn*testClasses), make([]float32, testClasses)
+	for k, e := range []program.Executor{cpu, gpu} {
+		w, b := make([]float32, devicetest.In*devicetest.Classes), make([]float32, devicetest.Classes)
 		if err := e.Params(w, b); err != nil {
 			t.Fatal(err)
 		}
@@ -341,17 +304,17 @@ func TestCUDATrainingMatchesCPU(t *testing.T) {
 // images pix (bytes, scaled by 1/255) with labels, computed on the host in
 // float64.
 func heldOut(w, b []float32, pix []byte, labels []uint8) (acc, loss float64) {
-	logits := make([]float64, testClasses)
+	logits := make([]float64, devicetest.Classes)
 	right := 0
 	for i, l := range labels {
-		img := pix[i*testIn : (i+1)*testIn]
+		img := pix[i*devicetest.In : (i+1)*devicetest.In]
 		for c := range logits {
 			logits[c] = float64(b[c])
 		}
 		for j, v := range img {
 			x := float64(v) / 255
 			for c := range logits {
-				logits[c] += x * float64(w[j*testClasses+c])
+				logits[c] += x * float64(w[j*devicetest.Classes+c])
 			}
 		}
 		best, m := 0, logits[0]
@@ -375,7 +338,7 @@ func heldOut(w, b []float32, pix []byte, labels []uint8) (acc, loss float64) {
 // BenchmarkCUDATrainStep times GatherBatch, Run and SGD at batch 256, with
 // a Loss read each step as a training loop does (it waits for the GPU).
 func BenchmarkCUDATrainStep(b *testing.B) {
-	benchmarkTrainStep(b, func(tb testing.TB, p *Program) Executor { return openCUDAExecutor(tb, p) })
+	devicetest.BenchmarkTrainStep(b, func(tb testing.TB, p *program.Program) program.Executor { return openCUDAExecutor(tb, p) })
 }
 
 func TestCUDAKernelModuleVersion(t *testing.T) {

@@ -1,36 +1,40 @@
 //go:build softmaxctl_cuda
 
-package device
+package cuda
 
-import "unsafe"
+import (
+	"unsafe"
 
-var _ Updater = (*CUDAExecutor)(nil)
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
+)
+
+var _ program.Updater = (*Executor)(nil)
 
 // Update enqueues the copy of the runtime scalars [lr, weight decay,
 // momentum] and the update steps; the gradients and velocities never leave
 // the GPU.
-func (e *CUDAExecutor) Update(lr, weightDecay, momentum float32) error {
+func (e *Executor) Update(lr, weightDecay, momentum float32) error {
 	if e.p.Optim == nil {
-		return errNoOptim
+		return program.ErrNoOptim
 	}
 	return e.enqueueUpdate(e.p.Optim.Hyper, lr, weightDecay, momentum)
 }
 
 // Velocity copies the velocities of W and b from the GPU.
-func (e *CUDAExecutor) Velocity(vw, vb []float32) error {
+func (e *Executor) Velocity(vw, vb []float32) error {
 	return e.velocity(vw, vb, false)
 }
 
 // SetVelocity copies the velocities of W and b to the GPU.
-func (e *CUDAExecutor) SetVelocity(vw, vb []float32) error {
+func (e *Executor) SetVelocity(vw, vb []float32) error {
 	return e.velocity(vw, vb, true)
 }
 
-func (e *CUDAExecutor) velocity(vw, vb []float32, set bool) error {
+func (e *Executor) velocity(vw, vb []float32, set bool) error {
 	if e.p.Optim == nil {
-		return errNoOptim
+		return program.ErrNoOptim
 	}
-	if err := e.p.checkParams(vw, vb); err != nil {
+	if err := e.p.CheckParams(vw, vb); err != nil {
 		return err
 	}
 	done, err := e.enter()
@@ -39,7 +43,7 @@ func (e *CUDAExecutor) velocity(vw, vb []float32, set bool) error {
 	}
 	defer done()
 	for _, v := range []struct {
-		id  BufferID
+		id  program.BufferID
 		buf []float32
 	}{{e.p.Optim.VW, vw}, {e.p.Optim.VB, vb}} {
 		if set {

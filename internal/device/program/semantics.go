@@ -1,4 +1,4 @@
-package device
+package program
 
 import (
 	"fmt"
@@ -12,9 +12,9 @@ import (
 // kernels in kernels/kernels.cu compute the same thing element by element
 // (the host-compiled kernel test compares the two).
 
-// execFloat runs a step whose operands are float32: out is the step's Out
+// ExecFloat runs a step whose operands are float32: out is the step's Out
 // buffer and in[i] its In[i]. The program has been validated.
-func execFloat(s *Step, out []float32, in [][]float32) error {
+func ExecFloat(s *Step, out []float32, in [][]float32) error {
 	switch s.Kind {
 	case StepGEMM:
 		gemm(s.GEMM, out, in[0], in[1])
@@ -170,10 +170,10 @@ func sgd(p, g []float32, lr float32) {
 	}
 }
 
-// gatherPixels writes the rows idx of pix (rows of width bytes) scaled to
+// GatherPixels writes the rows idx of pix (rows of width bytes) scaled to
 // [0, 1] into x, and zero rows where idx is -1: dataset.Set.Gather's
 // float32(p)/255.
-func gatherPixels(x []float32, pix []byte, idx []int32, width int) {
+func GatherPixels(x []float32, pix []byte, idx []int32, width int) {
 	for r, i := range idx {
 		dst := x[r*width : (r+1)*width]
 		if i < 0 {
@@ -186,9 +186,9 @@ func gatherPixels(x []float32, pix []byte, idx []int32, width int) {
 	}
 }
 
-// gatherLabels writes the one-hot rows of labels[idx] into y, classes wide,
+// GatherLabels writes the one-hot rows of labels[idx] into y, classes wide,
 // and zero rows where idx is -1.
-func gatherLabels(y []float32, labels []byte, idx []int32, classes int) {
+func GatherLabels(y []float32, labels []byte, idx []int32, classes int) {
 	for r, i := range idx {
 		dst := y[r*classes : (r+1)*classes]
 		clear(dst)

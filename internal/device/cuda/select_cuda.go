@@ -6,7 +6,7 @@
 // current cuDNN lacks) and makes the CPU path's tape machine run
 // elementwise ops through CUDA.
 
-package device
+package cuda
 
 import (
 	"fmt"
@@ -15,11 +15,12 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
 	"gorgonia.org/cu"
 )
 
-// CUDASupport reports whether this binary was built with CUDA support.
-const CUDASupport = true
+// Supported reports whether this binary was built with CUDA support.
+const Supported = true
 
 // A gpu is GPU 0 as this process uses it, found once (openGPU).
 type gpu struct {
@@ -97,16 +98,16 @@ func probeDriver() (*gpu, error) {
 		return nil, fmt.Errorf("GPU 0: compute capability: %w", fromCU(err))
 	}
 	// A retained primary context is not current anywhere yet: each user
-	// makes it current on its locked OS thread (CUDAExecutor.enter).
+	// makes it current on its locked OS thread (Executor.enter).
 	if g.ctx, err = g.dev.RetainPrimaryCtx(); err != nil {
 		return nil, fmt.Errorf("GPU 0 (%s): cannot create its context: %w", g.name, fromCU(err))
 	}
 	return g, nil
 }
 
-// cudaUsable says why CUDA cannot be used, or returns nil when GPU 0
+// Usable says why CUDA cannot be used, or returns nil when GPU 0
 // answers and its context was created.
-func cudaUsable() error {
+func Usable() error {
 	_, err := openGPU()
 	return err
 }
@@ -152,11 +153,11 @@ func (g *gpu) blasHandle() (*cublasHandle, error) {
 	return g.blas, g.blasErr
 }
 
-// warm opens GPU 0, compiles the kernels and creates the cuBLAS handle,
+// Warm opens GPU 0, compiles the kernels and creates the cuBLAS handle,
 // so that a command can overlap that second or so with loading its data;
 // the executors then find them done. Errors are kept for the executors
 // to report.
-func warm() {
+func Warm() {
 	g, err := openGPU()
 	if err != nil {
 		return
@@ -165,10 +166,10 @@ func warm() {
 	g.blasHandle()
 }
 
-// cudaInfo describes the CUDA build for `softmaxctl version`: the CUDA
+// Info describes the CUDA build for `softmaxctl version`: the CUDA
 // version of its headers, the cuBLAS and NVRTC it loaded (or why none),
 // and GPU 0 (name, compute capability, driver), or why no GPU is usable.
-func cudaInfo() string {
+func Info() string {
 	built := fmt.Sprintf("with CUDA %s", cudaVersionString(cudaHeaderVersion))
 	libs := "no cuBLAS and NVRTC: "
 	if l, err := loadCUDALibraries(); err == nil {
@@ -196,9 +197,9 @@ func (g *gpu) describe() string {
 	return fmt.Sprintf("%s, compute capability %d.%d, %s", g.name, g.major, g.minor, driver)
 }
 
-// cudaInUse is the line --device auto prints when it picks the GPU: which
+// InUse is the line --device auto prints when it picks the GPU: which
 // GPU, and the cuBLAS and NVRTC it runs with.
-func cudaInUse() string {
+func InUse() string {
 	g, err := openGPU()
 	if err != nil {
 		return ""
@@ -237,4 +238,5 @@ func parseKernelModuleVersion(s string) string {
 	return ""
 }
 
-func newCUDAExecutor(p *Program) (Executor, error) { return NewCUDAExecutor(p) }
+// NewExecutor opens an executor of p on GPU 0 (Open).
+func NewExecutor(p *program.Program) (program.Executor, error) { return Open(p) }

@@ -1,4 +1,4 @@
-package device
+package program
 
 import (
 	"math"
@@ -148,9 +148,9 @@ func TestElementwiseSemantics(t *testing.T) {
 func TestListingGEMM(t *testing.T) {
 	// A program by hand: the listing gives each GEMM's cuBLAS call.
 	p := &Program{Batch: 2, In: 3, Classes: 4}
-	x := p.add(Buffer{Name: "X", Role: RoleInput, Shape: []int{2, 3}})
-	w := p.add(Buffer{Name: "W", Role: RoleParam, Shape: []int{3, 4}})
-	o := p.add(Buffer{Name: "o", Role: RoleOutput, Shape: []int{2, 4}})
+	x := p.Add(Buffer{Name: "X", Role: RoleInput, Shape: []int{2, 3}})
+	w := p.Add(Buffer{Name: "W", Role: RoleParam, Shape: []int{3, 4}})
+	o := p.Add(Buffer{Name: "o", Role: RoleOutput, Shape: []int{2, 4}})
 	p.Steps = []Step{{Kind: StepGEMM, Phase: PhaseForward, In: []BufferID{x, w}, Out: o,
 		GEMM: GEMM{M: 2, N: 4, K: 3, LDA: 3, LDB: 4, LDC: 4}}}
 	want := "o[2×4] = X · W (k=3)  → cublasSgemm(N, N, 4, 2, 3, 1, W, 4, X, 3, 0, o, 4)"

@@ -1,4 +1,4 @@
-package device
+package program
 
 import (
 	"errors"
@@ -37,15 +37,8 @@ type OptimBuffers struct {
 	Hyper BufferID
 }
 
-// hyperLen is the number of runtime scalars of the update steps.
-const hyperLen = 3
-
-// The kernels of the steps of this file.
-const (
-	kernelUpdate      = "update_f32"
-	kernelStandardize = "standardize_f32"
-	kernelSmooth      = "smooth_labels"
-)
+// HyperLen is the number of runtime scalars of the update steps.
+const HyperLen = 3
 
 // An Updater is an Executor that runs the optimiser's update steps of a
 // program compiled with CompileOptions.Update. Both CPUExecutor and
@@ -67,15 +60,13 @@ type Updater interface {
 }
 
 var (
-	_ Updater = (*CPUExecutor)(nil)
-
-	// errNoOptim is returned by the Updater methods on a program
+	// ErrNoOptim is returned by the Updater methods on a program
 	// compiled without CompileOptions.Update.
-	errNoOptim = errors.New("program was compiled without optimiser update steps")
-	// errOptimSGD is returned by SGD on a program compiled with them:
+	ErrNoOptim = errors.New("program was compiled without optimiser update steps")
+	// ErrOptimSGD is returned by SGD on a program compiled with them:
 	// its update steps read the scalars Update sets, not the rate SGD
 	// sets.
-	errOptimSGD = errors.New("program was compiled with optimiser update steps: use Update, not SGD")
+	ErrOptimSGD = errors.New("program was compiled with optimiser update steps: use Update, not SGD")
 )
 
 // addOptions adds the steps and buffers opts asks for to a compiled
@@ -86,8 +77,8 @@ func (p *Program) addOptions(o CompileOptions) error {
 		if len(o.Mean) != p.In || len(o.Std) != p.In {
 			return fmt.Errorf("standardisation has %d means and %d standard deviations for %d inputs", len(o.Mean), len(o.Std), p.In)
 		}
-		mean := p.add(Buffer{Name: "mean", Role: RoleConst, Shape: []int{p.In}, Init: slices.Clone(o.Mean)})
-		std := p.add(Buffer{Name: "std", Role: RoleConst, Shape: []int{p.In}, Init: slices.Clone(o.Std)})
+		mean := p.Add(Buffer{Name: "mean", Role: RoleConst, Shape: []int{p.In}, Init: slices.Clone(o.Mean)})
+		std := p.Add(Buffer{Name: "std", Role: RoleConst, Shape: []int{p.In}, Init: slices.Clone(o.Std)})
 		p.insertAfter(p.X, Step{Kind: StepStandardize, Phase: PhaseInput, Out: p.X,
 			In: []BufferID{p.Index, mean, std}, Outer: p.Batch, Len: p.In})
 	}
@@ -100,7 +91,7 @@ func (p *Program) addOptions(o CompileOptions) error {
 		}
 		// The two constants computed as train's loadSmoothed computes
 		// them, in float32: (1−ε)·y + ε/K.
-		coef := p.add(Buffer{Name: "smooth", Role: RoleConst, Shape: []int{2}, Init: []float32{1 - eps, eps / float32(p.Classes)}})
+		coef := p.Add(Buffer{Name: "smooth", Role: RoleConst, Shape: []int{2}, Init: []float32{1 - eps, eps / float32(p.Classes)}})
 		p.insertAfter(p.Y, Step{Kind: StepSmooth, Phase: PhaseInput, Out: p.Y,
 			In: []BufferID{p.Index, coef}, Outer: p.Batch, Len: p.Classes})
 	}
@@ -109,9 +100,9 @@ func (p *Program) addOptions(o CompileOptions) error {
 			return errors.New("optimiser update steps in a forward-only program")
 		}
 		ob := &OptimBuffers{
-			VW:    p.add(Buffer{Name: "vW", Role: RoleState, Shape: slices.Clone(p.Buffers[p.W].Shape)}),
-			VB:    p.add(Buffer{Name: "vb", Role: RoleState, Shape: slices.Clone(p.Buffers[p.B].Shape)}),
-			Hyper: p.add(Buffer{Name: "hyper", Role: RoleScalar, Shape: []int{hyperLen}}),
+			VW:    p.Add(Buffer{Name: "vW", Role: RoleState, Shape: slices.Clone(p.Buffers[p.W].Shape)}),
+			VB:    p.Add(Buffer{Name: "vb", Role: RoleState, Shape: slices.Clone(p.Buffers[p.B].Shape)}),
+			Hyper: p.Add(Buffer{Name: "hyper", Role: RoleScalar, Shape: []int{HyperLen}}),
 		}
 		p.Optim = ob
 		for i := range p.Steps {
@@ -156,7 +147,7 @@ func (p *Program) validateOptim() error {
 		id   BufferID
 		role Role
 		n    int
-	}{{o.VW, RoleState, p.In * p.Classes}, {o.VB, RoleState, p.Classes}, {o.Hyper, RoleScalar, hyperLen}} {
+	}{{o.VW, RoleState, p.In * p.Classes}, {o.VB, RoleState, p.Classes}, {o.Hyper, RoleScalar, HyperLen}} {
 		if b.id < 0 || int(b.id) >= len(p.Buffers) {
 			return fmt.Errorf("optimiser buffer %d out of range", b.id)
 		}
@@ -175,7 +166,7 @@ func (p *Program) validateOptimStep(s *Step, f32 func(...BufferID) error) error 
 	case StepUpdate:
 		o := p.Optim
 		if o == nil {
-			return errNoOptim
+			return ErrNoOptim
 		}
 		if p.Buffers[s.Out].Role != RoleParam || length(s.Out) != s.N || length(s.In[0]) != s.N ||
 			p.Buffers[s.In[1]].Role != RoleState || length(s.In[1]) != s.N || s.In[2] != o.Hyper {
@@ -235,23 +226,6 @@ func (p *Program) describeOptim(s *Step, name func(BufferID) string) string {
 	return "?"
 }
 
-// optimLaunch returns the thread count, kernel and arguments of a step
-// of this file's kinds, for planLaunches.
-func optimLaunch(s *Step) (int, string, []launchArg) {
-	switch s.Kind {
-	case StepUpdate:
-		return s.N, kernelUpdate, []launchArg{intArg(s.N), intArg(b2n(s.Decay)), intArg(b2n(s.Nesterov)),
-			bufArg(s.Out), bufArg(s.In[0]), bufArg(s.In[1]), bufArg(s.In[2])}
-	case StepStandardize:
-		n := s.Outer * s.Len
-		return n, kernelStandardize, []launchArg{intArg(n), intArg(s.Len), bufArg(s.Out), bufArg(s.In[0]), bufArg(s.In[1]), bufArg(s.In[2])}
-	case StepSmooth:
-		n := s.Outer * s.Len
-		return n, kernelSmooth, []launchArg{intArg(n), intArg(s.Len), bufArg(s.Out), bufArg(s.In[0]), bufArg(s.In[1])}
-	}
-	return 0, "", nil
-}
-
 // applyUpdate is StepUpdate: model.Update, the rule train.Optimizer
 // applies, on p with gradient g, velocity v and h = [lr, weight decay,
 // momentum]; the decay applies when decay is set.
@@ -263,9 +237,9 @@ func applyUpdate(p, g, v, h []float32, decay, nesterov bool) {
 	model.Update(p, g, v, h[0], wd, h[2], nesterov)
 }
 
-// standardizeRows is StepStandardize: x[r][j] = (x[r][j] − mean[j])/std[j]
+// StandardizeRows is StepStandardize: x[r][j] = (x[r][j] − mean[j])/std[j]
 // for the rows whose index is not -1, as model.Standardizer.Apply.
-func standardizeRows(x []float32, idx []int32, mean, std []float32, width int) {
+func StandardizeRows(x []float32, idx []int32, mean, std []float32, width int) {
 	for r, i := range idx {
 		if i < 0 {
 			continue
@@ -277,9 +251,9 @@ func standardizeRows(x []float32, idx []int32, mean, std []float32, width int) {
 	}
 }
 
-// smoothRows is StepSmooth: y[r][j] = coef[0]·y[r][j] + coef[1] for the
+// SmoothRows is StepSmooth: y[r][j] = coef[0]·y[r][j] + coef[1] for the
 // rows whose index is not -1, as train's loadSmoothed.
-func smoothRows(y []float32, idx []int32, coef []float32, classes int) {
+func SmoothRows(y []float32, idx []int32, coef []float32, classes int) {
 	for r, i := range idx {
 		if i < 0 {
 			continue
@@ -288,49 +262,4 @@ func smoothRows(y []float32, idx []int32, coef []float32, classes int) {
 			y[j] = float32(coef[0]*y[j]) + coef[1]
 		}
 	}
-}
-
-// execInput runs an input step of this file's kinds on the CPU.
-func (e *CPUExecutor) execInput(s *Step) {
-	switch s.Kind {
-	case StepStandardize:
-		standardizeRows(e.f32[s.Out], e.index, e.f32[s.In[1]], e.f32[s.In[2]], s.Len)
-	case StepSmooth:
-		smoothRows(e.f32[s.Out], e.index, e.f32[s.In[1]], s.Len)
-	}
-}
-
-// Update sets the runtime scalars and runs the update steps.
-func (e *CPUExecutor) Update(lr, weightDecay, momentum float32) error {
-	if e.p.Optim == nil {
-		return errNoOptim
-	}
-	copy(e.f32[e.p.Optim.Hyper], []float32{lr, weightDecay, momentum})
-	return e.exec(e.update)
-}
-
-// Velocity copies the velocities out.
-func (e *CPUExecutor) Velocity(vw, vb []float32) error {
-	if e.p.Optim == nil {
-		return errNoOptim
-	}
-	if err := e.p.checkParams(vw, vb); err != nil {
-		return fmt.Errorf("velocities: %w", err)
-	}
-	copy(vw, e.f32[e.p.Optim.VW])
-	copy(vb, e.f32[e.p.Optim.VB])
-	return nil
-}
-
-// SetVelocity copies the velocities in.
-func (e *CPUExecutor) SetVelocity(vw, vb []float32) error {
-	if e.p.Optim == nil {
-		return errNoOptim
-	}
-	if err := e.p.checkParams(vw, vb); err != nil {
-		return fmt.Errorf("velocities: %w", err)
-	}
-	copy(e.f32[e.p.Optim.VW], vw)
-	copy(e.f32[e.p.Optim.VB], vb)
-	return nil
 }

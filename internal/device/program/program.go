@@ -1,4 +1,4 @@
-package device
+package program
 
 import (
 	"fmt"
@@ -262,6 +262,12 @@ var fnNames = map[Fn]string{
 	FnEq: "eq", FnSum: "sum", FnMax: "max",
 }
 
+// Fns lists every function a step can apply, for checking that the
+// kernels number them alike.
+func Fns() []Fn {
+	return []Fn{FnNeg, FnExp, FnLn, FnAdd, FnSub, FnMul, FnDiv, FnEq, FnSum, FnMax}
+}
+
 func (f Fn) String() string {
 	if s, ok := fnNames[f]; ok {
 		return s
@@ -316,7 +322,7 @@ type Step struct {
 	OneHot bool
 	// GEMM describes a StepGEMM.
 	GEMM GEMM
-	// Decay and Nesterov describe a StepUpdate: whether the weight decay
+	// Decay and Nesterov Describe a StepUpdate: whether the weight decay
 	// applies to its parameter, and whether its momentum is Nesterov's.
 	Decay, Nesterov bool
 
@@ -364,8 +370,8 @@ func (s *Step) ColumnMajor() ColumnMajorGEMM {
 	}
 }
 
-// stepsOf returns the indices of the steps of the given phases, in order.
-func (p *Program) stepsOf(phases ...Phase) []int {
+// StepsOf returns the indices of the steps of the given phases, in order.
+func (p *Program) StepsOf(phases ...Phase) []int {
 	var idx []int
 	for i, s := range p.Steps {
 		for _, ph := range phases {
@@ -414,7 +420,7 @@ func (p *Program) String() string {
 	sb.WriteString("steps:\n")
 	for i := range p.Steps {
 		s := &p.Steps[i]
-		fmt.Fprintf(&sb, "  %2d %-6s %-7s %s", i, s.Phase, s.Kind, p.describe(s))
+		fmt.Fprintf(&sb, "  %2d %-6s %-7s %s", i, s.Phase, s.Kind, p.Describe(s))
 		if s.Source != "" {
 			fmt.Fprintf(&sb, "    ; %s", s.Source)
 		}
@@ -423,8 +429,8 @@ func (p *Program) String() string {
 	return sb.String()
 }
 
-// describe renders one step's computation.
-func (p *Program) describe(s *Step) string {
+// Describe renders one step's computation.
+func (p *Program) Describe(s *Step) string {
 	name := func(id BufferID) string {
 		if id < 0 || int(id) >= len(p.Buffers) {
 			return fmt.Sprintf("b%d?", id)

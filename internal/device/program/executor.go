@@ -1,4 +1,4 @@
-package device
+package program
 
 import (
 	"errors"
@@ -43,29 +43,29 @@ type Executor interface {
 	Close() error
 }
 
-// errForwardOnly is returned by Grads and SGD on a forward-only program.
-var errForwardOnly = errors.New("program was compiled without gradients")
+// ErrForwardOnly is returned by Grads and SGD on a forward-only program.
+var ErrForwardOnly = errors.New("program was compiled without gradients")
 
 // The checks below are the host side of every executor, so that the CPU and
 // CUDA executors accept and reject the same arguments.
 
-func (p *Program) checkParams(w, b []float32) error {
+func (p *Program) CheckParams(w, b []float32) error {
 	if len(w) != p.In*p.Classes || len(b) != p.Classes {
 		return fmt.Errorf("parameters have %d weights and %d biases, want %d and %d", len(w), len(b), p.In*p.Classes, p.Classes)
 	}
 	return nil
 }
 
-func (p *Program) checkBatch(x, y []float32) error {
+func (p *Program) CheckBatch(x, y []float32) error {
 	if len(x) != p.Batch*p.In || len(y) != p.Batch*p.Classes {
 		return fmt.Errorf("batch has %d pixels and %d label values, want %d×%d and %d×%d", len(x), len(y), p.Batch, p.In, p.Batch, p.Classes)
 	}
 	return nil
 }
 
-// checkDataset validates a dataset once, so that gathering needs no checks
+// CheckDataset validates a dataset once, so that gathering needs no checks
 // on the device.
-func (p *Program) checkDataset(pix []byte, labels []uint8) error {
+func (p *Program) CheckDataset(pix []byte, labels []uint8) error {
 	if len(labels) == 0 {
 		return errors.New("dataset has no labelled images")
 	}
@@ -83,9 +83,9 @@ func (p *Program) checkDataset(pix []byte, labels []uint8) error {
 	return nil
 }
 
-// indexRows writes the batch rows idx of an n-image dataset into dst (Batch
+// IndexRows writes the batch rows idx of an n-image dataset into dst (Batch
 // entries), with -1 for the padding rows after them.
-func (p *Program) indexRows(dst []int32, idx []int, n int) error {
+func (p *Program) IndexRows(dst []int32, idx []int, n int) error {
 	if n == 0 {
 		return errors.New("no dataset loaded")
 	}
@@ -104,7 +104,7 @@ func (p *Program) indexRows(dst []int32, idx []int, n int) error {
 	return nil
 }
 
-func (p *Program) checkLen(what string, dst []float32, id BufferID) error {
+func (p *Program) CheckLen(what string, dst []float32, id BufferID) error {
 	if n := p.Buffers[id].Len(); len(dst) != n {
 		return fmt.Errorf("%s: destination has %d elements, want %d", what, len(dst), n)
 	}

@@ -1,4 +1,4 @@
-package device
+package program_test
 
 import (
 	"errors"
@@ -7,9 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
+
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/softmaxctl/softmaxctl/internal/device/devicetest"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 )
 
@@ -71,7 +74,7 @@ func newSmallGraph(t *testing.T, batch, in, classes int, train bool, lossOf func
 	return sg, nil
 }
 
-// TestCompileUnsupportedOp checks that an op Compile does not know fails
+// TestCompileUnsupportedOp checks that an op program.Compile does not know fails
 // it with an error that names the op, instead of anything running it
 // somewhere else.
 func TestCompileUnsupportedOp(t *testing.T) {
@@ -109,12 +112,12 @@ func TestCompileUnsupportedOp(t *testing.T) {
 			if err != nil {
 				t.Fatalf("build graph: %v", err)
 			}
-			p, err := Compile(sg.nodes, CompileOptions{})
+			p, err := program.Compile(sg.nodes, program.CompileOptions{})
 			if err == nil {
 				t.Fatalf("Compile succeeded:\n%v", p)
 			}
-			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Compile error %q, want ErrUnsupported naming %s", err, tt.want)
+			if !errors.Is(err, program.ErrUnsupported) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Compile error %q, want program.ErrUnsupported naming %s", err, tt.want)
 			}
 		})
 	}
@@ -145,7 +148,7 @@ func TestCompileConstants(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build graph: %v", err)
 	}
-	p, err := Compile(sg.nodes, CompileOptions{})
+	p, err := program.Compile(sg.nodes, program.CompileOptions{})
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
@@ -154,13 +157,13 @@ func TestCompileConstants(t *testing.T) {
 		scalarOperand = scalarOperand || s.Scalar[0] && s.N > 1
 	}
 	for _, b := range p.Buffers {
-		folded = folded || b.Role == RoleConst && slices.Equal(b.Init, []float32{5})
+		folded = folded || b.Role == program.RoleConst && slices.Equal(b.Init, []float32{5})
 	}
 	if !scalarOperand || !folded {
 		t.Errorf("want a step with a scalar operand (%v) and the folded constant 5 (%v):\n%v", scalarOperand, folded, p)
 	}
 
-	e, err := NewCPUExecutor(p)
+	e, err := devicetest.NewExecutor(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +185,7 @@ func TestCompileConstants(t *testing.T) {
 		t.Fatal(err)
 	}
 	loss, _ := e.Loss()
-	if want := lossVal.Data().(float32); !closeTo(float64(loss), float64(want), 1e-6, 1e-5) {
+	if want := lossVal.Data().(float32); !devicetest.CloseTo(float64(loss), float64(want), 1e-6, 1e-5) {
 		t.Errorf("loss = %v, tape machine %v", loss, want)
 	}
 	dW, dB := make([]float32, in*classes), make([]float32, classes)
@@ -191,8 +194,8 @@ func TestCompileConstants(t *testing.T) {
 	}
 	gw, _ := sg.nodes.W.Grad()
 	gb, _ := sg.nodes.B.Grad()
-	compareSlices(t, "dW", dW, gw.Data().([]float32), 1e-6, 1e-4)
-	compareSlices(t, "db", dB, gb.Data().([]float32), 1e-6, 1e-4)
+	devicetest.CompareSlices(t, "dW", dW, gw.Data().([]float32), 1e-6, 1e-4)
+	devicetest.CompareSlices(t, "db", dB, gb.Data().([]float32), 1e-6, 1e-4)
 }
 
 // TestCompileTrainingProgram checks the shape of the model's training
@@ -220,12 +223,12 @@ func TestCompileTrainingProgram(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.graph, func(t *testing.T) {
-			_, gr := newGraph(t, 256, true, 1, graphKinds[i].opts...)
-			p, err := Compile(gr.Nodes(), CompileOptions{})
+			_, gr := devicetest.NewGraph(t, 256, true, 1, devicetest.GraphKinds()[i].Opts...)
+			p, err := program.Compile(gr.Nodes(), program.CompileOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := stepKinds(p)
+			got := devicetest.StepKinds(p)
 			for k, n := range tt.want {
 				if got[k] != n {
 					t.Errorf("%d %s steps, want %d\n%v", got[k], k, n, p)
@@ -244,11 +247,11 @@ func TestCompileTrainingProgram(t *testing.T) {
 					t.Errorf("listing lacks %q:\n%s", s, listing)
 				}
 			}
-			if again, err := Compile(gr.Nodes(), CompileOptions{}); err != nil || again.String() != listing {
-				t.Errorf("a second Compile gives another program (%v)", err)
+			if again, err := program.Compile(gr.Nodes(), program.CompileOptions{}); err != nil || again.String() != listing {
+				t.Errorf("a second program.Compile gives another program (%v)", err)
 			}
 			for i := range p.Steps {
-				if s := &p.Steps[i]; s.Phase == PhaseInput && s.Kind != StepGather || s.Phase == PhaseUpdate && s.Kind != StepSGD {
+				if s := &p.Steps[i]; s.Phase == program.PhaseInput && s.Kind != program.StepGather || s.Phase == program.PhaseUpdate && s.Kind != program.StepSGD {
 					t.Errorf("step %d is a %s step in phase %s", i, s.Kind, s.Phase)
 				}
 			}
@@ -258,7 +261,7 @@ func TestCompileTrainingProgram(t *testing.T) {
 
 // TestCompileRejectsBadGraphs checks the graph checks before lowering.
 func TestCompileRejectsBadGraphs(t *testing.T) {
-	_, gr := newGraph(t, 8, true, 1)
+	_, gr := devicetest.NewGraph(t, 8, true, 1)
 	good := gr.Nodes()
 	tests := []struct {
 		name string
@@ -274,14 +277,14 @@ func TestCompileRejectsBadGraphs(t *testing.T) {
 	for _, tt := range tests {
 		n := good
 		tt.edit(&n)
-		if _, err := Compile(n, CompileOptions{}); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := program.Compile(n, program.CompileOptions{}); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
 		}
 	}
 }
 
 // TestColumnMajorGEMM checks the row-major to column-major mapping every
-// GEMM goes through on the way to cuBLAS: a reference column-major Sgemm
+// program.GEMM goes through on the way to cuBLAS: a reference column-major Sgemm
 // given the mapped arguments must give the row-major product.
 func TestColumnMajorGEMM(t *testing.T) {
 	const m, n, k = 5, 3, 4
@@ -295,7 +298,7 @@ func TestColumnMajorGEMM(t *testing.T) {
 	}
 	for _, ta := range []bool{false, true} {
 		for _, tb := range []bool{false, true} {
-			g := GEMM{TransA: ta, TransB: tb, M: m, N: n, K: k, LDA: k, LDB: n, LDC: n}
+			g := program.GEMM{TransA: ta, TransB: tb, M: m, N: n, K: k, LDA: k, LDB: n, LDC: n}
 			if ta {
 				g.LDA = m
 			}
@@ -304,9 +307,11 @@ func TestColumnMajorGEMM(t *testing.T) {
 			}
 			a, b := random(m*k), random(k*n)
 			// Buffers 0, 1, 2 are A, B and C.
-			s := Step{Kind: StepGEMM, GEMM: g, In: []BufferID{0, 1}, Out: 2}
+			s := program.Step{Kind: program.StepGEMM, GEMM: g, In: []program.BufferID{0, 1}, Out: 2}
 			want := make([]float32, m*n)
-			gemm(g, want, a, b)
+			if err := program.ExecFloat(&s, want, [][]float32{a, b}); err != nil {
+				t.Fatal(err)
+			}
 			// The product by definition, for gemm itself.
 			for i := range m {
 				for j := range n {
@@ -342,7 +347,7 @@ func TestColumnMajorGEMM(t *testing.T) {
 
 // columnMajorSgemm is cuBLAS's Sgemm with alpha 1 and beta 0: C (M×N,
 // column-major) = op(A)·op(B).
-func columnMajorSgemm(g ColumnMajorGEMM, a, b, c []float32) {
+func columnMajorSgemm(g program.ColumnMajorGEMM, a, b, c []float32) {
 	for j := range g.N {
 		for i := range g.M {
 			var sum float32

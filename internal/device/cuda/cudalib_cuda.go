@@ -1,6 +1,6 @@
 //go:build softmaxctl_cuda
 
-package device
+package cuda
 
 /*
 #cgo LDFLAGS: -ldl
@@ -156,6 +156,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
 )
 
 // A cudaLibrary is one of the toolkit libraries softmaxctl opens at run
@@ -410,20 +412,13 @@ func newCublasHandle() (*cublasHandle, error) {
 
 // sgemm enqueues the column-major C = op(A)·op(B) of g on the default
 // stream, over device addresses a, b and c.
-func (h *cublasHandle) sgemm(g ColumnMajorGEMM, a, b, c uint64) error {
+func (h *cublasHandle) sgemm(g program.ColumnMajorGEMM, a, b, c uint64) error {
 	r := C.smx_sgemm(h.h, C.int(b2int(g.TransA)), C.int(b2int(g.TransB)), C.int(g.M), C.int(g.N), C.int(g.K),
 		C.CUdeviceptr(a), C.int(g.LDA), C.CUdeviceptr(b), C.int(g.LDB), C.CUdeviceptr(c), C.int(g.LDC))
 	if r != C.CUBLAS_STATUS_SUCCESS {
 		return cublasError{op: "cuBLAS Sgemm", code: r}
 	}
 	return nil
-}
-
-func b2int(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // NVRTC is called through the pointers above rather than through

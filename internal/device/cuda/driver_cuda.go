@@ -1,6 +1,6 @@
 //go:build softmaxctl_cuda
 
-package device
+package cuda
 
 /*
 #cgo LDFLAGS: -lcuda -Wl,--wrap=cuInit

@@ -1,4 +1,4 @@
-package device
+package program_test
 
 import (
 	"errors"
@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
+
+	"github.com/softmaxctl/softmaxctl/internal/device/devicetest"
 )
 
 // pinnedGorgonia is the Gorgonia release whose unexported op types, field
@@ -18,7 +22,7 @@ const pinnedGorgonia = "v0.9.18"
 // instead of the compiler failing later on a user's GPU run.
 func TestGorgoniaVersionIsTheOneTheCompilerReads(t *testing.T) {
 	// Test binaries carry no dependency list, so read go.mod itself.
-	mod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	mod, err := os.ReadFile(filepath.Join("..", "..", "..", "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +36,7 @@ func TestGorgoniaVersionIsTheOneTheCompilerReads(t *testing.T) {
 		f := strings.Fields(line)
 		if len(f) >= 2 && f[0] == "gorgonia.org/gorgonia" {
 			if f[1] != pinnedGorgonia {
-				t.Fatalf("go.mod requires gorgonia.org/gorgonia %s, but internal/device/compile.go reads the unexported op types, fields and printed symbols of %s: "+
+				t.Fatalf("go.mod requires gorgonia.org/gorgonia %s, but internal/device/program/compile.go reads the unexported op types, fields and printed symbols of %s: "+
 					"check opKind's type names, field()'s field names and unaryFns/binary's op symbols against the new version, then update pinnedGorgonia", f[1], pinnedGorgonia)
 			}
 			return
@@ -46,9 +50,9 @@ func TestGorgoniaVersionIsTheOneTheCompilerReads(t *testing.T) {
 // this fail with the op's name, not a wrong program.
 func TestCompilerKnowsEveryModelOp(t *testing.T) {
 	for _, train := range []bool{false, true} {
-		_, gr := newGraph(t, 8, train, 1)
-		_, err := Compile(gr.Nodes(), CompileOptions{})
-		if errors.Is(err, ErrUnsupported) {
+		_, gr := devicetest.NewGraph(t, 8, train, 1)
+		_, err := program.Compile(gr.Nodes(), program.CompileOptions{})
+		if errors.Is(err, program.ErrUnsupported) {
 			t.Fatalf("train=%v: the model's graph uses an op the device compiler does not know (has Gorgonia changed?): %v", train, err)
 		}
 		if err != nil {

@@ -1,6 +1,6 @@
 //go:build softmaxctl_cuda
 
-package device
+package cuda
 
 /*
 #include <stdlib.h>
@@ -38,6 +38,7 @@ import (
 	"runtime"
 	"unsafe"
 
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
 	"gorgonia.org/cu"
 )
 
@@ -48,7 +49,7 @@ import (
 //go:embed kernels/kernels.cu
 var kernelSource string
 
-// CUDAExecutor runs a Program on GPU 0: every buffer allocated on the
+// Executor runs a program.Program on GPU 0: every buffer allocated on the
 // device once, the kernels of kernels/kernels.cu compiled with NVRTC for
 // the GPU's architecture, and GEMMs through cuBLAS. It follows the launch
 // plan (launch.go) step by step, the same steps the CPU executor runs.
@@ -63,14 +64,14 @@ var kernelSource string
 // All executors share the GPU's primary context. A context is current on
 // one OS thread at a time, so every method locks its goroutine to its
 // thread and makes the context current there first.
-type CUDAExecutor struct {
-	p      *Program
+type Executor struct {
+	p      *program.Program
 	gpu    *gpu
 	mod    C.CUmodule
 	loaded bool // mod holds a loaded module
 	fns    map[string]C.CUfunction
 	blas   *cublasHandle  // the process's, shared (gpu.blasHandle)
-	mem    []cu.DevicePtr // by BufferID; 0 for a dataset buffer until LoadDataset
+	mem    []cu.DevicePtr // by program.BufferID; 0 for a dataset buffer until LoadDataset
 	images int            // images of the loaded dataset
 
 	input, run, update []launch // the launches of GatherBatch, Run and SGD, in program order
@@ -93,14 +94,14 @@ type CUDAExecutor struct {
 	indexBusy, hyperBusy, unsynced bool
 }
 
-var _ Executor = (*CUDAExecutor)(nil)
+var _ program.Executor = (*Executor)(nil)
 
-// NewCUDAExecutor compiles the kernels for GPU 0 (once per process),
+// Open compiles the kernels for GPU 0 (once per process),
 // loads them into the GPU's primary context, and allocates and initialises
 // the buffers of p: constants uploaded, temporaries set to NaN as on the
 // CPU executor.
-func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
-	if err := p.validate(); err != nil {
+func Open(p *program.Program) (_ *Executor, err error) {
+	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("cuda executor: invalid program: %w", err)
 	}
 	plan, err := planLaunches(p)
@@ -115,7 +116,7 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda executor: %w", err)
 	}
-	e := &CUDAExecutor{p: p, gpu: g, fns: map[string]C.CUfunction{}, mem: make([]cu.DevicePtr, len(p.Buffers))}
+	e := &Executor{p: p, gpu: g, fns: map[string]C.CUfunction{}, mem: make([]cu.DevicePtr, len(p.Buffers))}
 	done, err := e.enter()
 	if err != nil {
 		return nil, err
@@ -157,9 +158,9 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 			return nil, fmt.Errorf("cuda executor: allocate %s (%d elements): %w", b.Name, n, fromCU(err))
 		}
 		switch {
-		case b.Role == RoleConst:
+		case b.Role == program.RoleConst:
 			err = cu.MemcpyHtoD(e.mem[i], unsafe.Pointer(&b.Init[0]), int64(4*n))
-		case b.Role == RoleTemp:
+		case b.Role == program.RoleTemp:
 			err = cu.MemsetD32(e.mem[i], nan, int64(n))
 		case b.Dtype.Size() == 4:
 			err = cu.MemsetD32(e.mem[i], 0, int64(n))
@@ -171,9 +172,9 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 
 	for _, l := range plan {
 		switch l.phase {
-		case PhaseInput:
+		case program.PhaseInput:
 			e.input = append(e.input, l)
-		case PhaseUpdate:
+		case program.PhaseUpdate:
 			e.update = append(e.update, l)
 		default:
 			// Forward and backward together, in program order: the
@@ -197,8 +198,8 @@ func NewCUDAExecutor(p *Program) (_ *CUDAExecutor, err error) {
 
 // allocHost allocates the pinned staging area: the batch's index, the
 // update's scalars, the loss and the logits.
-func (e *CUDAExecutor) allocHost() error {
-	nIndex, nHyper, nLogits := e.p.Batch, hyperLen, e.p.Buffers[e.p.Logits].Len()
+func (e *Executor) allocHost() error {
+	nIndex, nHyper, nLogits := e.p.Batch, program.HyperLen, e.p.Buffers[e.p.Logits].Len()
 	bytes := 4 * (nIndex + nHyper + 1 + nLogits)
 	if r := C.cuMemAllocHost(&e.host, C.size_t(bytes)); r != C.CUDA_SUCCESS {
 		e.host = nil
@@ -212,7 +213,7 @@ func (e *CUDAExecutor) allocHost() error {
 
 // enter locks the calling goroutine to its thread and makes the GPU's
 // primary context current there; call the returned function when done.
-func (e *CUDAExecutor) enter() (func(), error) {
+func (e *Executor) enter() (func(), error) {
 	runtime.LockOSThread()
 	if e.mem == nil {
 		runtime.UnlockOSThread()
@@ -227,7 +228,7 @@ func (e *CUDAExecutor) enter() (func(), error) {
 
 // wait blocks until the GPU has run everything enqueued, so that a fault
 // in a kernel is reported, named by what; the staging area is free again.
-func (e *CUDAExecutor) wait(what string) error {
+func (e *Executor) wait(what string) error {
 	err := cu.Synchronize()
 	e.unsynced, e.indexBusy, e.hyperBusy = false, false, false
 	if err != nil {
@@ -238,7 +239,7 @@ func (e *CUDAExecutor) wait(what string) error {
 
 // settle waits for the GPU if work was enqueued since it last did, before
 // a synchronous copy, so that a kernel's fault is reported as such.
-func (e *CUDAExecutor) settle(what string) error {
+func (e *Executor) settle(what string) error {
 	if !e.unsynced {
 		return nil
 	}
@@ -247,7 +248,7 @@ func (e *CUDAExecutor) settle(what string) error {
 
 // upload copies n elements of size bytes from src to buffer id, waiting
 // for the copy.
-func (e *CUDAExecutor) upload(id BufferID, src unsafe.Pointer, n int) error {
+func (e *Executor) upload(id program.BufferID, src unsafe.Pointer, n int) error {
 	b := e.p.Buffers[id]
 	if err := cu.MemcpyHtoD(e.mem[id], src, int64(n*b.Dtype.Size())); err != nil {
 		return fmt.Errorf("copy %s to the GPU: %w", b.Name, fromCU(err))
@@ -257,7 +258,7 @@ func (e *CUDAExecutor) upload(id BufferID, src unsafe.Pointer, n int) error {
 
 // stage enqueues the copy of n 4-byte elements of the staging area at src
 // to buffer id.
-func (e *CUDAExecutor) stage(id BufferID, src unsafe.Pointer, n int) error {
+func (e *Executor) stage(id program.BufferID, src unsafe.Pointer, n int) error {
 	if err := cu.MemcpyHtoDAsync(e.mem[id], src, int64(4*n), cu.NoStream); err != nil {
 		return fmt.Errorf("copy %s to the GPU: %w", e.p.Buffers[id].Name, fromCU(err))
 	}
@@ -266,7 +267,7 @@ func (e *CUDAExecutor) stage(id BufferID, src unsafe.Pointer, n int) error {
 }
 
 // download copies buffer id, n elements long, to dst.
-func (e *CUDAExecutor) download(dst unsafe.Pointer, id BufferID, n int) error {
+func (e *Executor) download(dst unsafe.Pointer, id program.BufferID, n int) error {
 	b := e.p.Buffers[id]
 	if err := e.settle("copy " + b.Name + " from the GPU"); err != nil {
 		return err
@@ -278,8 +279,8 @@ func (e *CUDAExecutor) download(dst unsafe.Pointer, id BufferID, n int) error {
 }
 
 // SetParams copies W and b to the GPU.
-func (e *CUDAExecutor) SetParams(w, b []float32) error {
-	if err := e.p.checkParams(w, b); err != nil {
+func (e *Executor) SetParams(w, b []float32) error {
+	if err := e.p.CheckParams(w, b); err != nil {
 		return err
 	}
 	done, err := e.enter()
@@ -294,8 +295,8 @@ func (e *CUDAExecutor) SetParams(w, b []float32) error {
 }
 
 // Params copies W and b from the GPU.
-func (e *CUDAExecutor) Params(w, b []float32) error {
-	if err := e.p.checkParams(w, b); err != nil {
+func (e *Executor) Params(w, b []float32) error {
+	if err := e.p.CheckParams(w, b); err != nil {
 		return err
 	}
 	done, err := e.enter()
@@ -311,8 +312,8 @@ func (e *CUDAExecutor) Params(w, b []float32) error {
 
 // LoadDataset copies a dataset's pixels and labels to the GPU, replacing
 // any loaded before.
-func (e *CUDAExecutor) LoadDataset(pix []byte, labels []uint8) error {
-	if err := e.p.checkDataset(pix, labels); err != nil {
+func (e *Executor) LoadDataset(pix []byte, labels []uint8) error {
+	if err := e.p.CheckDataset(pix, labels); err != nil {
 		return err
 	}
 	done, err := e.enter()
@@ -326,7 +327,7 @@ func (e *CUDAExecutor) LoadDataset(pix []byte, labels []uint8) error {
 	}
 	e.images = 0
 	for _, d := range []struct {
-		id   BufferID
+		id   program.BufferID
 		data []byte
 	}{{e.p.Pixels, pix}, {e.p.Labels, labels}} {
 		if e.mem[d.id] != 0 {
@@ -348,7 +349,7 @@ func (e *CUDAExecutor) LoadDataset(pix []byte, labels []uint8) error {
 
 // GatherBatch enqueues the copy of the batch's indices and the gather
 // kernels, which build X and Y from the dataset on the GPU.
-func (e *CUDAExecutor) GatherBatch(idx []int) error {
+func (e *Executor) GatherBatch(idx []int) error {
 	done, err := e.enter()
 	if err != nil {
 		return err
@@ -360,7 +361,7 @@ func (e *CUDAExecutor) GatherBatch(idx []int) error {
 			return err
 		}
 	}
-	if err := e.p.indexRows(e.index, idx, e.images); err != nil {
+	if err := e.p.IndexRows(e.index, idx, e.images); err != nil {
 		return fmt.Errorf("gather batch: %w", err)
 	}
 	if err := e.stage(e.p.Index, unsafe.Pointer(&e.index[0]), len(e.index)); err != nil {
@@ -371,8 +372,8 @@ func (e *CUDAExecutor) GatherBatch(idx []int) error {
 }
 
 // SetBatch copies x and y to the GPU.
-func (e *CUDAExecutor) SetBatch(x, y []float32) error {
-	if err := e.p.checkBatch(x, y); err != nil {
+func (e *Executor) SetBatch(x, y []float32) error {
+	if err := e.p.CheckBatch(x, y); err != nil {
 		return err
 	}
 	done, err := e.enter()
@@ -388,7 +389,7 @@ func (e *CUDAExecutor) SetBatch(x, y []float32) error {
 
 // Run enqueues the forward and backward steps, then the copies of the
 // loss and the logits into the staging area, which Loss and Logits read.
-func (e *CUDAExecutor) Run() error {
+func (e *Executor) Run() error {
 	done, err := e.enter()
 	if err != nil {
 		return err
@@ -399,7 +400,7 @@ func (e *CUDAExecutor) Run() error {
 	}
 	for _, c := range []struct {
 		dst []float32
-		id  BufferID
+		id  program.BufferID
 	}{{e.loss, e.p.Loss}, {e.logits, e.p.Logits}} {
 		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&c.dst[0]), e.mem[c.id], int64(4*len(c.dst)), cu.NoStream); err != nil {
 			return fmt.Errorf("copy %s from the GPU: %w", e.p.Buffers[c.id].Name, fromCU(err))
@@ -411,7 +412,7 @@ func (e *CUDAExecutor) Run() error {
 
 // results waits for the GPU when work was enqueued since it last did:
 // the staged loss and logits are then those of the last Run.
-func (e *CUDAExecutor) results() error {
+func (e *Executor) results() error {
 	done, err := e.enter()
 	if err != nil {
 		return err
@@ -421,7 +422,7 @@ func (e *CUDAExecutor) results() error {
 }
 
 // Loss is the loss of the last Run.
-func (e *CUDAExecutor) Loss() (float32, error) {
+func (e *Executor) Loss() (float32, error) {
 	if err := e.results(); err != nil {
 		return 0, err
 	}
@@ -429,8 +430,8 @@ func (e *CUDAExecutor) Loss() (float32, error) {
 }
 
 // Logits copies the logits of the last Run into dst.
-func (e *CUDAExecutor) Logits(dst []float32) error {
-	if err := e.p.checkLen("logits", dst, e.p.Logits); err != nil {
+func (e *Executor) Logits(dst []float32) error {
+	if err := e.p.CheckLen("logits", dst, e.p.Logits); err != nil {
 		return err
 	}
 	if err := e.results(); err != nil {
@@ -441,11 +442,11 @@ func (e *CUDAExecutor) Logits(dst []float32) error {
 }
 
 // Grads copies the gradients of the last Run from the GPU.
-func (e *CUDAExecutor) Grads(dW, dB []float32) error {
+func (e *Executor) Grads(dW, dB []float32) error {
 	if !e.p.Train() {
-		return errForwardOnly
+		return program.ErrForwardOnly
 	}
-	if err := e.p.checkParams(dW, dB); err != nil {
+	if err := e.p.CheckParams(dW, dB); err != nil {
 		return fmt.Errorf("gradients: %w", err)
 	}
 	done, err := e.enter()
@@ -460,19 +461,19 @@ func (e *CUDAExecutor) Grads(dW, dB []float32) error {
 }
 
 // SGD enqueues the copy of lr and the update steps.
-func (e *CUDAExecutor) SGD(lr float32) error {
+func (e *Executor) SGD(lr float32) error {
 	if !e.p.Train() {
-		return errForwardOnly
+		return program.ErrForwardOnly
 	}
 	if e.p.Optim != nil {
-		return errOptimSGD
+		return program.ErrOptimSGD
 	}
 	return e.enqueueUpdate(e.p.LR, lr)
 }
 
 // enqueueUpdate stages the update's scalars (lr, then the rest) for
 // buffer id and enqueues the update steps.
-func (e *CUDAExecutor) enqueueUpdate(id BufferID, scalars ...float32) error {
+func (e *Executor) enqueueUpdate(id program.BufferID, scalars ...float32) error {
 	done, err := e.enter()
 	if err != nil {
 		return err
@@ -494,7 +495,7 @@ func (e *CUDAExecutor) enqueueUpdate(id BufferID, scalars ...float32) error {
 // Close frees the GPU memory and the module. The primary context and the
 // cuBLAS handle stay for the process's other executors. The executor
 // cannot be used afterwards.
-func (e *CUDAExecutor) Close() error {
+func (e *Executor) Close() error {
 	done, err := e.enter()
 	if err != nil {
 		return err
@@ -505,7 +506,7 @@ func (e *CUDAExecutor) Close() error {
 
 // release frees what e holds, with the context current, after the GPU has
 // finished what was enqueued.
-func (e *CUDAExecutor) release() error {
+func (e *Executor) release() error {
 	var errs []error
 	if e.unsynced {
 		if err := e.wait("close"); err != nil {
@@ -545,7 +546,7 @@ func (e *CUDAExecutor) release() error {
 
 // launchAll enqueues launches in order on the default stream, which also
 // orders them with cuBLAS's calls and with the copies.
-func (e *CUDAExecutor) launchAll(ls []launch) error {
+func (e *Executor) launchAll(ls []launch) error {
 	for i := range ls {
 		l := &ls[i]
 		if err := e.launch(l); err != nil {
@@ -556,14 +557,14 @@ func (e *CUDAExecutor) launchAll(ls []launch) error {
 	return nil
 }
 
-func (e *CUDAExecutor) launch(l *launch) error {
+func (e *Executor) launch(l *launch) error {
 	if l.kernel == "" {
 		g := l.gemm
 		return e.blas.sgemm(g, uint64(e.mem[g.A]), uint64(e.mem[g.B]), uint64(e.mem[g.C]))
 	}
 	argv := unsafe.Slice((*uint64)(e.args), len(l.args))
 	for i, a := range l.args {
-		if a.buf != NoBuffer {
+		if a.buf != program.NoBuffer {
 			argv[i] = uint64(e.mem[a.buf])
 		} else {
 			argv[i] = uint64(a.val)

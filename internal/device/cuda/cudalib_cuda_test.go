@@ -1,6 +1,6 @@
 //go:build softmaxctl_cuda
 
-package device
+package cuda
 
 import (
 	"bufio"

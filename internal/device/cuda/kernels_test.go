@@ -1,4 +1,4 @@
-package device
+package cuda
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/softmaxctl/softmaxctl/internal/device/devicetest"
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
 	"github.com/softmaxctl/softmaxctl/internal/model"
 	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
@@ -31,17 +33,17 @@ func readKernels(t *testing.T) string {
 }
 
 // TestKernelOpCodes checks that the OP_* numbers of the kernels are the
-// values of Fn.
+// values of program.Fn.
 func TestKernelOpCodes(t *testing.T) {
 	src := readKernels(t)
 	defs := regexp.MustCompile(`(?m)^#define OP_([A-Z]+) (\d+)$`).FindAllStringSubmatch(src, -1)
-	if len(defs) != len(fnNames) {
-		t.Errorf("kernels define %d OP_ codes, Fn has %d functions", len(defs), len(fnNames))
+	if len(defs) != len(program.Fns()) {
+		t.Errorf("kernels define %d OP_ codes, program.Fn has %d functions", len(defs), len(program.Fns()))
 	}
 	for _, d := range defs {
 		v, _ := strconv.Atoi(d[2])
-		if got := Fn(v).String(); got != strings.ToLower(d[1]) {
-			t.Errorf("OP_%s is %d, which is Fn %s", d[1], v, got)
+		if got := program.Fn(v).String(); got != strings.ToLower(d[1]) {
+			t.Errorf("OP_%s is %d, which is program.Fn %s", d[1], v, got)
 		}
 	}
 }
@@ -111,7 +113,7 @@ func buildKernelHost(t *testing.T) string {
 }
 
 // runKernelHost runs the launches of plan over buffers (each a []float32,
-// []int32 or []byte, in BufferID order) on the host and returns the
+// []int32 or []byte, in program.BufferID order) on the host and returns the
 // buffers' final contents.
 func runKernelHost(t *testing.T, harness string, buffers []any, plan []launch) []any {
 	t.Helper()
@@ -120,14 +122,14 @@ func runKernelHost(t *testing.T, harness string, buffers []any, plan []launch) [
 	in.WriteString("SMXKRN01")
 	w64(int64(len(buffers)))
 	for _, b := range buffers {
-		var dtype Dtype
+		var dtype program.Dtype
 		switch b.(type) {
 		case []float32:
-			dtype = Float32
+			dtype = program.Float32
 		case []int32:
-			dtype = Int32
+			dtype = program.Int32
 		case []byte:
-			dtype = Uint8
+			dtype = program.Uint8
 		default:
 			t.Fatalf("buffer of type %T", b)
 		}
@@ -140,7 +142,7 @@ func runKernelHost(t *testing.T, harness string, buffers []any, plan []launch) [
 		if l.kernel == "" {
 			g := l.gemm
 			w64(1)
-			for _, v := range []int{b2i(g.TransA), b2i(g.TransB), g.M, g.N, g.K, int(g.A), g.LDA, int(g.B), g.LDB, int(g.C), g.LDC} {
+			for _, v := range []int{b2int(g.TransA), b2int(g.TransB), g.M, g.N, g.K, int(g.A), g.LDA, int(g.B), g.LDB, int(g.C), g.LDC} {
 				w64(int64(v))
 			}
 			continue
@@ -152,7 +154,7 @@ func runKernelHost(t *testing.T, harness string, buffers []any, plan []launch) [
 		w64(int64(l.block))
 		w64(int64(len(l.args)))
 		for _, a := range l.args {
-			if a.buf != NoBuffer {
+			if a.buf != program.NoBuffer {
 				w64(0)
 				w64(int64(a.buf))
 			} else {
@@ -205,21 +207,21 @@ func nanFloats(n int) []float32 {
 // CPU executor's.
 func TestKernelsOnHost(t *testing.T) {
 	harness := buildKernelHost(t)
-	for _, k := range graphKinds {
-		t.Run(k.name, func(t *testing.T) { testKernelsOnHost(t, harness, k.opts) })
+	for _, k := range devicetest.GraphKinds() {
+		t.Run(k.Name, func(t *testing.T) { testKernelsOnHost(t, harness, k.Opts) })
 	}
 }
 
 func testKernelsOnHost(t *testing.T, harness string, opts []model.GraphOption) {
 	const batch, n, rows = 64, 300, 45
-	m, gr := newGraph(t, batch, true, 5, opts...)
-	p, e := compileGraph(t, gr, CompileOptions{})
+	m, gr := devicetest.NewGraph(t, batch, true, 5, opts...)
+	p, e := devicetest.Compile(t, gr, program.CompileOptions{})
 	plan, err := planLaunches(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
-	pix, labels := randomDataset(rng, n)
+	pix, labels := devicetest.RandomDataset(rng, n)
 	idx := rng.Perm(n)[:rows]
 	const lr = 0.25
 
@@ -227,12 +229,12 @@ func testKernelsOnHost(t *testing.T, harness string, opts []model.GraphOption) {
 	// parameters, constants, dataset, index and learning rate set, every
 	// other float NaN so that reading an unwritten element shows.
 	index := make([]int32, batch)
-	if err := p.indexRows(index, idx, n); err != nil {
+	if err := p.IndexRows(index, idx, n); err != nil {
 		t.Fatal(err)
 	}
 	buffers := make([]any, len(p.Buffers))
 	for id, b := range p.Buffers {
-		switch BufferID(id) {
+		switch program.BufferID(id) {
 		case p.W:
 			buffers[id] = m.W
 		case p.B:
@@ -247,7 +249,7 @@ func testKernelsOnHost(t *testing.T, harness string, opts []model.GraphOption) {
 			buffers[id] = index
 		default:
 			f := nanFloats(b.Len())
-			if b.Role == RoleConst {
+			if b.Role == program.RoleConst {
 				copy(f, b.Init)
 			}
 			buffers[id] = f
@@ -269,44 +271,44 @@ func testKernelsOnHost(t *testing.T, harness string, opts []model.GraphOption) {
 		t.Fatal(err)
 	}
 	for id, b := range p.Buffers {
-		if b.Dtype != Float32 {
+		if b.Dtype != program.Float32 {
 			continue
 		}
-		want := e.f32[id]
+		want := e.Buffer(program.BufferID(id))
 		if slices.ContainsFunc(want, func(v float32) bool { return v != v }) {
 			t.Errorf("CPU executor left NaN in %s", b.Name)
 		}
 		// Only exp and log may differ (libm against Go's math); every
 		// other operation is the same float32 arithmetic in the same order.
-		worst := compareSlices(t, b.Name, got[id].([]float32), want, 1e-6, 1e-5)
+		worst := devicetest.CompareSlices(t, b.Name, got[id].([]float32), want, 1e-6, 1e-5)
 		t.Logf("%-6s %-6s max |Δ| %.3g", b.Name, b.Role, worst)
 	}
 }
 
 // TestKernelStepsOnHost runs one step of every kind, with geometries the
 // model's graph does not use (repeats of axes longer than 1, reductions
-// with an inner axis, scalar operands on either side, every GEMM
+// with an inner axis, scalar operands on either side, every program.GEMM
 // transpose, partial blocks), on the host-compiled kernels and compares
 // each output with the CPU semantics.
 func TestKernelStepsOnHost(t *testing.T) {
 	harness := buildKernelHost(t)
 	rng := rand.New(rand.NewPCG(9, 9))
-	p := &Program{}
+	p := &program.Program{}
 	var init []any
-	buf := func(data any) BufferID {
+	buf := func(data any) program.BufferID {
 		init = append(init, data)
-		b := Buffer{Name: fmt.Sprintf("b%d", len(init)-1)}
+		b := program.Buffer{Name: fmt.Sprintf("b%d", len(init)-1)}
 		switch d := data.(type) {
 		case []float32:
 			b.Shape = []int{len(d)}
 		case []int32:
-			b.Dtype, b.Shape = Int32, []int{len(d)}
+			b.Dtype, b.Shape = program.Int32, []int{len(d)}
 		case []byte:
-			b.Dtype = Uint8
+			b.Dtype = program.Uint8
 		}
-		return p.add(b)
+		return p.Add(b)
 	}
-	random := func(n int, lo, hi float32) BufferID {
+	random := func(n int, lo, hi float32) program.BufferID {
 		d := make([]float32, n)
 		for i := range d {
 			d[i] = lo + (hi-lo)*rng.Float32()
@@ -317,41 +319,41 @@ func TestKernelStepsOnHost(t *testing.T) {
 		}
 		return buf(d)
 	}
-	out := func(n int) BufferID { return buf(nanFloats(n)) }
-	add := func(s Step) { p.Steps = append(p.Steps, s) }
+	out := func(n int) program.BufferID { return buf(nanFloats(n)) }
+	add := func(s program.Step) { p.Steps = append(p.Steps, s) }
 
 	const n = 300 // more than one block, the last one partial
 	a, b, pos, one := random(n, -3, 3), random(n, -3, 3), random(n, 0.1, 5), random(1, -2, 2)
-	for _, fn := range []Fn{FnNeg, FnExp, FnLn} {
-		add(Step{Kind: StepUnary, Fn: fn, N: n, In: []BufferID{pos}, Out: out(n)})
+	for _, fn := range []program.Fn{program.FnNeg, program.FnExp, program.FnLn} {
+		add(program.Step{Kind: program.StepUnary, Fn: fn, N: n, In: []program.BufferID{pos}, Out: out(n)})
 	}
-	for _, fn := range []Fn{FnAdd, FnSub, FnMul, FnDiv, FnEq} {
-		kind := StepBinary
-		if fn == FnEq {
-			kind = StepCompare
+	for _, fn := range []program.Fn{program.FnAdd, program.FnSub, program.FnMul, program.FnDiv, program.FnEq} {
+		kind := program.StepBinary
+		if fn == program.FnEq {
+			kind = program.StepCompare
 		}
-		add(Step{Kind: kind, Fn: fn, N: n, In: []BufferID{a, b}, Out: out(n)})
-		add(Step{Kind: kind, Fn: fn, N: n, In: []BufferID{one, b}, Scalar: [2]bool{true, false}, Out: out(n)})
-		add(Step{Kind: kind, Fn: fn, N: n, In: []BufferID{a, one}, Scalar: [2]bool{false, true}, Out: out(n)})
+		add(program.Step{Kind: kind, Fn: fn, N: n, In: []program.BufferID{a, b}, Out: out(n)})
+		add(program.Step{Kind: kind, Fn: fn, N: n, In: []program.BufferID{one, b}, Scalar: [2]bool{true, false}, Out: out(n)})
+		add(program.Step{Kind: kind, Fn: fn, N: n, In: []program.BufferID{a, one}, Scalar: [2]bool{false, true}, Out: out(n)})
 	}
-	add(Step{Kind: StepRepeat, Outer: 3, Len: 4, Reps: 5, Inner: 2, In: []BufferID{random(3*4*2, -1, 1)}, Out: out(3 * 4 * 5 * 2)})
-	add(Step{Kind: StepRepeat, Outer: 1, Len: 70, Reps: 3, Inner: 1, In: []BufferID{random(70, -1, 1)}, Out: out(210)})
-	for _, fn := range []Fn{FnSum, FnMax} {
-		add(Step{Kind: StepReduce, Fn: fn, Outer: 3, Len: 7, Inner: 4, In: []BufferID{random(3*7*4, -1, 1)}, Out: out(12)})
-		add(Step{Kind: StepReduce, Fn: fn, Outer: 1, Len: 600, Inner: 1, In: []BufferID{random(600, -1, 1)}, Out: out(1)})
+	add(program.Step{Kind: program.StepRepeat, Outer: 3, Len: 4, Reps: 5, Inner: 2, In: []program.BufferID{random(3*4*2, -1, 1)}, Out: out(3 * 4 * 5 * 2)})
+	add(program.Step{Kind: program.StepRepeat, Outer: 1, Len: 70, Reps: 3, Inner: 1, In: []program.BufferID{random(70, -1, 1)}, Out: out(210)})
+	for _, fn := range []program.Fn{program.FnSum, program.FnMax} {
+		add(program.Step{Kind: program.StepReduce, Fn: fn, Outer: 3, Len: 7, Inner: 4, In: []program.BufferID{random(3*7*4, -1, 1)}, Out: out(12)})
+		add(program.Step{Kind: program.StepReduce, Fn: fn, Outer: 1, Len: 600, Inner: 1, In: []program.BufferID{random(600, -1, 1)}, Out: out(1)})
 	}
 	for _, dims := range [][3]int{{5, 3, 4}, {37, 11, 29}} {
 		m, nn, k := dims[0], dims[1], dims[2]
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {
-				g := GEMM{TransA: ta, TransB: tb, M: m, N: nn, K: k, LDA: k, LDB: nn, LDC: nn}
+				g := program.GEMM{TransA: ta, TransB: tb, M: m, N: nn, K: k, LDA: k, LDB: nn, LDC: nn}
 				if ta {
 					g.LDA = m
 				}
 				if tb {
 					g.LDB = k
 				}
-				add(Step{Kind: StepGEMM, GEMM: g, In: []BufferID{random(m*k, -1, 1), random(k*nn, -1, 1)}, Out: out(m * nn)})
+				add(program.Step{Kind: program.StepGEMM, GEMM: g, In: []program.BufferID{random(m*k, -1, 1), random(k*nn, -1, 1)}, Out: out(m * nn)})
 			}
 		}
 	}
@@ -359,7 +361,7 @@ func TestKernelStepsOnHost(t *testing.T) {
 	// cross-entropy and its derivative over 300 rows (more than one block
 	// of threads) of 5 classes with logits up to ±1e4, soft labels and
 	// padding rows.
-	add(Step{Kind: StepBiasAdd, N: 42 * 7, Len: 7, In: []BufferID{random(42*7, -3, 3), random(7, -1, 1)}, Out: out(42 * 7)})
+	add(program.Step{Kind: program.StepBiasAdd, N: 42 * 7, Len: 7, In: []program.BufferID{random(42*7, -3, 3), random(7, -1, 1)}, Out: out(42 * 7)})
 	const rows, classes5 = 300, 5
 	logits := make([]float32, rows*classes5)
 	labels5 := make([]float32, rows*classes5)
@@ -381,8 +383,8 @@ func TestKernelStepsOnHost(t *testing.T) {
 		}
 	}
 	lg, lb := buf(logits), buf(labels5)
-	add(Step{Kind: StepSoftmaxXent, Outer: rows, Len: classes5, In: []BufferID{lg, lb}, Out: out(1)})
-	add(Step{Kind: StepSoftmaxXentGrad, Outer: rows, Len: classes5, In: []BufferID{lg, lb, random(1, 0.5, 2)}, Out: out(rows * classes5)})
+	add(program.Step{Kind: program.StepSoftmaxXent, Outer: rows, Len: classes5, In: []program.BufferID{lg, lb}, Out: out(1)})
+	add(program.Step{Kind: program.StepSoftmaxXentGrad, Outer: rows, Len: classes5, In: []program.BufferID{lg, lb, random(1, 0.5, 2)}, Out: out(rows * classes5)})
 	// Enough rows of 2 classes that the derivative's grid is capped and
 	// its blocks stride over the rows.
 	bigRows := xentThreads*xentGradBlocks + 37
@@ -392,10 +394,10 @@ func TestKernelStepsOnHost(t *testing.T) {
 		bigLabels[2*r+r%2] = 1
 	}
 	blg, blb := buf(bigLogits), buf(bigLabels)
-	add(Step{Kind: StepSoftmaxXent, Outer: bigRows, Len: 2, In: []BufferID{blg, blb}, Out: out(1)})
-	add(Step{Kind: StepSoftmaxXentGrad, Outer: bigRows, Len: 2, In: []BufferID{blg, blb, random(1, 0.5, 2)}, Out: out(2 * bigRows)})
+	add(program.Step{Kind: program.StepSoftmaxXent, Outer: bigRows, Len: 2, In: []program.BufferID{blg, blb}, Out: out(1)})
+	add(program.Step{Kind: program.StepSoftmaxXentGrad, Outer: bigRows, Len: 2, In: []program.BufferID{blg, blb, random(1, 0.5, 2)}, Out: out(2 * bigRows)})
 	param := random(n, -1, 1)
-	add(Step{Kind: StepSGD, N: n, Out: param, In: []BufferID{b, random(1, 0.01, 1)}})
+	add(program.Step{Kind: program.StepSGD, N: n, Out: param, In: []program.BufferID{b, random(1, 0.01, 1)}})
 	// Gathers of 5 rows, two of them padding, from 4 images.
 	const width, classes = 9, 3
 	pix := make([]byte, 4*width)
@@ -403,8 +405,8 @@ func TestKernelStepsOnHost(t *testing.T) {
 		pix[i] = byte(rng.IntN(256))
 	}
 	pixels, labels, index := buf(pix), buf([]byte{2, 0, 1, 2}), buf([]int32{3, 0, -1, 3, -1})
-	add(Step{Kind: StepGather, Outer: 5, Len: width, In: []BufferID{pixels, index}, Out: out(5 * width)})
-	add(Step{Kind: StepGather, OneHot: true, Outer: 5, Len: classes, In: []BufferID{labels, index}, Out: out(5 * classes)})
+	add(program.Step{Kind: program.StepGather, Outer: 5, Len: width, In: []program.BufferID{pixels, index}, Out: out(5 * width)})
+	add(program.Step{Kind: program.StepGather, OneHot: true, Outer: 5, Len: classes, In: []program.BufferID{labels, index}, Out: out(5 * classes)})
 
 	plan, err := planLaunches(p)
 	if err != nil {
@@ -421,15 +423,15 @@ func TestKernelStepsOnHost(t *testing.T) {
 			want[i] = d
 		}
 	}
-	f32 := func(id BufferID) []float32 { return want[id].([]float32) }
+	f32 := func(id program.BufferID) []float32 { return want[id].([]float32) }
 	for i := range p.Steps {
 		s := &p.Steps[i]
-		if s.Kind == StepGather {
+		if s.Kind == program.StepGather {
 			idx := want[s.In[1]].([]int32)
 			if s.OneHot {
-				gatherLabels(f32(s.Out), want[s.In[0]].([]byte), idx, s.Len)
+				program.GatherLabels(f32(s.Out), want[s.In[0]].([]byte), idx, s.Len)
 			} else {
-				gatherPixels(f32(s.Out), want[s.In[0]].([]byte), idx, s.Len)
+				program.GatherPixels(f32(s.Out), want[s.In[0]].([]byte), idx, s.Len)
 			}
 			continue
 		}
@@ -437,19 +439,19 @@ func TestKernelStepsOnHost(t *testing.T) {
 		for j, id := range s.In {
 			in[j] = f32(id)
 		}
-		if err := execFloat(s, f32(s.Out), in); err != nil {
+		if err := program.ExecFloat(s, f32(s.Out), in); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range p.Steps {
 		s := &p.Steps[i]
-		what := fmt.Sprintf("step %d (%s)", i, p.describe(s))
+		what := fmt.Sprintf("step %d (%s)", i, p.Describe(s))
 		g, w := got[s.Out].([]float32), f32(s.Out)
 		if slices.ContainsFunc(w, func(v float32) bool { return v != v }) {
 			t.Errorf("%s: the CPU semantics left NaN", what)
 		}
 		atol := 0.0
-		if s.Kind == StepSoftmaxXentGrad {
+		if s.Kind == program.StepSoftmaxXentGrad {
 			// p·labels − y cancels where p is near 1: an ulp of p
 			// (libm's expf against Go's) times g/count is all that is
 			// left of an element there.
@@ -459,13 +461,13 @@ func TestKernelStepsOnHost(t *testing.T) {
 			}
 			atol = 2 * math.Abs(float64(f32(s.In[2])[0])) / count * 0x1p-23
 		}
-		compareSlices(t, what, g, w, atol, 1e-6)
+		devicetest.CompareSlices(t, what, g, w, atol, 1e-6)
 	}
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
+func (l launch) String() string {
+	if l.kernel == "" {
+		return fmt.Sprintf("step %d gemm %+v", l.step, l.gemm)
 	}
-	return 0
+	return fmt.Sprintf("step %d %s<<<%d, %d>>>%v", l.step, l.kernel, l.grid, l.block, l.args)
 }

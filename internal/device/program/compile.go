@@ -1,4 +1,4 @@
-package device
+package program
 
 import (
 	"errors"
@@ -67,7 +67,7 @@ func Compile(n model.Nodes, opts CompileOptions) (*Program, error) {
 	if !opts.NoBufferReuse {
 		p.shareTemps()
 	}
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("compile: internal error: %w", err)
 	}
 	return p, nil
@@ -101,15 +101,15 @@ func newProgram(n model.Nodes) (*Program, error) {
 	batch, in, classes := xs[0], xs[1], ys[1]
 	p := &Program{Batch: batch, In: in, Classes: classes,
 		WGrad: NoBuffer, BGrad: NoBuffer, LR: NoBuffer, Logits: NoBuffer, Loss: NoBuffer}
-	p.X = p.add(Buffer{Name: "X", Role: RoleInput, Shape: xs})
-	p.Y = p.add(Buffer{Name: "Y", Role: RoleInput, Shape: ys})
-	p.W = p.add(Buffer{Name: "W", Role: RoleParam, Shape: ws})
-	p.B = p.add(Buffer{Name: "b", Role: RoleParam, Shape: bs})
-	p.Pixels = p.add(Buffer{Name: "pixels", Role: RoleDataset, Dtype: Uint8})
-	p.Labels = p.add(Buffer{Name: "labels", Role: RoleDataset, Dtype: Uint8})
-	p.Index = p.add(Buffer{Name: "index", Role: RoleIndex, Dtype: Int32, Shape: []int{batch}})
+	p.X = p.Add(Buffer{Name: "X", Role: RoleInput, Shape: xs})
+	p.Y = p.Add(Buffer{Name: "Y", Role: RoleInput, Shape: ys})
+	p.W = p.Add(Buffer{Name: "W", Role: RoleParam, Shape: ws})
+	p.B = p.Add(Buffer{Name: "b", Role: RoleParam, Shape: bs})
+	p.Pixels = p.Add(Buffer{Name: "pixels", Role: RoleDataset, Dtype: Uint8})
+	p.Labels = p.Add(Buffer{Name: "labels", Role: RoleDataset, Dtype: Uint8})
+	p.Index = p.Add(Buffer{Name: "index", Role: RoleIndex, Dtype: Int32, Shape: []int{batch}})
 	if n.WGrad != nil {
-		p.LR = p.add(Buffer{Name: "lr", Role: RoleScalar, Shape: []int{}})
+		p.LR = p.Add(Buffer{Name: "lr", Role: RoleScalar, Shape: []int{}})
 	}
 	// The gather steps come first so that a batch can be built on the
 	// device from the dataset's bytes; SetBatch writes X and Y instead.
@@ -119,7 +119,7 @@ func newProgram(n model.Nodes) (*Program, error) {
 	return p, nil
 }
 
-func (p *Program) add(b Buffer) BufferID {
+func (p *Program) Add(b Buffer) BufferID {
 	p.Buffers = append(p.Buffers, b)
 	return BufferID(len(p.Buffers) - 1)
 }
@@ -496,7 +496,7 @@ func (c *compiler) step(n *G.Node, part string, s Step, shape []int, operands ..
 			in[i] = a.konst
 		}
 		out := make([]float32, shapeSize(shape))
-		if err := execFloat(&s, out, in); err != nil {
+		if err := ExecFloat(&s, out, in); err != nil {
 			return nil, fmt.Errorf("fold constant: %w", err)
 		}
 		return &value{buf: NoBuffer, shape: shape, konst: out}, nil
@@ -505,7 +505,7 @@ func (c *compiler) step(n *G.Node, part string, s Step, shape []int, operands ..
 	for i, a := range operands {
 		s.In[i] = c.operand(a)
 	}
-	s.Out = c.p.add(Buffer{Name: fmt.Sprintf("t%d", c.temps), Role: RoleTemp, Shape: shape})
+	s.Out = c.p.Add(Buffer{Name: fmt.Sprintf("t%d", c.temps), Role: RoleTemp, Shape: shape})
 	c.temps++
 	s.Phase = PhaseBackward
 	if c.fwd[n] {
@@ -642,7 +642,7 @@ func (c *compiler) operand(a *value) BufferID {
 		if len(a.konst) == 1 {
 			shape = []int{}
 		}
-		a.buf = c.p.add(Buffer{Name: fmt.Sprintf("c%d", c.consts), Role: RoleConst, Shape: shape, Init: a.konst})
+		a.buf = c.p.Add(Buffer{Name: fmt.Sprintf("c%d", c.consts), Role: RoleConst, Shape: shape, Init: a.konst})
 		c.consts++
 	}
 	return a.buf
@@ -720,9 +720,9 @@ func (p *Program) shareTemps() {
 	p.Buffers = bufs
 }
 
-// validate checks that every step's buffers exist and have the sizes its
+// Validate checks that every step's buffers exist and have the sizes its
 // geometry says, so executors and kernels can index without checks.
-func (p *Program) validate() error {
+func (p *Program) Validate() error {
 	if p.Batch < 1 || p.In < 1 || p.Classes < 1 {
 		return fmt.Errorf("batch %d, %d inputs, %d classes", p.Batch, p.In, p.Classes)
 	}

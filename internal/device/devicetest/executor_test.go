@@ -1,4 +1,4 @@
-package device
+package devicetest
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/device/program"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/model"
@@ -22,9 +24,9 @@ func TestCPUExecutorMatchesTapeMachine(t *testing.T) {
 		{name: "one row", batch: 4, rows: 1},
 		{name: "huge logits", batch: 256, rows: 200, bias: 1e4},
 	}
-	for _, k := range graphKinds {
+	for _, k := range GraphKinds() {
 		for i, tt := range tests {
-			t.Run(k.name+"/"+tt.name, func(t *testing.T) { testCPUExecutorMatchesTapeMachine(t, i, tt, k.opts) })
+			t.Run(k.Name+"/"+tt.name, func(t *testing.T) { testCPUExecutorMatchesTapeMachine(t, i, tt, k.Opts) })
 		}
 	}
 }
@@ -38,13 +40,13 @@ type executorCase struct {
 }
 
 func testCPUExecutorMatchesTapeMachine(t *testing.T, i int, tt executorCase, opts []model.GraphOption) {
-	m, gr := newGraph(t, tt.batch, true, int64(i+1), opts...)
+	m, gr := NewGraph(t, tt.batch, true, int64(i+1), opts...)
 	if tt.bias != 0 {
 		m.B[0], m.B[1] = tt.bias, -tt.bias
 	}
-	_, e := compileGraph(t, gr, CompileOptions{})
+	_, e := Compile(t, gr, program.CompileOptions{})
 	rng := rand.New(rand.NewPCG(uint64(i), 7))
-	x, y := randomBatch(rng, tt.batch, tt.rows)
+	x, y := RandomBatch(rng, tt.batch, tt.rows)
 	gx, gy := gr.Inputs()
 	copy(gx, x)
 	copy(gy, y)
@@ -70,20 +72,20 @@ func testCPUExecutorMatchesTapeMachine(t *testing.T, i int, tt executorCase, opt
 	if math.IsNaN(wantLoss) || math.IsInf(wantLoss, 0) {
 		t.Fatalf("tape machine loss %v: the test case is broken", wantLoss)
 	}
-	if !closeTo(float64(loss), wantLoss, 1e-6, 1e-5) {
+	if !CloseTo(float64(loss), wantLoss, 1e-6, 1e-5) {
 		t.Errorf("loss = %v, tape machine %v", loss, wantLoss)
 	}
-	logits := make([]float32, tt.batch*testClasses)
+	logits := make([]float32, tt.batch*Classes)
 	if err := e.Logits(logits); err != nil {
 		t.Fatal(err)
 	}
-	dl := compareSlices(t, "logits", logits, gr.Logits(), 1e-5, 1e-5)
-	dW, dB := make([]float32, testIn*testClasses), make([]float32, testClasses)
+	dl := CompareSlices(t, "logits", logits, gr.Logits(), 1e-5, 1e-5)
+	dW, dB := make([]float32, In*Classes), make([]float32, Classes)
 	if err := e.Grads(dW, dB); err != nil {
 		t.Fatal(err)
 	}
-	dw := compareSlices(t, "dW", dW, wantDW, 1e-6, 1e-4)
-	db := compareSlices(t, "db", dB, wantDB, 1e-6, 1e-4)
+	dw := CompareSlices(t, "dW", dW, wantDW, 1e-6, 1e-4)
+	db := CompareSlices(t, "db", dB, wantDB, 1e-6, 1e-4)
 	t.Logf("loss %v (tape %v); max |Δ| logits %.3g, dW %.3g, db %.3g", loss, wantLoss, dl, dw, db)
 	if tt.bias != 0 {
 		// The logits must really be huge, and the gradient of the
@@ -101,8 +103,8 @@ func testCPUExecutorMatchesTapeMachine(t *testing.T, i int, tt executorCase, opt
 // seed on the same batches with model.Graph and with the CPU executor fed
 // from dataset bytes, and compares the parameters at the end.
 func TestCPUTrainingMatchesTapeMachine(t *testing.T) {
-	for _, k := range graphKinds {
-		t.Run(k.name, func(t *testing.T) { testCPUTrainingMatchesTapeMachine(t, k.opts) })
+	for _, k := range GraphKinds() {
+		t.Run(k.Name, func(t *testing.T) { testCPUTrainingMatchesTapeMachine(t, k.Opts) })
 	}
 }
 
@@ -114,11 +116,11 @@ func testCPUTrainingMatchesTapeMachine(t *testing.T, opts []model.GraphOption) {
 		n     = 1000
 	)
 	rng := rand.New(rand.NewPCG(3, 4))
-	pix, labels := randomDataset(rng, n)
+	pix, labels := RandomDataset(rng, n)
 	set := &dataset.Set{Pix: pix, Labels: labels, N: n, Rows: 28, Cols: 28}
 
-	m, gr := newGraph(t, batch, true, 42, opts...)
-	_, e := compileGraph(t, gr, CompileOptions{})
+	m, gr := NewGraph(t, batch, true, 42, opts...)
+	_, e := Compile(t, gr, program.CompileOptions{})
 	if err := e.LoadDataset(pix, labels); err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +167,8 @@ func testCPUTrainingMatchesTapeMachine(t *testing.T, opts []model.GraphOption) {
 	if slices.Equal(w, w0) {
 		t.Fatal("executor's weights did not change")
 	}
-	dw := compareSlices(t, "W", w, m.W, 1e-6, 1e-4)
-	db := compareSlices(t, "b", b, m.B, 1e-6, 1e-4)
+	dw := CompareSlices(t, "W", w, m.W, 1e-6, 1e-4)
+	db := CompareSlices(t, "b", b, m.B, 1e-6, 1e-4)
 	t.Logf("after %d steps: loss %v → %v; max |ΔW| %.3g, max |Δb| %.3g", steps, firstLoss, lastLoss, dw, db)
 }
 
@@ -175,27 +177,27 @@ func testCPUTrainingMatchesTapeMachine(t *testing.T, opts []model.GraphOption) {
 func TestGatherBatchMatchesDatasetGather(t *testing.T) {
 	const batch, n = 16, 50
 	rng := rand.New(rand.NewPCG(5, 6))
-	pix, labels := randomDataset(rng, n)
+	pix, labels := RandomDataset(rng, n)
 	pix[0], pix[1] = 0, 255 // the ends of the scale
 	set := &dataset.Set{Pix: pix, Labels: labels, N: n, Rows: 28, Cols: 28}
-	_, gr := newGraph(t, batch, false, 1)
-	p, e := compileGraph(t, gr, CompileOptions{})
+	_, gr := NewGraph(t, batch, false, 1)
+	p, e := Compile(t, gr, program.CompileOptions{})
 	if err := e.LoadDataset(pix, labels); err != nil {
 		t.Fatal(err)
 	}
 	for _, idx := range [][]int{{0, 49, 7, 7, 3}, rng.Perm(n)[:batch], {}} {
 		// Fill X and Y with junk first: padding rows must be zeroed.
-		junk := make([]float32, batch*testIn)
+		junk := make([]float32, batch*In)
 		for i := range junk {
 			junk[i] = 9
 		}
-		if err := e.SetBatch(junk, junk[:batch*testClasses]); err != nil {
+		if err := e.SetBatch(junk, junk[:batch*Classes]); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.GatherBatch(idx); err != nil {
 			t.Fatal(err)
 		}
-		x, y := make([]float32, batch*testIn), make([]float32, batch*testClasses)
+		x, y := make([]float32, batch*In), make([]float32, batch*Classes)
 		set.Gather(idx, x, y)
 		if !slices.Equal(e.f32[p.X], x) || !slices.Equal(e.f32[p.Y], y) {
 			t.Errorf("GatherBatch(%v) differs from dataset.Set.Gather", idx)
@@ -207,17 +209,17 @@ func TestGatherBatchMatchesDatasetGather(t *testing.T) {
 // memory and changes no result: every step computes the same thing in the
 // same order, so the results are equal to the bit.
 func TestBufferReuse(t *testing.T) {
-	_, gr := newGraph(t, 128, true, 9)
-	shared, es := compileGraph(t, gr, CompileOptions{})
-	own, eo := compileGraph(t, gr, CompileOptions{NoBufferReuse: true})
+	_, gr := NewGraph(t, 128, true, 9)
+	shared, es := Compile(t, gr, program.CompileOptions{})
+	own, eo := Compile(t, gr, program.CompileOptions{NoBufferReuse: true})
 	if shared.Floats() >= own.Floats() {
 		t.Errorf("shared buffers hold %d floats, own buffers %d: nothing was shared", shared.Floats(), own.Floats())
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 3 {
-		x, y := randomBatch(rng, 128, 100)
+		x, y := RandomBatch(rng, 128, 100)
 		var res [2][]float32
-		for i, e := range []*CPUExecutor{es, eo} {
+		for i, e := range []*Executor{es, eo} {
 			if err := e.SetBatch(x, y); err != nil {
 				t.Fatal(err)
 			}
@@ -225,8 +227,8 @@ func TestBufferReuse(t *testing.T) {
 				t.Fatal(err)
 			}
 			loss, _ := e.Loss()
-			logits := make([]float32, 128*testClasses)
-			dW, dB := make([]float32, testIn*testClasses), make([]float32, testClasses)
+			logits := make([]float32, 128*Classes)
+			dW, dB := make([]float32, In*Classes), make([]float32, Classes)
 			if err := e.Logits(logits); err != nil {
 				t.Fatal(err)
 			}
@@ -248,15 +250,15 @@ func TestBufferReuse(t *testing.T) {
 // update steps, the same logits and loss as the tape machine, and Grads
 // and SGD refuse.
 func TestForwardOnly(t *testing.T) {
-	_, gr := newGraph(t, 32, false, 2)
-	p, e := compileGraph(t, gr, CompileOptions{})
+	_, gr := NewGraph(t, 32, false, 2)
+	p, e := Compile(t, gr, program.CompileOptions{})
 	for _, s := range p.Steps {
-		if s.Phase == PhaseBackward || s.Phase == PhaseUpdate {
-			t.Errorf("forward-only program has a %s step: %s", s.Phase, p.describe(&s))
+		if s.Phase == program.PhaseBackward || s.Phase == program.PhaseUpdate {
+			t.Errorf("forward-only program has a %s step: %s", s.Phase, p.Describe(&s))
 		}
 	}
 	rng := rand.New(rand.NewPCG(8, 8))
-	x, y := randomBatch(rng, 32, 20)
+	x, y := RandomBatch(rng, 32, 20)
 	gx, gy := gr.Inputs()
 	copy(gx, x)
 	copy(gy, y)
@@ -270,18 +272,18 @@ func TestForwardOnly(t *testing.T) {
 	if err := e.Run(); err != nil {
 		t.Fatal(err)
 	}
-	if loss, _ := e.Loss(); !closeTo(float64(loss), want, 1e-6, 1e-5) {
+	if loss, _ := e.Loss(); !CloseTo(float64(loss), want, 1e-6, 1e-5) {
 		t.Errorf("loss = %v, tape machine %v", loss, want)
 	}
-	logits := make([]float32, 32*testClasses)
+	logits := make([]float32, 32*Classes)
 	if err := e.Logits(logits); err != nil {
 		t.Fatal(err)
 	}
-	compareSlices(t, "logits", logits, gr.Logits(), 1e-5, 1e-5)
-	if err := e.Grads(make([]float32, testIn*testClasses), make([]float32, testClasses)); !errors.Is(err, errForwardOnly) {
+	CompareSlices(t, "logits", logits, gr.Logits(), 1e-5, 1e-5)
+	if err := e.Grads(make([]float32, In*Classes), make([]float32, Classes)); !errors.Is(err, program.ErrForwardOnly) {
 		t.Errorf("Grads on a forward-only program: %v", err)
 	}
-	if err := e.SGD(0.1); !errors.Is(err, errForwardOnly) {
+	if err := e.SGD(0.1); !errors.Is(err, program.ErrForwardOnly) {
 		t.Errorf("SGD on a forward-only program: %v", err)
 	}
 }
@@ -289,12 +291,12 @@ func TestForwardOnly(t *testing.T) {
 // TestExecutorRejects checks the host-side argument checks every executor
 // shares.
 func TestExecutorRejects(t *testing.T) {
-	_, gr := newGraph(t, 8, true, 1)
-	_, e := compileGraph(t, gr, CompileOptions{})
-	pix, labels := randomDataset(rand.New(rand.NewPCG(1, 1)), 10)
+	_, gr := NewGraph(t, 8, true, 1)
+	_, e := Compile(t, gr, program.CompileOptions{})
+	pix, labels := RandomDataset(rand.New(rand.NewPCG(1, 1)), 10)
 	badLabels := slices.Clone(labels)
-	badLabels[3] = testClasses
-	w, b := make([]float32, testIn*testClasses), make([]float32, testClasses)
+	badLabels[3] = Classes
+	w, b := make([]float32, In*Classes), make([]float32, Classes)
 	tests := []struct {
 		name string
 		err  error
@@ -302,7 +304,7 @@ func TestExecutorRejects(t *testing.T) {
 	}{
 		{"gather before load", e.GatherBatch([]int{0}), "no dataset"},
 		{"short params", e.SetParams(w[1:], b), "7839 weights"},
-		{"short batch", e.SetBatch(make([]float32, 8*testIn), make([]float32, 7)), "7 label values"},
+		{"short batch", e.SetBatch(make([]float32, 8*In), make([]float32, 7)), "7 label values"},
 		{"pixels for labels", e.LoadDataset(pix[1:], labels), "7839 pixel bytes"},
 		{"label out of range", e.LoadDataset(pix, badLabels), "label 10 of image 3"},
 		{"empty dataset", e.LoadDataset(nil, nil), "no labelled images"},
@@ -331,51 +333,9 @@ func TestExecutorRejects(t *testing.T) {
 	}
 }
 
-// benchmarkTrainStep times one training step at batch 256 from dataset
-// bytes as the training loop runs it: GatherBatch, Run, the Loss and
-// Logits reads (one wait for the GPU) and SGD.
-func benchmarkTrainStep(b *testing.B, newExecutor func(testing.TB, *Program) Executor) {
-	const batch, n = 256, 10000
-	m, gr := newGraph(b, batch, true, 1)
-	p, err := Compile(gr.Nodes(), CompileOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := newExecutor(b, p)
-	rng := rand.New(rand.NewPCG(1, 1))
-	pix, labels := randomDataset(rng, n)
-	if err := e.SetParams(m.W, m.B); err != nil {
-		b.Fatal(err)
-	}
-	if err := e.LoadDataset(pix, labels); err != nil {
-		b.Fatal(err)
-	}
-	order := rng.Perm(n)
-	logits := make([]float32, batch*testClasses)
-	b.ResetTimer()
-	for i := range b.N {
-		start := (i * batch) % (n - batch)
-		if err := e.GatherBatch(order[start : start+batch]); err != nil {
-			b.Fatal(err)
-		}
-		if err := e.Run(); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := e.Loss(); err != nil {
-			b.Fatal(err)
-		}
-		if err := e.Logits(logits); err != nil {
-			b.Fatal(err)
-		}
-		if err := e.SGD(0.01); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func BenchmarkCPUTrainStep(b *testing.B) {
-	benchmarkTrainStep(b, func(tb testing.TB, p *Program) Executor {
-		e, err := NewCPUExecutor(p)
+	BenchmarkTrainStep(b, func(tb testing.TB, p *program.Program) program.Executor {
+		e, err := NewExecutor(p)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -387,9 +347,9 @@ func BenchmarkCPUTrainStep(b *testing.B) {
 // machine, for comparison.
 func BenchmarkTapeMachineTrainStep(b *testing.B) {
 	const batch, n = 256, 10000
-	_, gr := newGraph(b, batch, true, 1)
+	_, gr := NewGraph(b, batch, true, 1)
 	rng := rand.New(rand.NewPCG(1, 1))
-	pix, labels := randomDataset(rng, n)
+	pix, labels := RandomDataset(rng, n)
 	set := &dataset.Set{Pix: pix, Labels: labels, N: n, Rows: 28, Cols: 28}
 	order := rng.Perm(n)
 	b.ResetTimer()
