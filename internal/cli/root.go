@@ -159,6 +159,7 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 		NewCmdShowErrors(ios, nil),
 		NewCmdExportImages(ios, nil),
 		NewCmdShowWeights(ios, nil),
+		NewCmdExportONNX(ios, nil),
 		NewCmdVersion(ios),
 	)
 	// cobra adds these when it executes; adding them now lets their
