@@ -116,3 +116,22 @@ func TestMakeBuildVersion(t *testing.T) {
 		t.Errorf("make build sets the version to %q, not a release version such as 0.1.0: %s", m[1], line)
 	}
 }
+
+// ./fashion-mnist, the folder the README tells a new user to put the data
+// in, is ignored by git, so that it never shows as untracked.
+func TestDataFolderIgnored(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		testenv.Skip(t, "git is not installed")
+	}
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	if out, err := exec.Command(git, "-C", root, "rev-parse", "--show-toplevel").Output(); err != nil || strings.TrimSpace(string(out)) != root {
+		testenv.Skip(t, "not a git checkout of the repository")
+	}
+	for _, p := range []string{"fashion-mnist", "fashion-mnist/train-images-idx3-ubyte.gz"} {
+		cmd := exec.Command(git, "-C", root, "check-ignore", "-q", "--no-index", p)
+		if err := cmd.Run(); err != nil {
+			t.Errorf("git does not ignore ./%s (check-ignore: %v)", p, err)
+		}
+	}
+}
