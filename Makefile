@@ -2,10 +2,13 @@
 GO      ?= go
 # VERSION is the release a tag on the commit names (v0.2.0 gives 0.2.0);
 # between releases it is empty and the binary keeps the version in the
-# code (0.1.0-dev), the commit being in the build information the go
-# command records, which `softmaxctl version` prints beside it.
+# code (0.1.0-dev). COMMIT is the commit, with -dirty for a tree with
+# changes, which `softmaxctl version` prints beside the version (the go
+# command's own record of it is missing in a git worktree or under
+# -buildvcs=false).
 VERSION ?= $(patsubst v%,%,$(shell git describe --tags --exact-match 2>/dev/null))
-LDFLAGS := -s -w$(if $(VERSION), -X github.com/softmaxctl/softmaxctl/internal/cli.Version=$(VERSION))
+COMMIT  ?= $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null)
+LDFLAGS := -s -w$(if $(VERSION), -X github.com/softmaxctl/softmaxctl/internal/cli.Version=$(VERSION))$(if $(COMMIT), -X github.com/softmaxctl/softmaxctl/internal/cli.Commit=$(COMMIT))
 PKGS    := ./...
 # GOBUILD is how build, install and test compile: cgo off (a static
 # binary) and without -trimpath, the same for all three, so that `make

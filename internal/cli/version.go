@@ -24,13 +24,22 @@ func NewCmdVersion(ios *IO) *cobra.Command {
 	}
 }
 
+// Commit is the commit the binary was built from, set at link time by
+// make build (-X github.com/softmaxctl/softmaxctl/internal/cli.Commit=...);
+// when empty, the commit the go command recorded, if any, is shown.
+var Commit = ""
+
 // versionLine is what both `softmaxctl version` and `softmaxctl --version`
 // print: the version, the commit it was built from when the go command
 // recorded one, the Go toolchain and platform, and "without CUDA" or the
 // CUDA build's GPU (or why none is usable).
 func versionLine() string {
-	bi, _ := debug.ReadBuildInfo()
-	return versionText(Version, commitOf(bi), device.Info())
+	commit := Commit
+	if commit == "" {
+		bi, _ := debug.ReadBuildInfo()
+		commit = commitOf(bi)
+	}
+	return versionText(Version, commit, device.Info())
 }
 
 // versionText lays out the version line; commit may be empty.
