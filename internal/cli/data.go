@@ -184,7 +184,7 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 		}
 		fmt.Fprintf(ios.ErrOut, "downloading %s into %s\n", spec.Name, dir)
 		if err := download(ctx, ios, spec, dir, d.Mirrors, false, true); err != nil {
-			return spec, dir, nil, fmt.Errorf("%s is missing in %s and could not be downloaded: %w%s", spec.Name, dir, err, offlineHint(spec, err, false))
+			return spec, dir, nil, fmt.Errorf("%s is missing in %s and could not be downloaded: %w%s", spec.Name, dir, err, offlineHint(spec, err, false, d.Mirrors))
 		}
 	}
 	// Each split is one gzip stream, decoded on one core: read them side
@@ -322,9 +322,9 @@ func (d *dataOptions) checkDownloadDir(spec dataset.Spec, dir string, create boo
 		}
 		hint := ""
 		if near := nearbyFolder(dir, spec); near != "" {
-			hint = "did you mean --data " + shellQuote(near) + "? "
+			hint = " (did you mean --data " + shellQuote(near) + "?)"
 		}
-		return usagef("--data %s does not exist: %sto download %s into a new folder, run `softmaxctl download --dataset %s --data %s` first; or leave out --data to use softmaxctl's own cache",
+		return usagef("--data %s does not exist%s: to download %s into a new folder, run `softmaxctl download --dataset %s --data %s` first, or leave out --data to use softmaxctl's own cache",
 			termtext.Escape(dir), termtext.Escape(hint), spec.Name, spec.Name, termtext.Escape(shellQuote(dir)))
 	}
 	if err != nil {
@@ -349,18 +349,18 @@ func (d *dataOptions) checkDownloadDir(spec dataset.Spec, dir string, create boo
 	slices.Sort(images)
 	slices.Sort(others)
 	found := fmt.Sprintf("%d %s (%s)", len(others), plural(len(others), "entry"), listSome(others, 3))
-	advice := "give the folder that holds them, or an empty or new one for `softmaxctl download --dataset " + spec.Name + " --data DIR`; or leave out --data to use softmaxctl's own cache"
+	advice := fmt.Sprintf("give the folder that holds %s's files, an empty or new folder for `softmaxctl download --dataset %s --data DIR`, or no --data (softmaxctl's own cache)", spec.Name, spec.Name)
 	if len(images) > 0 {
 		found = fmt.Sprintf("%d %s (%s)", len(images), plural(len(images), "image"), listSome(images, 3))
 		if len(others) > 0 {
 			found += fmt.Sprintf(" and %d other %s", len(others), plural(len(others), "entry"))
 		}
 		if d.folders {
-			advice = "to train on your own images, put each class's images in a subfolder named after the class (--data DIR/<class>/…); for " + spec.Name + ", " + advice
+			advice = "to train on these images, put each class's images in a subfolder named after the class (DIR/<class>/…); for " + spec.Name + ", " + advice
 		}
 	}
-	return usagef("--data %s holds %s but none of %s's files (%s): softmaxctl downloads only into a folder of the dataset's own, so as not to mix files; %s",
-		termtext.Escape(dir), termtext.Escape(found), spec.Name, strings.Join(own, ", "), advice)
+	return usagef("--data %s holds %s but none of %s's files, and softmaxctl downloads only into a folder of the dataset's own: %s",
+		termtext.Escape(dir), termtext.Escape(found), spec.Name, advice)
 }
 
 // nearbyFolder returns a folder beside dir whose name is within two edits
@@ -398,14 +398,17 @@ func isDirPath(path string) bool {
 // offlineHint is what to add to a failed download's message: how to use
 // files that are already on the machine instead of the network (offline,
 // the mirrors' errors alone say only that a host was not found). The
-// download command is told of --mirror DIR only: its --data is where the
-// files go.
-func offlineHint(spec dataset.Spec, err error, downloadCmd bool) string {
+// download command is told of --mirror DIR only, and only when it was
+// given no --mirror: its --data is where the files go.
+func offlineHint(spec dataset.Spec, err error, downloadCmd bool, mirrors []string) string {
 	var de *dataset.DownloadError
 	if !errors.As(err, &de) {
 		return ""
 	}
 	if downloadCmd {
+		if len(mirrors) > 0 {
+			return ""
+		}
 		return "; to copy them from a folder on this machine instead (a copy of the files), add --mirror DIR"
 	}
 	return fmt.Sprintf("; to use a copy of the files already on this machine, pass --data DIR (the folder that holds them), or copy and check them with `softmaxctl download --dataset %s --mirror DIR`", spec.Name)

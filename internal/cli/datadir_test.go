@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
 )
 
 // countingMirror serves src's files and counts the requests: a test that
@@ -62,13 +65,13 @@ func TestDownloadOnlyIntoDatasetFolders(t *testing.T) {
 		want     []string // in stderr
 	}{
 		{"train, mistyped folder", []string{"train", "--data", typo}, 2, false,
-			[]string{"--data " + typo + " does not exist", "did you mean --data " + good + "?", "softmaxctl download --dataset fashion-mnist --data " + typo}},
+			[]string{"--data " + typo + " does not exist", "does not exist (did you mean --data " + good + "?)", "softmaxctl download --dataset fashion-mnist --data " + typo}},
 		{"train, missing folder, no close name", []string{"train", "--data", filepath.Join(root, "zzz")}, 2, false,
 			[]string{"does not exist", "softmaxctl download --dataset fashion-mnist --data"}},
 		{"train, flat folder of photos", []string{"train", "--data", photos}, 2, false,
 			[]string{"holds 3 images (cat.jpg, dog.JPG, fox.png) and 1 other entry", "none of fashion-mnist's files", "subfolder named after the class"}},
 		{"train, folder of other files", []string{"train", "--data", other}, 2, false,
-			[]string{"holds 1 entry (thesis.pdf)", "leave out --data"}},
+			[]string{"holds 1 entry (thesis.pdf)", "or no --data"}},
 		{"download, flat folder of photos", []string{"download", "--data", photos}, 2, false,
 			[]string{"holds 3 images"}},
 		{"train, empty folder", []string{"train", "--data", empty}, 1, true, []string{"MD5"}},
@@ -119,8 +122,6 @@ func TestDownloadFailureNamesLocalCopies(t *testing.T) {
 	}{
 		{[]string{"train", "--data", t.TempDir(), "--mirror", srv.URL + "/", "--out", filepath.Join(t.TempDir(), "m.safetensors")},
 			[]string{"HTTP 404", "pass --data DIR", "softmaxctl download --dataset fashion-mnist --mirror DIR"}},
-		{[]string{"download", "--data", t.TempDir(), "--mirror", srv.URL + "/"},
-			[]string{"HTTP 404", "add --mirror DIR"}},
 	} {
 		args := tt.args
 		r := execute(t, args...)
@@ -133,6 +134,26 @@ func TestDownloadFailureNamesLocalCopies(t *testing.T) {
 			if !strings.Contains(last, w) {
 				t.Errorf("%s: error %q lacks %q", args[0], last, w)
 			}
+		}
+	}
+
+	// The download command, whose --data is where files go, is told of
+	// --mirror DIR when it was given none.
+	failed := &dataset.DownloadError{File: "f", Failures: []dataset.MirrorError{{URL: "https://example.org/f", Attempts: 1, Err: errors.New("no such host")}}}
+	spec, _ := dataset.Lookup("fashion-mnist")
+	for _, tt := range []struct {
+		err      error
+		download bool
+		mirrors  []string
+		want     string
+	}{
+		{failed, true, nil, "; to copy them from a folder on this machine instead (a copy of the files), add --mirror DIR"},
+		{failed, true, []string{"https://example.org/"}, ""},
+		{failed, false, nil, "; to use a copy of the files already on this machine, pass --data DIR (the folder that holds them), or copy and check them with `softmaxctl download --dataset fashion-mnist --mirror DIR`"},
+		{errors.New("disk full"), false, nil, ""},
+	} {
+		if got := offlineHint(spec, tt.err, tt.download, tt.mirrors); got != tt.want {
+			t.Errorf("offlineHint(%v, download %v, mirrors %v) = %q, want %q", tt.err, tt.download, tt.mirrors, got, tt.want)
 		}
 	}
 

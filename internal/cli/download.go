@@ -59,7 +59,7 @@ func runDownload(cmd *cobra.Command, o *DownloadOptions) error {
 		return err
 	}
 	if err := download(cmd.Context(), o.IO, spec, dir, o.Data.Mirrors, o.Force, false); err != nil {
-		return fmt.Errorf("%w%s", err, offlineHint(spec, err, true))
+		return fmt.Errorf("%w%s", err, offlineHint(spec, err, true, o.Data.Mirrors))
 	}
 	_, err = fmt.Fprintf(o.IO.Out, "%s is ready in %s (%s)\n", spec.Name, dir, strings.Join(fileNames(spec.Downloads()), ", "))
 	return err
