@@ -134,10 +134,9 @@ func TestDataFolderIgnored(t *testing.T) {
 	if out, err := exec.Command(git, "-C", root, "rev-parse", "--show-toplevel").Output(); err != nil || strings.TrimSpace(string(out)) != root {
 		testenv.Skip(t, "not a git checkout of the repository")
 	}
-	for _, p := range []string{"fashion-mnist", "fashion-mnist/train-images-idx3-ubyte.gz"} {
-		cmd := exec.Command(git, "-C", root, "check-ignore", "-q", "--no-index", p)
-		if err := cmd.Run(); err != nil {
-			t.Errorf("git does not ignore ./%s (check-ignore: %v)", p, err)
-		}
+	// The folder itself, whether it is a folder or a link to one (a path
+	// inside a link is beyond git's reach, so it is not asked about).
+	if err := exec.Command(git, "-C", root, "check-ignore", "-q", "--no-index", "fashion-mnist").Run(); err != nil {
+		t.Errorf("git does not ignore ./fashion-mnist (check-ignore: %v)", err)
 	}
 }
