@@ -123,9 +123,16 @@ func TestShowErrorsSearchesTheSplit(t *testing.T) {
 	if _, err := png.Decode(f); err != nil {
 		t.Errorf("%s: %v", out, err)
 	}
-	r = execute(t, "show-errors", "--model", model, "--data", dir, "--count", "5", "-o", out)
-	if r.code != 0 || !strings.Contains(r.err, "drew the first 5 misclassified test images, found among the first 285 of 300") {
-		t.Errorf("--count 5: exit %d, stderr %q", r.code, r.err)
+	for _, flags := range [][]string{{"--count", "5"}, {"--limit", "5"}} {
+		r = execute(t, append([]string{"show-errors", "--model", model, "--data", dir, "-o", out}, flags...)...)
+		if r.code != 0 || !strings.Contains(r.err, "drew the first 5 misclassified test images, found among the first 285 of 300") {
+			t.Errorf("%v: exit %d, stderr %q", flags, r.code, r.err)
+		}
+	}
+	// The old --limit 0, no cap, leaves the default --count.
+	r = execute(t, "show-errors", "--model", model, "--data", dir, "-o", out, "--limit", "0")
+	if r.code != 0 || !strings.Contains(r.err, "20 of the 300 test images are misclassified; drew them all") {
+		t.Errorf("--limit 0: exit %d, stderr %q", r.code, r.err)
 	}
 }
 

@@ -64,8 +64,15 @@ status is 0.`,
 }
 
 func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
+	// --limit N of earlier versions is --count N; its 0 meant "no cap",
+	// which leaves --count as it is.
 	if cmd.Flags().Changed("limit") && !cmd.Flags().Changed("count") {
-		o.Count = o.Limit
+		if o.Limit < 0 {
+			return usagef("--limit (now --count) must be at least 1, got %d", o.Limit)
+		}
+		if o.Limit > 0 {
+			o.Count = o.Limit
+		}
 	}
 	switch {
 	case o.Count < 1:
