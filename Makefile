@@ -1,19 +1,34 @@
 # softmaxctl build, test and benchmark targets.
 GO      ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/softmaxctl/softmaxctl/internal/cli.Version=$(VERSION)
+# VERSION is the release a tag on the commit names (v0.2.0 gives 0.2.0);
+# between releases it is empty and the binary keeps the version in the
+# code (0.1.0-dev). COMMIT is the commit, with -dirty for a tree with
+# changes, which `softmaxctl version` prints beside the version (the go
+# command's own record of it is missing in a git worktree or under
+# -buildvcs=false).
+VERSION ?= $(patsubst v%,%,$(shell git describe --tags --exact-match 2>/dev/null))
+COMMIT  ?= $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null)
+LDFLAGS := -s -w$(if $(VERSION), -X github.com/softmaxctl/softmaxctl/internal/cli.Version=$(VERSION))$(if $(COMMIT), -X github.com/softmaxctl/softmaxctl/internal/cli.Commit=$(COMMIT))
 PKGS    := ./...
+# GOBUILD is how build, install and test compile: cgo off (a static
+# binary) and without -trimpath, the same for all three, so that `make
+# test` after `make build` reuses every package the build compiled
+# instead of compiling the standard library and the dependencies again.
+GOBUILD := CGO_ENABLED=0 $(GO)
 
 .PHONY: all build build-cuda check-more check-cuda cuda-checks gpu-bundle bundle-files install test vet fmt-check fuzz bench clean
 
 all: build
 
-## build: the static, cgo-free binary ./softmaxctl
+## build: the static, cgo-free binary ./softmaxctl. The first build
+## compiles the standard library, Gorgonia and Gonum (minutes; see the
+## README's Quick start); later ones take seconds.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o softmaxctl ./cmd/softmaxctl
+	@[ -x softmaxctl ] || echo "building ./softmaxctl: a first build compiles Gorgonia, Gonum and the standard library, which takes minutes"
+	$(GOBUILD) build -ldflags '$(LDFLAGS)' -o softmaxctl ./cmd/softmaxctl
 
 install:
-	CGO_ENABLED=0 $(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/softmaxctl
+	$(GOBUILD) install -ldflags '$(LDFLAGS)' ./cmd/softmaxctl
 
 ## build-cuda: ./softmaxctl-cuda, linked against libcuda through
 ## gorgonia.org/cu; cuBLAS and NVRTC are opened at run time (those of CUDA
@@ -127,9 +142,12 @@ bundle-files:
 	[ $$size -le $(BUNDLE_MAX_BYTES) ] || { echo "the bundle is over its size limit"; exit 1; }
 
 ## test: formatting, vet and every test (the real-data acceptance tests run
-## when SOFTMAXCTL_TEST_DATA names a Fashion-MNIST folder)
+## when SOFTMAXCTL_TEST_DATA names a Fashion-MNIST folder). A relative
+## SOFTMAXCTL_TEST_DATA is taken from the repository root and made
+## absolute: go test runs each package in its own folder.
+TEST_DATA = $(if $(SOFTMAXCTL_TEST_DATA),$(abspath $(SOFTMAXCTL_TEST_DATA)))
 test: fmt-check vet
-	$(GO) test -count=1 -timeout 30m $(PKGS)
+	SOFTMAXCTL_TEST_DATA="$(TEST_DATA)" $(GOBUILD) test -count=1 -timeout 30m $(PKGS)
 	@[ -n "$$SOFTMAXCTL_TEST_DATA" ] || echo "note: the real-data acceptance tests were skipped; to run them: make test SOFTMAXCTL_TEST_DATA=/path/to/fashion-mnist"
 
 ## check-more: what CI adds to make test: the race detector where the
@@ -151,7 +169,7 @@ check-more:
 	done; done
 
 vet:
-	$(GO) vet $(PKGS)
+	$(GOBUILD) vet $(PKGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

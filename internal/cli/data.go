@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/termtext"
 )
 
 // dataOptions are the flags that say which dataset to use and where it is.
@@ -35,6 +37,9 @@ type dataOptions struct {
 	// grayFromModel does so for a model trained that way.
 	Gray          bool
 	grayFromModel bool
+	// folders says that the command reads image folders (--dataset
+	// folder), so that its help, completion and messages offer them.
+	folders bool
 }
 
 // dataFlags says how a command takes the data flags.
@@ -44,32 +49,80 @@ type dataFlags struct {
 	// fromModel leaves --dataset empty by default: the command reads a
 	// model and uses the dataset it was trained on (see datasetFor).
 	fromModel bool
+	// folders: the command reads image folders as well as the known
+	// datasets (train, eval, show-errors); download and export-images
+	// fetch or write a known dataset only.
+	folders bool
 }
 
 func (d *dataOptions) addFlags(cmd *cobra.Command, how dataFlags) {
 	fs := cmd.Flags()
-	if how.fromModel {
-		fs.StringVar(&d.Dataset, "dataset", "", "dataset: "+strings.Join(dataset.Names(), " or ")+" (default: the one the model was trained on)")
-	} else {
-		fs.StringVar(&d.Dataset, "dataset", "fashion-mnist", "dataset: "+strings.Join(dataset.Names(), " or "))
+	d.folders = how.folders
+	names := d.datasetNames()
+	datasets := "dataset: " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if how.folders {
+		datasets += " (your own images, in --data)"
 	}
-	fs.StringVar(&d.Dir, "data", "", "folder with the dataset's four IDX files (default $SOFTMAXCTL_DATA/<dataset>, else the user cache folder)")
+	if how.fromModel {
+		fs.StringVar(&d.Dataset, "dataset", "", datasets+" (default: the one the model was trained on)")
+	} else {
+		fs.StringVar(&d.Dataset, "dataset", "fashion-mnist", datasets)
+	}
+	data := "folder with the dataset's files (IDX files, or CIFAR-10's archive)"
+	if how.folders {
+		data += ", or with your own images, one subfolder per class"
+	}
+	fs.StringVar(&d.Dir, "data", "", data+" (default $SOFTMAXCTL_DATA/<dataset>, else the user cache folder)")
 	if how.autoDownload {
 		fs.BoolVar(&d.NoDownload, "no-download", false, "fail instead of downloading missing dataset files")
 	}
-	fs.StringArrayVar(&d.Mirrors, "mirror", nil, "base URL (http, https or file) to download missing files from instead of the official ones; repeat for fallbacks")
+	fs.StringArrayVar(&d.Mirrors, "mirror", nil, "base URL (http, https or file) or folder to download missing files from instead of the official ones; repeat for fallbacks")
 	if how.autoDownload {
 		fs.BoolVar(&d.SkipCheck, "skip-dataset-check", false, "use the files even if they look like another known dataset than --dataset, or (cifar10) hold other than the official 10,000 records per batch: your own data")
 	}
 	d.Folder.explicit = func() bool { return cmd.Flags().Changed("dataset") }
-	completeValues(cmd, "dataset", dataset.Names()...)
+	completeValues(cmd, "dataset", names...)
 	completeFolders(cmd, "data")
-	_ = cmd.RegisterFlagCompletionFunc("mirror", cobra.NoFileCompletions)
+	completeFolders(cmd, "mirror")
+}
+
+// datasetNames are the --dataset values the command takes: the known
+// datasets, and folder when it reads image folders.
+func (d *dataOptions) datasetNames() []string {
+	names := dataset.Names()
+	if d.folders {
+		names = append(names, folderName)
+	}
+	return names
+}
+
+// checkName refuses a --dataset that names no dataset the command takes,
+// listing those it does; an empty name (the model's) is fine. Commands
+// that read a model call it first, so that a misspelt name is a usage
+// error whatever the model.
+func (d *dataOptions) checkName() error {
+	if d.Dataset == "" || d.Dataset == folderName && d.folders {
+		return nil
+	}
+	if _, err := dataset.Lookup(d.Dataset); err != nil {
+		if d.folders {
+			return usagef("unknown dataset %q: use one of %s, or folder (--data DIR with one subfolder of images per class)", d.Dataset, strings.Join(dataset.Names(), ", "))
+		}
+		return usageError{err}
+	}
+	return nil
 }
 
 // resolve checks the dataset name and finds its folder.
 func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 	if d.isFolder() {
+		if !d.folders {
+			what := "--dataset folder names your own images"
+			if d.Folder.explicit == nil || !d.Folder.explicit() {
+				what = fmt.Sprintf("--data %s holds class folders of images", termtext.Escape(d.Dir))
+			}
+			return dataset.Spec{}, "", usagef("%s: this command works on a known dataset (%s); give one with --dataset, and a folder for its files with --data", what, strings.Join(dataset.Names(), ", "))
+		}
 		if err := d.validateFolder(); err != nil {
 			return dataset.Spec{}, "", err
 		}
@@ -78,6 +131,9 @@ func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 		}
 		return dataset.Spec{Name: folderName}, d.Dir, nil
 	}
+	if err := d.checkName(); err != nil {
+		return dataset.Spec{}, "", err
+	}
 	spec, err := dataset.Lookup(d.Dataset)
 	if err != nil {
 		return dataset.Spec{}, "", usageError{err}
@@ -85,10 +141,12 @@ func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 	if err := d.Folder.notForIDX(spec); err != nil {
 		return dataset.Spec{}, "", err
 	}
-	for _, m := range d.Mirrors {
-		if err := dataset.CheckMirror(m); err != nil {
+	for i, m := range d.Mirrors {
+		u, err := dataset.MirrorURL(m)
+		if err != nil {
 			return dataset.Spec{}, "", usagef("--mirror %w", err)
 		}
+		d.Mirrors[i] = u
 	}
 	dir, err := dataset.ResolveDir(d.Dir, spec.Name)
 	if err != nil {
@@ -118,12 +176,15 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 	}
 	if missing := dataset.Missing(dir, spec, splits...); len(missing) > 0 {
 		if d.NoDownload {
-			return spec, dir, nil, fmt.Errorf("%s is missing %s in %s: run `%s` (add --mirror URL to fetch from a copy), or point --data at a folder that has the files",
+			return spec, dir, nil, fmt.Errorf("%s is missing %s in %s: run `%s` (add --mirror with a URL or a folder to fetch from a copy), or point --data at a folder that has the files",
 				spec.Name, strings.Join(missing, ", "), dir, d.downloadCommand(spec, dir))
+		}
+		if err := d.checkDownloadDir(spec, dir, false); err != nil {
+			return spec, dir, nil, err
 		}
 		fmt.Fprintf(ios.ErrOut, "downloading %s into %s\n", spec.Name, dir)
 		if err := download(ctx, ios, spec, dir, d.Mirrors, false, true); err != nil {
-			return spec, dir, nil, fmt.Errorf("%s is missing in %s and could not be downloaded: %w", spec.Name, dir, err)
+			return spec, dir, nil, fmt.Errorf("%s is missing in %s and could not be downloaded: %w%s", spec.Name, dir, err, offlineHint(spec, err, false, d.Mirrors))
 		}
 	}
 	// Each split is one gzip stream, decoded on one core: read them side
@@ -240,6 +301,117 @@ func (d *dataOptions) checkDir(spec dataset.Spec, dir string, splits []dataset.S
 		}
 	}
 	return nil
+}
+
+// checkDownloadDir refuses to download into a --data folder that is not
+// the dataset's: one that does not exist, unless the download command was
+// asked to fill it (a mistyped --data ./fashoin-mnist would otherwise get
+// a fresh copy, and a run that looks fine), or one that holds files but
+// none of the dataset's (a flat folder of photos would fill up with IDX
+// files). An empty folder, one that holds some of the dataset's files (or
+// the temporary file of a download that was stopped), and the cache,
+// which softmaxctl chooses itself, are fine.
+func (d *dataOptions) checkDownloadDir(spec dataset.Spec, dir string, create bool) error {
+	if d.Dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if create {
+			return nil
+		}
+		hint := ""
+		if near := nearbyFolder(dir, spec); near != "" {
+			hint = " (did you mean --data " + shellQuote(near) + "?)"
+		}
+		return usagef("--data %s does not exist%s: to download %s into a new folder, run `softmaxctl download --dataset %s --data %s` first, or leave out --data to use softmaxctl's own cache",
+			termtext.Escape(dir), termtext.Escape(hint), spec.Name, spec.Name, termtext.Escape(shellQuote(dir)))
+	}
+	if err != nil {
+		return nil // the download says what is wrong with it
+	}
+	own := fileNames(spec.Downloads())
+	var images, others []string
+	for _, e := range entries {
+		n := e.Name()
+		if slices.ContainsFunc(own, func(f string) bool { return n == f || strings.HasPrefix(n, "."+f+".") }) {
+			return nil
+		}
+		if !e.IsDir() && dataset.IsImageName(n) {
+			images = append(images, n)
+		} else {
+			others = append(others, n)
+		}
+	}
+	if len(images)+len(others) == 0 {
+		return nil
+	}
+	slices.Sort(images)
+	slices.Sort(others)
+	found := fmt.Sprintf("%d %s (%s)", len(others), plural(len(others), "entry"), listSome(others, 3))
+	advice := fmt.Sprintf("give the folder that holds %s's files, an empty or new folder for `softmaxctl download --dataset %s --data DIR`, or no --data (softmaxctl's own cache)", spec.Name, spec.Name)
+	if len(images) > 0 {
+		found = fmt.Sprintf("%d %s (%s)", len(images), plural(len(images), "image"), listSome(images, 3))
+		if len(others) > 0 {
+			found += fmt.Sprintf(" and %d other %s", len(others), plural(len(others), "entry"))
+		}
+		if d.folders {
+			advice = "to train on these images, put each class's images in a subfolder named after the class (DIR/<class>/…); for " + spec.Name + ", " + advice
+		}
+	}
+	return usagef("--data %s holds %s but none of %s's files, and softmaxctl downloads only into a folder of the dataset's own: %s",
+		termtext.Escape(dir), termtext.Escape(found), spec.Name, advice)
+}
+
+// nearbyFolder returns a folder beside dir whose name is within two edits
+// of dir's and that holds some of spec's files (the folder a mistyped
+// --data meant), as the user would write it; "" if there is none.
+func nearbyFolder(dir string, spec dataset.Spec) string {
+	parent, base := filepath.Split(dir)
+	base = strings.TrimSuffix(base, "/")
+	if base == "" {
+		return ""
+	}
+	entries, err := os.ReadDir(filepath.Clean(parent + "."))
+	if err != nil {
+		return ""
+	}
+	best, bestD := "", 3
+	for _, e := range entries {
+		sub := filepath.Join(parent, e.Name())
+		if !isDirPath(sub) || len(dataset.Missing(sub, spec)) == len(spec.Downloads()) {
+			continue
+		}
+		if dd := editDistance(base, e.Name()); dd < bestD {
+			best, bestD = parent+e.Name(), dd
+		}
+	}
+	return best
+}
+
+// isDirPath reports whether path is a folder (following links).
+func isDirPath(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// offlineHint is what to add to a failed download's message: how to use
+// files that are already on the machine instead of the network (offline,
+// the mirrors' errors alone say only that a host was not found). The
+// download command is told of --mirror DIR only, and only when it was
+// given no --mirror: its --data is where the files go.
+func offlineHint(spec dataset.Spec, err error, downloadCmd bool, mirrors []string) string {
+	var de *dataset.DownloadError
+	if !errors.As(err, &de) {
+		return ""
+	}
+	if downloadCmd {
+		if len(mirrors) > 0 {
+			return ""
+		}
+		return "; to copy them from a folder on this machine instead (a copy of the files), add --mirror DIR"
+	}
+	return fmt.Sprintf("; to use a copy of the files already on this machine, pass --data DIR (the folder that holds them), or copy and check them with `softmaxctl download --dataset %s --mirror DIR`", spec.Name)
 }
 
 // shellQuote quotes s for a POSIX shell when it needs quoting.

@@ -25,6 +25,7 @@ func NewCmdDownload(ios *IO, runF func(*cobra.Command, *DownloadOptions) error) 
 		Long: `Download the four IDX files of a dataset from its official locations (or only
 from the --mirror base URLs given), verify each against the official MD5, and
 keep it only if it matches. Files already present and valid are skipped.
+A --mirror may be a folder: a copy of the files on this machine.
 
 For Fashion-MNIST a file is also valid when its decompressed content has the
 official SHA-256: a re-compressed copy of the official file (other gzip level
@@ -34,7 +35,8 @@ and no --mirror is given, the files are copied from there first, and verified
 like any download. MNIST and KMNIST are checked by MD5 only.`,
 		Example: `  softmaxctl download
   softmaxctl download --dataset mnist --data ./mnist
-  softmaxctl download --mirror https://example.org/fashion/ --mirror file:///srv/mnist/`,
+  softmaxctl download --mirror https://example.org/fashion/ --mirror file:///srv/mnist/
+  softmaxctl download --data ./fashion-mnist --mirror /media/usb/fashion-mnist`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -53,8 +55,11 @@ func runDownload(cmd *cobra.Command, o *DownloadOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := download(cmd.Context(), o.IO, spec, dir, o.Data.Mirrors, o.Force, false); err != nil {
+	if err := o.Data.checkDownloadDir(spec, dir, true); err != nil {
 		return err
+	}
+	if err := download(cmd.Context(), o.IO, spec, dir, o.Data.Mirrors, o.Force, false); err != nil {
+		return fmt.Errorf("%w%s", err, offlineHint(spec, err, true, o.Data.Mirrors))
 	}
 	_, err = fmt.Fprintf(o.IO.Out, "%s is ready in %s (%s)\n", spec.Name, dir, strings.Join(fileNames(spec.Downloads()), ", "))
 	return err

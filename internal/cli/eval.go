@@ -45,7 +45,7 @@ The dataset defaults to the one the model was trained on.`,
 			return runEval(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd, dataFlags{autoDownload: true, fromModel: true})
+	opts.Data.addFlags(cmd, dataFlags{autoDownload: true, fromModel: true, folders: true})
 	cmd.Flags().StringVarP(&opts.Model, "model", "m", "model.safetensors", "the model file to evaluate")
 	cmd.Flags().StringVar(&opts.Split, "split", "test", "which split: test or train")
 	cmd.Flags().StringVar(&opts.Plot, "plot", "", "draw the confusion matrix as a heatmap into this PNG or SVG file")
@@ -112,6 +112,8 @@ type evalJSON struct {
 	PerClass  []metrics.ClassStats `json:"per_class"`
 	Confusion [][]int64            `json:"confusion"`
 	Classes   []string             `json:"classes"`
+	// Recipe is the training recipe a run beyond the chapter's recorded.
+	Recipe *recipeRecord `json:"recipe,omitempty"`
 }
 
 func runEval(cmd *cobra.Command, o *EvalOptions) error {
@@ -121,6 +123,9 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 	}
 	if split != dataset.Train && split != dataset.Test {
 		return usagef("unknown --split %q: use test or train", o.Split)
+	}
+	if err := o.Data.checkName(); err != nil {
+		return err
 	}
 	if err := checkPlotExt(o.Plot); err != nil {
 		return err
@@ -178,9 +183,16 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 			}
 			out.Confusion = append(out.Confusion, row)
 		}
-		return writeJSON(o.IO.Out, out, "  ")
+		if ck.Meta.Recipe != "" {
+			out.Recipe, _ = readRecipe(ck)
+		}
+		// One line, as train and predict print theirs.
+		return writeJSON(o.IO.Out, out, "")
 	}
 	fmt.Fprintf(o.IO.Out, "model     %s (%s, %d %s, lr %g, batch %d)\n", termtext.Escape(o.Model), termtext.Escape(ck.Meta.Dataset), ck.Meta.Epochs, plural(ck.Meta.Epochs, "epoch"), ck.Meta.LR, ck.Meta.BatchSize)
+	if line := recipeLine(ck); line != "" {
+		fmt.Fprintf(o.IO.Out, "recipe    %s\n", termtext.Escape(line))
+	}
 	fmt.Fprintf(o.IO.Out, "split     %s (%d examples)\n", o.Split, s.N)
 	fmt.Fprintf(o.IO.Out, "accuracy  %.4f\n", c.Accuracy())
 	fmt.Fprintf(o.IO.Out, "loss      %.4f\n", res.Loss)

@@ -364,7 +364,7 @@ func TestShowErrorsPictureLimit(t *testing.T) {
 	r := execute(t, "show-errors", "--model", model, "--data", dir, "--count", "300", "--scale", "32", "-o", out)
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	if r.code != ExitUsage || !strings.Contains(r.err, "megapixel limit") || !strings.Contains(r.err, "--limit") {
+	if r.code != ExitUsage || !strings.Contains(r.err, "megapixel limit") || !strings.Contains(r.err, "--count") {
 		t.Fatalf("exit %d, stderr %q: want a usage error naming the limit", r.code, r.err)
 	}
 	oneErrorLine(t, r.err)

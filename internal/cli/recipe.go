@@ -224,6 +224,58 @@ func readRecipe(ck *checkpoint.Checkpoint) (*recipeRecord, error) {
 	return &rr, nil
 }
 
+// recipeLine is the whole recipe of a model trained beyond the chapter's
+// recipe, as the train flags that repeat it (eval's header); "" for a
+// chapter model, whose epochs, lr and batch size say it all.
+func recipeLine(ck *checkpoint.Checkpoint) string {
+	if ck.Meta.Recipe == "" {
+		return ""
+	}
+	rr, err := readRecipe(ck)
+	if err != nil {
+		return ""
+	}
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	w := []string{"--epochs " + strconv.Itoa(rr.Epochs), "--lr " + g(rr.LR), "--batch-size " + strconv.Itoa(rr.BatchSize)}
+	add := func(on bool, flag string) {
+		if on {
+			w = append(w, flag)
+		}
+	}
+	add(rr.Schedule != "" && rr.Schedule != train.ScheduleConstant, "--lr-schedule "+rr.Schedule)
+	add(rr.Warmup > 0, "--warmup-epochs "+strconv.Itoa(rr.Warmup))
+	add(rr.Momentum != 0, "--momentum "+g(rr.Momentum))
+	add(rr.Nesterov, "--nesterov")
+	add(rr.WeightDecay != 0, "--weight-decay "+g(rr.WeightDecay))
+	add(rr.Standardize, "--standardize")
+	add(rr.EMA != 0, "--ema "+g(rr.EMA))
+	add(rr.Smoothing != 0, "--label-smoothing "+g(rr.Smoothing))
+	add(rr.ValSplit > 0, "--val-split "+strconv.Itoa(rr.ValSplit))
+	add(rr.SaveBest, "--save-best")
+	add(rr.Patience > 0, "--patience "+strconv.Itoa(rr.Patience))
+	add(rr.TestSelection, "--allow-test-selection")
+	add(rr.Init != "", "--init "+shellQuote(rr.Init))
+	w = append(w, "--sigma "+g(rr.Sigma), "--seed "+strconv.FormatInt(rr.Seed, 10))
+	line := strings.Join(w, " ")
+	var notes []string
+	if rr.Preset != "" {
+		notes = append(notes, "--recipe "+rr.Preset)
+	}
+	if ck.Meta.Epochs < rr.Epochs {
+		notes = append(notes, fmt.Sprintf("%d of its %d epochs done", ck.Meta.Epochs, rr.Epochs))
+	}
+	if rr.StartEpoch > 0 {
+		notes = append(notes, fmt.Sprintf("resumed after epoch %d", rr.StartEpoch))
+	}
+	if rr.BestEpoch > 0 {
+		notes = append(notes, fmt.Sprintf("weights of epoch %d", rr.BestEpoch))
+	}
+	if len(notes) > 0 {
+		line += " (" + strings.Join(notes, "; ") + ")"
+	}
+	return line
+}
+
 // normFrom returns the standardisation a checkpoint stores, nil if none.
 func normFrom(ck *checkpoint.Checkpoint) (*model.Standardizer, error) {
 	mean, std := ck.Extra[checkpoint.TensorMean], ck.Extra[checkpoint.TensorStd]

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -127,11 +128,14 @@ func markRunErrors(c *cobra.Command) {
 func NewRootCmd(ios *IO) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "softmaxctl",
-		Short: "Train, evaluate and use softmax regression on Fashion-MNIST and MNIST",
+		Short: "Train, evaluate and use softmax regression on Fashion-MNIST, MNIST and your own images",
 		Long: `softmaxctl trains softmax regression - the classic baseline classifier - on
-Fashion-MNIST or MNIST, as in the "softmax regression from scratch" chapter of
-Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
+Fashion-MNIST, MNIST, KMNIST, CIFAR-10 or your own images (--data DIR, a folder
+with one subfolder of images per class), as in the "softmax regression from
+scratch" chapter of Dive into Deep Learning, evaluates it, and saves it as
+safetensors.`,
 		Example: `  softmaxctl train --epochs 10 --lr 0.1
+  softmaxctl train --data ./pets --out pets.safetensors
   softmaxctl eval --model model.safetensors
   softmaxctl predict image.png
   softmaxctl show-errors > misclassified.png`,
@@ -166,8 +170,32 @@ Dive into Deep Learning, evaluates it, and saves it as safetensors.`,
 	// errors be marked as run errors like the others'.
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
+	refuseUnknownShells(root)
 	markRunErrors(root)
 	return root
+}
+
+// refuseUnknownShells makes `completion SHELL` for a shell cobra writes no
+// script for a usage error that lists the shells, instead of the help
+// and exit 0: a script that silently never came would look like success.
+func refuseUnknownShells(root *cobra.Command) {
+	comp, _, err := root.Find([]string{"completion"})
+	if err != nil || comp == root {
+		return
+	}
+	var shells []string
+	for _, c := range comp.Commands() {
+		shells = append(shells, c.Name())
+	}
+	slices.Sort(shells)
+	list := strings.Join(shells[:len(shells)-1], ", ") + " or " + shells[len(shells)-1]
+	comp.Args = cobra.ArbitraryArgs
+	comp.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		return usagef("no completion for shell %q: softmaxctl writes completion scripts for %s (softmaxctl completion bash; see 'softmaxctl completion --help')", args[0], list)
+	}
 }
 
 // Execute runs the command line args and returns the exit status. Errors

@@ -71,7 +71,7 @@ SIGTERM). Output paths are checked before any work starts.`,
 			return runTrain(cmd, opts)
 		},
 	}
-	opts.Data.addFlags(cmd, dataFlags{autoDownload: true})
+	opts.Data.addFlags(cmd, dataFlags{autoDownload: true, folders: true})
 	opts.Data.addFolderFlags(cmd)
 	f := cmd.Flags()
 	f.IntVar(&opts.Epochs, "epochs", 10, "passes over the training set")
@@ -145,7 +145,8 @@ type summary struct {
 	ValLoss      float64 `json:"val_loss"`
 	TrainLoss    float64 `json:"train_loss"`
 	TrainAcc     float64 `json:"train_acc"`
-	Epochs       int     `json:"epochs"`
+	Epochs       int     `json:"epochs"` // the model's, those before a --resume included
+	ResumedFrom  int     `json:"resumed_from_epoch,omitempty"`
 	Device       string  `json:"device"`
 	Model        string  `json:"model"`
 	Interrupted  bool    `json:"interrupted,omitempty"`
@@ -234,6 +235,12 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		if trainSet, valSet, err = train.Holdout(trainSet, nVal, o.Seed); err != nil {
 			return err
 		}
+	}
+	if o.BatchSize > trainSet.N {
+		// As Keras and PyTorch's DataLoader do, a batch larger than the
+		// data is the whole data: each epoch is then one step.
+		fmt.Fprintf(o.IO.ErrOut, "--batch-size %d is more than the %d training images: each epoch is one batch of %d\n", o.BatchSize, trainSet.N, trainSet.N)
+		o.BatchSize = trainSet.N
 	}
 	cfg := o.config()
 	if err := cfg.Validate(trainSet.N); err != nil {
@@ -433,12 +440,15 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if o.JSON {
 		s := summary{
 			ValAcc: final.ValAcc, ValLoss: final.ValLoss, TrainLoss: final.TrainLoss, TrainAcc: final.TrainAcc,
-			Epochs: len(history), Device: string(kind), Model: o.Out, Interrupted: stopped,
+			Epochs: tr.Start + len(history), Device: string(kind), Model: o.Out, Interrupted: stopped,
 			LoadSeconds: loadSeconds, TrainSeconds: trainSeconds, LoopSeconds: loopSeconds, TotalSeconds: total,
 			Stopped: tr.Stopped,
 		}
 		if tr.SaveBest {
 			s.BestEpoch = tr.BestEpoch
+		}
+		if resume != nil {
+			s.ResumedFrom = tr.Start
 		}
 		if test != nil {
 			acc := test.Confusion.Accuracy()
@@ -458,15 +468,28 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		fmt.Fprintf(o.IO.ErrOut, "saved the weights of epoch %d, the best on the validation set\n", tr.BestEpoch)
 	}
 	if !o.JSON || stdout.closed {
-		fmt.Fprintf(o.IO.ErrOut, "saved %s (val acc %.4f) after %d %s; training %.2fs, total %.2fs\n", o.Out, final.ValAcc, len(history), plural(len(history), "epoch"), trainSeconds, total)
+		fmt.Fprintf(o.IO.ErrOut, "saved %s (val acc %.4f) after %s; training %.2fs, total %.2fs\n", o.Out, final.ValAcc, epochsDone(tr.Start, len(history)), trainSeconds, total)
 	}
 	if stdout.closed {
 		fmt.Fprintln(o.IO.ErrOut, "standard output was closed by its reader: the rest of the output was dropped, the model was saved")
 	}
 	if stopped {
-		return interrupted(ctx, fmt.Sprintf("interrupted after %d full %s: saved the model as it was to %s", len(history), plural(len(history), "epoch"), o.Out))
+		return interrupted(ctx, fmt.Sprintf("interrupted after %s: saved the model as it was to %s", epochsDone(tr.Start, len(history)), o.Out))
 	}
 	return nil
+}
+
+// epochsDone says how many epochs the saved model has trained: all of
+// them, and those of this run when it resumed after epoch start ("10
+// epochs (5 in this run)"), so that a resumed run does not seem to have
+// trained only its own.
+func epochsDone(start, run int) string {
+	total := start + run
+	s := fmt.Sprintf("%d %s", total, plural(total, "epoch"))
+	if start > 0 {
+		s += fmt.Sprintf(" (%d in this run)", run)
+	}
+	return s
 }
 
 // lockOutput takes the advisory lock of train's --out (see

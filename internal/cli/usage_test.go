@@ -5,6 +5,8 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,6 +30,10 @@ func TestUsageMessages(t *testing.T) {
 		{"predict without images", []string{"predict"}, []string{"predict needs at least one IMAGE"}},
 		{"stray argument", []string{"eval", "model.safetensors"}, []string{`eval takes no arguments, got "model.safetensors"`}},
 		{"split val", []string{"eval", "--split", "val"}, []string{"--split val", "use --split test"}},
+		{"completion for an unknown shell", []string{"completion", "tcsh"}, []string{`no completion for shell "tcsh"`, "bash, fish, powershell or zsh", "softmaxctl completion bash"}},
+		{"completion with two shells", []string{"completion", "bash", "zsh"}, []string{"bash"}},
+		{"unknown dataset names folder", []string{"train", "--dataset", "pets"}, []string{`unknown dataset "pets"`, "cifar10", "folder (--data DIR"}},
+		{"unknown dataset of a model's command", []string{"eval", "--dataset", "pets"}, []string{`unknown dataset "pets"`, "folder (--data DIR"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +62,11 @@ func TestCompletion(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"train", "--dataset", ""}, []string{"fashion-mnist", "mnist", "kmnist", "cifar10"}},
+		{[]string{"train", "--dataset", ""}, []string{"fashion-mnist", "mnist", "kmnist", "cifar10", "folder"}},
+		{[]string{"eval", "--dataset", "f"}, []string{"fashion-mnist", "folder"}},
+		{[]string{"show-errors", "--dataset", "fo"}, []string{"folder"}},
+		// download and export-images fetch or write a known dataset.
+		{[]string{"download", "--dataset", "f"}, []string{"fashion-mnist"}},
 		{[]string{"train", "--device", ""}, []string{"auto", "cpu", "cuda"}},
 		{[]string{"eval", "--split", "t"}, []string{"test", "train"}},
 		{[]string{"predict", "--invert", "a"}, []string{"auto", "always"}},
@@ -161,4 +171,67 @@ func TestOneVersionString(t *testing.T) {
 	if a.code != 0 || b.code != 0 || a.stdout != b.stdout || !strings.HasPrefix(a.stdout, "softmaxctl ") {
 		t.Errorf("--version %q (exit %d), version %q (exit %d)", a.stdout, a.code, b.stdout, b.code)
 	}
+}
+
+// The version line names the release version and, separately, the commit
+// the binary was built from, when the go command recorded one.
+func TestVersionNamesCommitApart(t *testing.T) {
+	bi := &debug.BuildInfo{Settings: []debug.BuildSetting{
+		{Key: "vcs", Value: "git"},
+		{Key: "vcs.revision", Value: "d5d23d3c0ffee0123456789abcdef0123456789a"},
+		{Key: "vcs.modified", Value: "true"},
+	}}
+	tests := []struct {
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{bi, "softmaxctl 0.1.0-dev (commit d5d23d3c0ffe-dirty, go"},
+		{&debug.BuildInfo{Settings: bi.Settings[:2]}, "softmaxctl 0.1.0-dev (commit d5d23d3c0ffe, go"},
+		{&debug.BuildInfo{}, "softmaxctl 0.1.0-dev (go"},
+		{nil, "softmaxctl 0.1.0-dev (go"},
+	}
+	for _, tt := range tests {
+		if got := versionText("0.1.0-dev", commitOf(tt.bi), "without CUDA"); !strings.HasPrefix(got, tt.want) || !strings.HasSuffix(got, ", without CUDA)") {
+			t.Errorf("got %q, want it to start with %q", got, tt.want)
+		}
+	}
+	// The binary's own version is a release version, not a commit.
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`).MatchString(Version) {
+		t.Errorf("Version %q is not a release version such as 0.1.0-dev", Version)
+	}
+}
+
+// Help names image folders wherever it names datasets: --dataset and
+// --data of the commands that read them, and the root's description.
+func TestHelpNamesImageFolders(t *testing.T) {
+	root := execute(t, "--help")
+	if !strings.Contains(root.stdout, "your own images") || strings.Contains(root.stdout, "Fashion-MNIST or MNIST") {
+		t.Errorf("root help omits image folders:\n%s", root.stdout)
+	}
+	for _, c := range []string{"train", "eval", "show-errors"} {
+		r := execute(t, c, "--help")
+		dataset, data := flagHelp(r.stdout, "--dataset"), flagHelp(r.stdout, "--data")
+		if !strings.Contains(dataset, "folder") {
+			t.Errorf("%s --dataset help: %q", c, dataset)
+		}
+		if !strings.Contains(data, "class") || !strings.Contains(data, "images") {
+			t.Errorf("%s --data help mentions no image folder: %q", c, data)
+		}
+	}
+	for _, c := range []string{"download", "export-images"} {
+		r := execute(t, c, "--help")
+		if dataset := flagHelp(r.stdout, "--dataset"); strings.Contains(dataset, "folder") {
+			t.Errorf("%s --dataset offers a folder it cannot take: %q", c, dataset)
+		}
+	}
+}
+
+// flagHelp returns the help line of flag in a command's help text.
+func flagHelp(help, flag string) string {
+	for _, l := range strings.Split(help, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && (f[0] == flag || len(f) > 1 && f[1] == flag) {
+			return l
+		}
+	}
+	return ""
 }

@@ -41,6 +41,12 @@ var imageExts = map[string]bool{
 	".bmp": true, ".tif": true, ".tiff": true,
 }
 
+// IsImageName reports whether name has the extension of an image that
+// LoadFolder reads.
+func IsImageName(name string) bool {
+	return imageExts[strings.ToLower(filepath.Ext(name))]
+}
+
 // FolderOptions says how LoadFolder turns a folder's images into a data set.
 type FolderOptions struct {
 	// Size is the side of the square input every image is fitted to

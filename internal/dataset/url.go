@@ -3,7 +3,10 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -126,6 +129,31 @@ func CheckMirror(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("%q is not an http, https or file URL", RedactURL(raw))
+}
+
+// MirrorURL returns the base URL that a --mirror value names: an http,
+// https or file URL as it is (checked by CheckMirror), or a path without
+// a scheme, absolute or relative, naming a folder that exists, as the
+// file URL of its absolute path — a copy of the files on a USB stick or
+// a shared disk, given as a user would type it.
+func MirrorURL(raw string) (string, error) {
+	if u, err := url.Parse(raw); raw == "" || err != nil || u.Scheme != "" {
+		return raw, CheckMirror(raw)
+	}
+	abs, err := filepath.Abs(raw)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", raw, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("%q is not a URL (http, https or file) and no such folder exists", raw)
+	case err != nil:
+		return "", fmt.Errorf("%q: %w", raw, unwrapPath(err))
+	case !fi.IsDir():
+		return "", fmt.Errorf("%q is a file: give the folder that holds the dataset's files, or a URL", raw)
+	}
+	return fileURL(abs), nil
 }
 
 // joinURL appends name to base's path, adding the "/" that users often
