@@ -74,7 +74,7 @@ func run() error {
 		return errors.New("-runs must be at least 1")
 	}
 
-	dir, err := dataset.ResolveDir(*data, "fashion-mnist")
+	dir, err := dataset.ResolveDir(*data, dataRoot(), "fashion-mnist")
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func run() error {
 	progs := []*program{
 		{name: "softmaxctl", argv: []string{smx, "train", "--data", dir, "--no-download", "--epochs", ep, "--json",
 			"--out", filepath.Join(tmp, "model.safetensors"), "--device", "cpu"},
-			about: "Go, Gorgonia tape machine, internal/blas " + blas.Kernels() + " kernels"},
+			about: "Go, Gorgonia tape machine, internal/blas " + blas.New().Kernels() + " kernels"},
 		{name: "plain Gorgonia loop", argv: []string{plain, "-data", dir, "-epochs", ep},
 			about: "Go, Gorgonia tape machine, Gonum BLAS"},
 	}
@@ -285,4 +285,11 @@ func cpuModel() string {
 		}
 	}
 	return runtime.GOARCH
+}
+
+// dataRoot is softmaxctl's data folder root ($SOFTMAXCTL_DATA, else the
+// user cache), empty when neither is known.
+func dataRoot() string {
+	root, _ := dataset.DefaultRoot(os.Getenv, os.UserCacheDir)
+	return root
 }

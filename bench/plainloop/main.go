@@ -46,7 +46,7 @@ func run() error {
 	flag.Parse()
 
 	spec, _ := dataset.Lookup("fashion-mnist")
-	dir, err := dataset.ResolveDir(*data, spec.Name)
+	dir, err := dataset.ResolveDir(*data, dataRoot(), spec.Name)
 	if err != nil {
 		return err
 	}
@@ -187,4 +187,11 @@ func toFloat(s *dataset.Set) (x, y []float32) {
 		y[i*10+int(l)] = 1
 	}
 	return x, y
+}
+
+// dataRoot is softmaxctl's data folder root ($SOFTMAXCTL_DATA, else the
+// user cache), empty when neither is known.
+func dataRoot() string {
+	root, _ := dataset.DefaultRoot(os.Getenv, os.UserCacheDir)
+	return root
 }

@@ -69,8 +69,8 @@ func BenchmarkSgemm(b *testing.B) {
 				name string
 				f    func()
 			}{name, func() {
-				withKernels(ks, func() {
-					New().Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, bm, ldb, tc.beta, c, ldc)
+				withKernels(ks, func(impl *Implementation) {
+					impl.Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, bm, ldb, tc.beta, c, ldc)
 				})
 			}})
 		}

@@ -27,15 +27,17 @@ import (
 // kernels for the narrow products of softmax regression.
 type Implementation struct {
 	gonum.Implementation
+	kernels kernelSet
 }
 
 // New returns an Implementation that uses the fastest kernels the CPU and
-// the operating system support, chosen once at start-up: AVX-512 or
-// AVX2+FMA assembly on amd64, portable Go elsewhere or with the purego
-// build tag (SOFTMAXCTL_SIMD caps the choice, see SIMDEnv). The zero
-// Implementation value is equally usable; it holds no state and is safe
-// for concurrent use.
-func New() *Implementation { return &Implementation{} }
+// the operating system support: AVX-512 or AVX2+FMA assembly on amd64,
+// portable Go elsewhere or with the purego build tag. GODEBUG's
+// cpu.avx512f=off and cpu.avx2=off cap the choice (golang.org/x/sys/cpu
+// honours them), which is how the families are compared on one machine.
+// An Implementation holds no mutable state and is safe for concurrent use;
+// the zero value uses the portable Go kernels.
+func New() *Implementation { return &Implementation{kernels: bestKernels()} }
 
 var _ interface {
 	blas.Float32
@@ -79,7 +81,7 @@ func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 	}
 	aT := tA != blas.NoTrans
 	bT := tB != blas.NoTrans
-	if !sgemmFast(activeKernels(), aT, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+	if !sgemmFast(impl.kernels, aT, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
 		impl.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
 }

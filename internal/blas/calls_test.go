@@ -198,8 +198,8 @@ func TestGorgoniaEndToEnd(t *testing.T) {
 		wantLoss, wantW, wantB := runSoftmaxGraph(t, d)
 		restore()
 		for _, ks := range kernelSets() {
-			withKernels(ks, func() {
-				restore := useBLAS(New())
+			withKernels(ks, func(impl *Implementation) {
+				restore := useBLAS(impl)
 				defer restore()
 				loss, dW, dB := runSoftmaxGraph(t, d)
 				name := fmt.Sprintf("batch %d, %v", batch, ks)

@@ -2,15 +2,14 @@ package blas
 
 import (
 	"math"
-	"os"
 	"runtime"
 	"sync"
 	"unsafe"
 )
 
-// kernelSet names a family of Sgemm kernels. Which one runs is chosen once
-// from the CPU's features; tests switch it to exercise every family on the
-// same machine.
+// kernelSet names a family of Sgemm kernels. New chooses the best the CPU
+// supports (GODEBUG=cpu.avx512f=off or cpu.avx2=off caps it, as for every
+// Go program); tests make Implementations of each family on one machine.
 type kernelSet int
 
 const (
@@ -29,30 +28,6 @@ func (k kernelSet) String() string {
 	return "go"
 }
 
-// active is the kernel family Sgemm uses.
-var active = chooseKernels(os.Getenv(SIMDEnv))
-
-// SIMDEnv is the environment variable that caps the instruction set of
-// the kernels: "go" (portable Go), "avx2" or "avx512". Unset or empty, the
-// kernels use the best the CPU and the operating system support; a value
-// beyond that support means the best there is, and an unknown value is
-// ignored. It is for comparing the kernel families on one machine
-// (benchmarks, the whole CLI); tests switch families directly.
-const SIMDEnv = "SOFTMAXCTL_SIMD"
-
-// chooseKernels returns the best family the machine supports, capped by
-// limit (a SIMDEnv value).
-func chooseKernels(limit string) kernelSet {
-	best := bestKernels()
-	switch limit {
-	case "go":
-		return kernelGo
-	case "avx2":
-		return min(best, kernelAVX2)
-	}
-	return best
-}
-
 func bestKernels() kernelSet {
 	switch {
 	case haveAVX512:
@@ -63,10 +38,9 @@ func bestKernels() kernelSet {
 	return kernelGo
 }
 
-// Kernels names the kernel family Sgemm uses: "avx512", "avx2" or "go".
-func Kernels() string { return active.String() }
-
-func activeKernels() kernelSet { return active }
+// Kernels names the kernel family impl's Sgemm uses: "avx512", "avx2" or
+// "go".
+func (impl Implementation) Kernels() string { return impl.kernels.String() }
 
 const (
 	// narrowN is the widest C that the narrow kernels handle. Beyond it a

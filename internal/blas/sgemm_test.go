@@ -23,12 +23,9 @@ func kernelSets() []kernelSet {
 	return ks
 }
 
-// withKernels runs f with Sgemm forced to use ks.
-func withKernels(ks kernelSet, f func()) {
-	old := active
-	active = ks
-	defer func() { active = old }()
-	f()
+// withKernels runs f with an Implementation whose Sgemm uses ks.
+func withKernels(ks kernelSet, f func(impl *Implementation)) {
+	f(&Implementation{kernels: ks})
 }
 
 type gemmCase struct {
@@ -107,13 +104,13 @@ func mnistLike(rng *rand.Rand, img []float32) {
 
 // checkAgainstGonum runs tc through Implementation and Gonum and compares
 // every element of C, including the padding, which must be left alone.
-func checkAgainstGonum(t *testing.T, tc gemmCase, rng *rand.Rand) {
+func checkAgainstGonum(t *testing.T, impl *Implementation, tc gemmCase, rng *rand.Rand) {
 	t.Helper()
 	a, lda, b, ldb, c, ldc := tc.operands(rng)
 	want := append([]float32(nil), c...)
 	got := append([]float32(nil), c...)
 	gonum.Implementation{}.Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
-	New().Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
+	impl.Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
 
 	// Error bound of a float32 sum: relative to the sum of the magnitudes
 	// of its terms, not to the (possibly cancelled) result. |alpha|·|A|·|B|
@@ -157,7 +154,7 @@ func TestSgemmSmallShapes(t *testing.T) {
 	sizes := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17}
 	for _, ks := range kernelSets() {
 		t.Run(ks.String(), func(t *testing.T) {
-			withKernels(ks, func() {
+			withKernels(ks, func(impl *Implementation) {
 				// Split every product across cores, so that the row ranges
 				// of parallelRows (and their alignment) are tested on odd
 				// sizes too.
@@ -173,7 +170,7 @@ func TestSgemmSmallShapes(t *testing.T) {
 								ab := alphaBetas[n%len(alphaBetas)]
 								tc := gemmCase{tA: tr[0], tB: tr[1], m: m, n: nn, k: k, alpha: ab[0], beta: ab[1],
 									padA: n % 3, padB: (n / 3) % 2 * 5, padC: (n / 2) % 3, nanC: ab[1] == 0 && n%2 == 0}
-								checkAgainstGonum(t, tc, rng)
+								checkAgainstGonum(t, impl, tc, rng)
 								n++
 							}
 						}
@@ -218,7 +215,7 @@ func hotCases() []gemmCase {
 func TestSgemmHotShapes(t *testing.T) {
 	for _, ks := range kernelSets() {
 		t.Run(ks.String(), func(t *testing.T) {
-			withKernels(ks, func() {
+			withKernels(ks, func(impl *Implementation) {
 				rng := rand.New(rand.NewPCG(3, 4))
 				for ci, tc := range hotCases() {
 					// Cases that do not set alpha and beta get a rotating pair.
@@ -226,7 +223,7 @@ func TestSgemmHotShapes(t *testing.T) {
 						ab := alphaBetas[ci%4]
 						tc.alpha, tc.beta, tc.nanC = ab[0], ab[1], ab[1] == 0
 					}
-					checkAgainstGonum(t, tc, rng)
+					checkAgainstGonum(t, impl, tc, rng)
 				}
 			})
 		})
@@ -291,16 +288,9 @@ func TestSgemmPanics(t *testing.T) {
 	}
 }
 
-// TestChooseKernels: SOFTMAXCTL_SIMD caps the kernel family, never raises
-// it above what the machine supports.
-func TestChooseKernels(t *testing.T) {
-	best := bestKernels()
-	for _, tt := range []struct {
-		limit string
-		want  kernelSet
-	}{{"", best}, {"avx512", best}, {"avx2", min(best, kernelAVX2)}, {"go", kernelGo}, {"neon", best}} {
-		if got := chooseKernels(tt.limit); got != tt.want {
-			t.Errorf("chooseKernels(%q) = %v, want %v", tt.limit, got, tt.want)
-		}
+// TestNewChoosesTheBest: New uses the best family the machine supports.
+func TestNewChoosesTheBest(t *testing.T) {
+	if got := New().Kernels(); got != bestKernels().String() {
+		t.Errorf("New uses %s, the best here is %s", got, bestKernels())
 	}
 }

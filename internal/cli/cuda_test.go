@@ -26,7 +26,7 @@ import (
 // prints and the reason in it, the driver's words.
 func needNoGPU(t *testing.T) (notice, why string) {
 	t.Helper()
-	kind, notice, err := device.Resolve(device.Auto)
+	kind, notice, err := device.NewHost(os.Getenv).Resolve(device.Auto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func needNoGPU(t *testing.T) (notice, why string) {
 		return notice, strings.TrimSuffix(strings.TrimPrefix(notice, "GPU not used: "), "; using the CPU")
 	}
 	if os.Getenv("SOFTMAXCTL_TEST_CUDA") == "none" {
-		t.Fatalf("SOFTMAXCTL_TEST_CUDA=none, but a GPU is usable: %s", device.Info())
+		t.Fatalf("SOFTMAXCTL_TEST_CUDA=none, but a GPU is usable: %s", device.NewHost(os.Getenv).Info())
 	}
 	t.Skip("a GPU is usable: the no-GPU behaviour cannot be seen here")
 	return "", ""
@@ -169,7 +169,7 @@ func TestCUDABinaryWithoutGPU(t *testing.T) {
 // SOFTMAXCTL_TEST_CUDA=gpu (scripts/gpu-check.sh) makes a missing GPU fail
 // the test.
 func TestCUDATrainOnGPU(t *testing.T) {
-	if _, err := device.Select(device.CUDA); err != nil {
+	if _, err := device.NewHost(os.Getenv).Select(device.CUDA); err != nil {
 		if os.Getenv("SOFTMAXCTL_TEST_CUDA") == "gpu" {
 			t.Fatalf("SOFTMAXCTL_TEST_CUDA=gpu, but %v", err)
 		}

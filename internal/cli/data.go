@@ -148,7 +148,13 @@ func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 		}
 		d.Mirrors[i] = u
 	}
-	dir, err := dataset.ResolveDir(d.Dir, spec.Name)
+	root := ""
+	if d.Dir == "" {
+		if root, err = dataRoot(); err != nil {
+			return dataset.Spec{}, "", err
+		}
+	}
+	dir, err := dataset.ResolveDir(d.Dir, root, spec.Name)
 	if err != nil {
 		return dataset.Spec{}, "", err
 	}
@@ -469,3 +475,8 @@ func (b *barLog) clear() {
 		b.bar = nil
 	}
 }
+
+// dataRoot is where datasets and the image-folder cache live without
+// --data: $SOFTMAXCTL_DATA, else the user cache. The environment is read
+// here, at the command line, and handed down.
+func dataRoot() (string, error) { return dataset.DefaultRoot(os.Getenv, os.UserCacheDir) }

@@ -150,8 +150,8 @@ func (d *dataOptions) loadFolder(ios *IO, splits []dataset.Split) (dataset.Spec,
 		Size: d.Folder.ImageSize, Color: d.Folder.Color,
 		TestSplit: d.Folder.TestSplit, SplitSeed: d.Folder.splitSeed,
 	}
-	if cache, err := dataset.FolderCacheDir(); err == nil {
-		o.CacheDir = cache
+	if root, err := dataRoot(); err == nil {
+		o.CacheDir = dataset.FolderCacheDir(root)
 	}
 	f, err := dataset.LoadFolder(d.Dir, o)
 	var fe *dataset.FolderError

@@ -204,7 +204,8 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 			fmt.Fprintf(o.IO.ErrOut, "--init and --out are the same file: %s will be replaced by the fine-tuned model (pass another --out to keep it)\n", termtext.Escape(o.Out))
 		}
 	}
-	kind, notice, err := device.Resolve(kind)
+	host := device.NewHost(os.Getenv)
+	kind, notice, err := host.Resolve(kind)
 	if err != nil {
 		return deviceAdvice(err)
 	}
@@ -212,7 +213,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		fmt.Fprintln(o.IO.ErrOut, notice)
 	}
 	// The GPU's set-up (kernels, cuBLAS) overlaps with loading the data.
-	device.Prepare(kind)
+	host.Prepare(kind)
 	ctx := cmd.Context()
 	o.Data.Folder.splitSeed = o.Seed
 	spec, dir, sets, err := o.Data.load(ctx, o.IO, dataset.Train, dataset.Test)
@@ -336,7 +337,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	var fitErr error
 	if kind == device.CUDA {
 		_, fitErr = tr.FitOn(ctx, m, trainSet, valSet, func(p *program.Program) (program.Executor, error) {
-			return device.NewExecutor(device.CUDA, p)
+			return host.NewExecutor(device.CUDA, p)
 		})
 	} else {
 		_, fitErr = tr.Fit(ctx, m, trainSet, valSet)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 
@@ -39,7 +40,7 @@ func versionLine() string {
 		bi, _ := debug.ReadBuildInfo()
 		commit = commitOf(bi)
 	}
-	return versionText(Version, commit, device.Info())
+	return versionText(Version, commit, device.NewHost(os.Getenv).Info())
 }
 
 // versionText lays out the version line; commit may be empty.

@@ -699,16 +699,6 @@ func decodeFile(path string, dst []byte, o FolderOptions, budget *imageprep.Budg
 	return same, hash, err
 }
 
-// FolderCacheDir returns where decoded image folders are kept:
-// $SOFTMAXCTL_DATA/folders when the variable is set, else <user cache
-// dir>/softmaxctl/folders.
-func FolderCacheDir() (string, error) {
-	if root := os.Getenv(EnvData); root != "" {
-		return filepath.Join(root, "folders"), nil
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(cache, "softmaxctl", "folders"), nil
-}
+// FolderCacheDir returns where decoded image folders are kept: root's
+// folders/ (root from DefaultRoot).
+func FolderCacheDir(root string) string { return filepath.Join(root, "folders") }

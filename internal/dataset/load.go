@@ -32,12 +32,27 @@ func (e *MissingError) Error() string {
 	return fmt.Sprintf("%s files missing in %s: %s", what, e.Dir, strings.Join(e.Files, ", "))
 }
 
+// DefaultRoot returns the folder under which datasets (and the cache of
+// decoded image folders) live when no --data is given: $SOFTMAXCTL_DATA
+// when set, else <user cache dir>/softmaxctl. The caller passes the
+// process's environment in (os.Getenv, os.UserCacheDir): this package
+// reads none itself.
+func DefaultRoot(getenv func(string) string, userCacheDir func() (string, error)) (string, error) {
+	if root := getenv(EnvData); root != "" {
+		return root, nil
+	}
+	cache, err := userCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find a data folder: %w (set %s to a folder for the datasets)", err, EnvData)
+	}
+	return filepath.Join(cache, "softmaxctl"), nil
+}
+
 // ResolveDir returns the folder for the data set named dataset: flagDir if it
-// is not empty, else $SOFTMAXCTL_DATA/<dataset> if the variable is set, else
-// <user cache dir>/softmaxctl/<dataset>. The variable names a root, like the
-// cache, so that --dataset mnist never reads Fashion-MNIST's files (their
-// structure is the same). The folder need not exist.
-func ResolveDir(flagDir, dataset string) (string, error) {
+// is not empty, else <root>/<dataset> (root from DefaultRoot), so that
+// --dataset mnist never reads Fashion-MNIST's files (their structure is the
+// same). The folder need not exist.
+func ResolveDir(flagDir, root, dataset string) (string, error) {
 	if flagDir != "" {
 		return flagDir, nil
 	}
@@ -46,14 +61,10 @@ func ResolveDir(flagDir, dataset string) (string, error) {
 	if _, err := Lookup(dataset); err != nil {
 		return "", err
 	}
-	if root := os.Getenv(EnvData); root != "" {
-		return filepath.Join(root, dataset), nil
+	if root == "" {
+		return "", fmt.Errorf("no data folder for %s: give --data, or set %s", dataset, EnvData)
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find a data folder: %w (set %s to a folder for the datasets)", err, EnvData)
-	}
-	return filepath.Join(cache, "softmaxctl", dataset), nil
+	return filepath.Join(root, dataset), nil
 }
 
 // Missing returns the names of those files of spec's splits (all four

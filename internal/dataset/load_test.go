@@ -214,9 +214,9 @@ func TestMissing(t *testing.T) {
 
 func TestResolveDir(t *testing.T) {
 	tests := []struct {
-		name, flag, env, cache, home, dataset string
-		want                                  string
-		wantErr                               string
+		name, flag, env, cache, dataset string
+		want                            string
+		wantErr                         string
 	}{
 		{name: "flag wins", flag: "/a", env: "/b", cache: "/c", dataset: "mnist", want: "/a"},
 		{name: "env next", env: "/b", cache: "/c", dataset: "mnist", want: "/b/mnist"},
@@ -226,10 +226,23 @@ func TestResolveDir(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(EnvData, tt.env)
-			t.Setenv("XDG_CACHE_HOME", tt.cache)
-			t.Setenv("HOME", tt.home)
-			got, err := ResolveDir(tt.flag, tt.dataset)
+			// The environment as the command line hands it down.
+			getenv := func(k string) string {
+				if k == EnvData {
+					return tt.env
+				}
+				return ""
+			}
+			cacheDir := func() (string, error) {
+				if tt.cache == "" {
+					return "", errors.New("neither $XDG_CACHE_HOME nor $HOME are defined")
+				}
+				return tt.cache, nil
+			}
+			root, err := DefaultRoot(getenv, cacheDir)
+			if err == nil || tt.flag != "" {
+				root, err = ResolveDir(tt.flag, root, tt.dataset)
+			}
 			if tt.wantErr != "" {
 				checkOneLine(t, err)
 				if !strings.Contains(err.Error(), tt.wantErr) {
@@ -240,8 +253,8 @@ func TestResolveDir(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
-				t.Errorf("ResolveDir = %q, want %q", got, tt.want)
+			if root != tt.want {
+				t.Errorf("ResolveDir = %q, want %q", root, tt.want)
 			}
 		})
 	}

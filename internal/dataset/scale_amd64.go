@@ -2,11 +2,7 @@
 
 package dataset
 
-import (
-	"os"
-
-	"golang.org/x/sys/cpu"
-)
+import "golang.org/x/sys/cpu"
 
 // The byte-scaling kernels this CPU can run. x/sys/cpu reports AVX2 and
 // AVX-512 only when the OS saves their registers; GODEBUG=cpu.avx2=off
@@ -30,10 +26,9 @@ func scaleBytesAVX2(dst *float32, src *byte, n int, pf *byte) int
 //go:noescape
 func scaleBytesAVX512(dst *float32, src *byte, n int, pf *byte) int
 
-// scaleActive is the kernel scaleRow uses: the best the CPU supports,
-// capped by SOFTMAXCTL_SIMD ("go", "avx2", "avx512"), as for the SGEMM
-// kernels of internal/blas.
-var scaleActive = chooseScale(os.Getenv("SOFTMAXCTL_SIMD"))
+// scaleBest is the kernel Gather uses: the best the CPU supports
+// (GODEBUG=cpu.avx512f=off or cpu.avx2=off caps it).
+var scaleBest = bestScale()
 
 func bestScale() scaleKernel {
 	switch {
@@ -45,17 +40,17 @@ func bestScale() scaleKernel {
 	return scaleGo
 }
 
-// scaleRow sets dst[i] = src[i]/255 for every i, prefetching pf (the row
-// the caller scales next; src itself if there is none). It panics if dst
-// is shorter than src: the kernels write len(src) floats.
-func scaleRow(dst []float32, src, pf []byte) {
+// scaleRow sets dst[i] = src[i]/255 for every i with kernel k, prefetching
+// pf (the row the caller scales next; src itself if there is none). It
+// panics if dst is shorter than src: the kernels write len(src) floats.
+func scaleRow(k scaleKernel, dst []float32, src, pf []byte) {
 	dst = dst[:len(src)]
 	done := 0
 	switch {
 	case len(src) == 0 || len(pf) == 0:
-	case scaleActive == scaleAVX512 && len(src) >= 16:
+	case k == scaleAVX512 && len(src) >= 16:
 		done = scaleBytesAVX512(&dst[0], &src[0], len(src), &pf[0])
-	case scaleActive >= scaleAVX2 && len(src) >= 32:
+	case k >= scaleAVX2 && len(src) >= 32:
 		done = scaleBytesAVX2(&dst[0], &src[0], len(src), &pf[0])
 	}
 	scaleTail(dst[done:], src[done:])

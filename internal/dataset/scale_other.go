@@ -8,10 +8,10 @@ const (
 	haveAVX512 = false
 )
 
-var scaleActive = scaleGo
+var scaleBest = scaleGo
 
 func bestScale() scaleKernel { return scaleGo }
 
 // scaleRow sets dst[i] = src[i]/255 for every i; it panics if dst is
-// shorter than src. pf is unused.
-func scaleRow(dst []float32, src, pf []byte) { scaleTail(dst[:len(src)], src) }
+// shorter than src. k and pf are unused.
+func scaleRow(k scaleKernel, dst []float32, src, pf []byte) { scaleTail(dst[:len(src)], src) }

@@ -57,19 +57,6 @@ func (k scaleKernel) String() string {
 	return [...]string{"go", "avx2", "avx512"}[k]
 }
 
-// chooseScale returns the best kernel the machine supports, capped by
-// limit (a SOFTMAXCTL_SIMD value: "go", "avx2" or "avx512").
-func chooseScale(limit string) scaleKernel {
-	best := bestScale()
-	switch limit {
-	case "go":
-		return scaleGo
-	case "avx2":
-		return min(best, scaleAVX2)
-	}
-	return best
-}
-
 // scaleTail is the portable scaleRow: a table lookup per pixel.
 func scaleTail(dst []float32, src []byte) {
 	dst = dst[:len(src)] // lets the compiler drop the bounds checks
@@ -86,7 +73,10 @@ func scaleTail(dst []float32, src []byte) {
 // Gather panics if x or y is shorter than len(idx) rows, if an index is out
 // of range, or if y is not nil and the Set has no labels: all are bugs in the
 // caller, not conditions a user can cause.
-func (s *Set) Gather(idx []int, x, y []float32) {
+func (s *Set) Gather(idx []int, x, y []float32) { s.gather(scaleBest, idx, x, y) }
+
+// gather is Gather with the scaling kernel k.
+func (s *Set) gather(k scaleKernel, idx []int, x, y []float32) {
 	d, nc := s.Dim(), s.NumClass()
 	if len(x) < len(idx)*d {
 		panic(fmt.Sprintf("dataset: Gather: x has %d floats, %d images of %d pixels need %d", len(x), len(idx), d, len(idx)*d))
@@ -99,14 +89,14 @@ func (s *Set) Gather(idx []int, x, y []float32) {
 			panic("dataset: Gather: y given but the Set has no labels")
 		}
 	}
-	for k, i := range idx {
+	for r, i := range idx {
 		// Images are scattered over the set: while one is scaled, the
 		// one after next is prefetched, so that its cache misses overlap
 		// the arithmetic instead of following it.
-		next := idx[min(k+2, len(idx)-1)]
-		scaleRow(x[k*d:(k+1)*d], s.Pix[i*d:(i+1)*d], s.Pix[next*d:(next+1)*d])
+		next := idx[min(r+2, len(idx)-1)]
+		scaleRow(k, x[r*d:(r+1)*d], s.Pix[i*d:(i+1)*d], s.Pix[next*d:(next+1)*d])
 		if y != nil {
-			row := y[k*nc : (k+1)*nc]
+			row := y[r*nc : (r+1)*nc]
 			clear(row)
 			row[s.Labels[i]] = 1
 		}

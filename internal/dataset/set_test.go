@@ -222,23 +222,15 @@ func scaleKernels() []scaleKernel {
 	return ks
 }
 
-// withScale runs f with scaleRow forced to use k.
-func withScale(k scaleKernel, f func()) {
-	old := scaleActive
-	scaleActive = k
-	defer func() { scaleActive = old }()
-	f()
-}
-
 // scaleRow (assembly on amd64) must give exactly the table's values for
 // every byte, at every length and alignment, with every kernel.
 func TestScaleRowExact(t *testing.T) {
 	for _, k := range scaleKernels() {
-		t.Run(k.String(), func(t *testing.T) { withScale(k, func() { testScaleRowExact(t) }) })
+		t.Run(k.String(), func(t *testing.T) { testScaleRowExact(t, k) })
 	}
 }
 
-func testScaleRowExact(t *testing.T) {
+func testScaleRowExact(t *testing.T, k scaleKernel) {
 	src := make([]byte, 300)
 	for i := range src {
 		src[i] = byte(i*37 + 11)
@@ -248,7 +240,7 @@ func testScaleRowExact(t *testing.T) {
 			in := src[off : off+n]
 			dst := make([]float32, n+1)
 			dst[n] = -1
-			scaleRow(dst, in, src[off:])
+			scaleRow(k, dst, in, src[off:])
 			for i, p := range in {
 				if dst[i] != float32(p)/255 {
 					t.Fatalf("off %d, n %d: dst[%d] = %v for byte %d, want %v", off, n, i, dst[i], p, float32(p)/255)
@@ -264,7 +256,7 @@ func testScaleRowExact(t *testing.T) {
 		all[i] = byte(i)
 	}
 	dst := make([]float32, 256)
-	scaleRow(dst, all, all)
+	scaleRow(k, dst, all, all)
 	for i := range all {
 		if dst[i] != float32(i)/255 {
 			t.Fatalf("byte %d: %v, want %v", i, dst[i], float32(i)/255)
@@ -283,21 +275,8 @@ func TestScaleRowShortDestination(t *testing.T) {
 				}
 			}()
 			src := make([]byte, 64)
-			withScale(k, func() { scaleRow(make([]float32, 63), src, src) })
+			scaleRow(k, make([]float32, 63), src, src)
 		})
-	}
-}
-
-// TestChooseScale: SOFTMAXCTL_SIMD caps the kernel, never raises it.
-func TestChooseScale(t *testing.T) {
-	best := bestScale()
-	for _, tt := range []struct {
-		limit string
-		want  scaleKernel
-	}{{"", best}, {"avx512", best}, {"avx2", min(best, scaleAVX2)}, {"go", scaleGo}, {"sse9", best}} {
-		if got := chooseScale(tt.limit); got != tt.want {
-			t.Errorf("chooseScale(%q) = %v, want %v", tt.limit, got, tt.want)
-		}
 	}
 }
 
@@ -313,13 +292,11 @@ func BenchmarkGather256(b *testing.B) {
 	y := make([]float32, 256*NumClasses)
 	for _, k := range scaleKernels() {
 		b.Run(k.String(), func(b *testing.B) {
-			withScale(k, func() {
-				b.SetBytes(256 * 784)
-				for i := 0; i < b.N; i++ {
-					lo := (i * 256) % (60000 - 256)
-					s.Gather(idx[lo:lo+256], x, y)
-				}
-			})
+			b.SetBytes(256 * 784)
+			for i := 0; i < b.N; i++ {
+				lo := (i * 256) % (60000 - 256)
+				s.gather(k, idx[lo:lo+256], x, y)
+			}
 		})
 	}
 }

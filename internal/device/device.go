@@ -1,7 +1,8 @@
 // Package device owns the choice of where the model's graph runs: on the
 // CPU by Gorgonia's tape machine, or on a CUDA GPU in a binary built with
-// the softmaxctl_cuda build tag. Commands parse --device with Parse, resolve
-// it with Select or Resolve, and never look for a GPU themselves.
+// the softmaxctl_cuda build tag. Commands parse --device with Parse,
+// resolve it with a Host's Select or Resolve, and never look for a GPU
+// themselves.
 //
 // The GPU runs programs: device/program compiles the model's Gorgonia
 // graph into one, and device/cuda runs it.
@@ -51,20 +52,35 @@ func (e *UnavailableError) Error() string { return "CUDA unavailable: " + e.Reas
 
 func (e *UnavailableError) Unwrap() error { return e.Reason }
 
+// A Host is what this process can run the graph on. The command line
+// makes one with NewHost and the process's environment; the GPU it finds
+// (and the CUDA libraries it opens) stay for the life of the process, as
+// the driver keeps them.
+type Host struct {
+	cuda cuda.Config
+}
+
+// NewHost returns the Host of a process whose environment getenv reads
+// (os.Getenv): CUDA_HOME and CUDA_PATH say where else to look for the
+// CUDA libraries.
+func NewHost(getenv func(string) string) *Host {
+	return &Host{cuda: cuda.Config{LibraryDirs: cuda.LibraryDirs(getenv)}}
+}
+
 // Select resolves a requested kind to the one that will run: Auto becomes
 // CUDA when this binary has CUDA support and a GPU answers, else CPU; CUDA
 // fails with an *UnavailableError when it cannot be had.
-func Select(k Kind) (Kind, error) {
+func (h *Host) Select(k Kind) (Kind, error) {
 	switch k {
 	case CPU:
 		return CPU, nil
 	case CUDA:
-		if err := cuda.Usable(); err != nil {
+		if err := cuda.Usable(h.cuda); err != nil {
 			return "", &UnavailableError{Reason: err}
 		}
 		return CUDA, nil
 	case Auto, "":
-		if cuda.Usable() == nil {
+		if cuda.Usable(h.cuda) == nil {
 			return CUDA, nil
 		}
 		return CPU, nil
@@ -77,15 +93,15 @@ func Select(k Kind) (Kind, error) {
 // NVRTC it runs with; when it falls back to the CPU, why the GPU is not
 // used, in the driver's words. The notice is empty otherwise (a CPU-only
 // build has no GPU to explain, and an explicit kind needs no notice).
-func Resolve(k Kind) (kind Kind, notice string, err error) {
-	kind, err = Select(k)
+func (h *Host) Resolve(k Kind) (kind Kind, notice string, err error) {
+	kind, err = h.Select(k)
 	if err != nil || !CUDASupport || (k != Auto && k != "") {
 		return kind, "", err
 	}
 	if kind == CUDA {
-		return kind, cuda.InUse(), nil
+		return kind, cuda.InUse(h.cuda), nil
 	}
-	return kind, fmt.Sprintf("GPU not used: %v; using the CPU", cuda.Usable()), nil
+	return kind, fmt.Sprintf("GPU not used: %v; using the CPU", cuda.Usable(h.cuda)), nil
 }
 
 // Prepare starts, in the background, what running on kind needs before
@@ -94,25 +110,25 @@ func Resolve(k Kind) (kind Kind, notice string, err error) {
 // calls it as soon as it knows the device, so that this overlaps with
 // loading its data; executors made later wait for it and report its
 // errors. For CPU it does nothing.
-func Prepare(kind Kind) {
+func (h *Host) Prepare(kind Kind) {
 	if kind == CUDA {
-		go cuda.Warm()
+		go cuda.Warm(h.cuda)
 	}
 }
 
 // Info says whether this binary has CUDA support and, in a CUDA build,
 // which cuBLAS, NVRTC and GPU it found (or why none is usable), for
 // `softmaxctl version`: "without CUDA", or "with CUDA 11.8; cuBLAS …".
-func Info() string { return cuda.Info() }
+func (h *Host) Info() string { return cuda.Info(h.cuda) }
 
 // errCPUPrograms: the CPU trains on Gorgonia's tape machine, not programs.
 var errCPUPrograms = errors.New("the CPU runs the model on Gorgonia's tape machine, not as a device program")
 
 // NewExecutor returns an executor of p on kind: the GPU's for CUDA.
-func NewExecutor(kind Kind, p *program.Program) (program.Executor, error) {
+func (h *Host) NewExecutor(kind Kind, p *program.Program) (program.Executor, error) {
 	switch kind {
 	case CUDA:
-		return cuda.NewExecutor(p)
+		return cuda.NewExecutor(h.cuda, p)
 	case CPU:
 		return nil, errCPUPrograms
 	}

@@ -32,14 +32,14 @@ func expectCUDA(t testing.TB) string {
 // have: want is whether t needs a GPU.
 func usable(t *testing.T, want bool) error {
 	t.Helper()
-	err := cuda.Usable()
+	err := cuda.Usable(testHost.cuda)
 	switch {
 	case want && err != nil && expectCUDA(t) == "gpu":
 		t.Fatalf("SOFTMAXCTL_TEST_CUDA=gpu, but %v", err)
 	case want && err != nil:
 		t.Skipf("needs a GPU: %v", err)
 	case !want && err == nil && expectCUDA(t) == "none":
-		t.Fatalf("SOFTMAXCTL_TEST_CUDA=none, but a GPU answers: %s", cuda.Info())
+		t.Fatalf("SOFTMAXCTL_TEST_CUDA=none, but a GPU answers: %s", cuda.Info(testHost.cuda))
 	case !want && err == nil:
 		t.Skip("a GPU is usable: the no-GPU behaviour cannot be seen here")
 	case !want && expectCUDA(t) == "gpu":
@@ -53,23 +53,23 @@ func usable(t *testing.T, want bool) error {
 // the driver's words, CUDA fails with an UnavailableError on one line.
 func TestSelectWithoutGPU(t *testing.T) {
 	why := usable(t, false)
-	if k, err := Select(Auto); err != nil || k != CPU {
-		t.Errorf("Select(auto) = %v, %v; want cpu", k, err)
+	if k, err := testHost.Select(Auto); err != nil || k != CPU {
+		t.Errorf("testHost.Select(auto) = %v, %v; want cpu", k, err)
 	}
-	k, notice, err := Resolve(Auto)
+	k, notice, err := testHost.Resolve(Auto)
 	if err != nil || k != CPU || !strings.Contains(notice, why.Error()) || strings.Contains(notice, "\n") {
-		t.Errorf("Resolve(auto) = %v, %q, %v; want cpu and one line that says %q", k, notice, err, why)
+		t.Errorf("testHost.Resolve(auto) = %v, %q, %v; want cpu and one line that says %q", k, notice, err, why)
 	}
-	if k, notice, err := Resolve(CPU); err != nil || k != CPU || notice != "" {
-		t.Errorf("Resolve(cpu) = %v, %q, %v; want cpu without a notice", k, notice, err)
+	if k, notice, err := testHost.Resolve(CPU); err != nil || k != CPU || notice != "" {
+		t.Errorf("testHost.Resolve(cpu) = %v, %q, %v; want cpu without a notice", k, notice, err)
 	}
-	_, err = Select(CUDA)
+	_, err = testHost.Select(CUDA)
 	var unavailable *UnavailableError
 	if !errors.As(err, &unavailable) || !strings.Contains(err.Error(), why.Error()) || strings.Contains(err.Error(), "\n") {
-		t.Errorf("Select(cuda) error = %v, want one line: an UnavailableError with %q", err, why)
+		t.Errorf("testHost.Select(cuda) error = %v, want one line: an UnavailableError with %q", err, why)
 	}
-	if info := Info(); !strings.Contains(info, "no usable GPU: "+why.Error()) {
-		t.Errorf("Info() = %q", info)
+	if info := testHost.Info(); !strings.Contains(info, "no usable GPU: "+why.Error()) {
+		t.Errorf("testHost.Info() = %q", info)
 	}
 	t.Logf("notice: %s", notice)
 }
@@ -77,19 +77,19 @@ func TestSelectWithoutGPU(t *testing.T) {
 // TestSelectWithGPU checks the selection where a GPU answers.
 func TestSelectWithGPU(t *testing.T) {
 	usable(t, true)
-	if k, err := Select(Auto); err != nil || k != CUDA {
-		t.Errorf("Select(auto) = %v, %v; want cuda", k, err)
+	if k, err := testHost.Select(Auto); err != nil || k != CUDA {
+		t.Errorf("testHost.Select(auto) = %v, %v; want cuda", k, err)
 	}
-	k, notice, err := Resolve(Auto)
+	k, notice, err := testHost.Resolve(Auto)
 	if err != nil || k != CUDA || !strings.HasPrefix(notice, "using GPU 0: ") || !strings.Contains(notice, "cuBLAS") ||
 		!strings.Contains(notice, "NVRTC") || strings.Contains(notice, "\n") {
-		t.Errorf("Resolve(auto) = %v, %q, %v; want cuda with one line naming the GPU, cuBLAS and NVRTC", k, notice, err)
+		t.Errorf("testHost.Resolve(auto) = %v, %q, %v; want cuda with one line naming the GPU, cuBLAS and NVRTC", k, notice, err)
 	}
-	if k, notice, err := Resolve(CUDA); err != nil || k != CUDA || notice != "" {
-		t.Errorf("Resolve(cuda) = %v, %q, %v; want cuda without a notice", k, notice, err)
+	if k, notice, err := testHost.Resolve(CUDA); err != nil || k != CUDA || notice != "" {
+		t.Errorf("testHost.Resolve(cuda) = %v, %q, %v; want cuda without a notice", k, notice, err)
 	}
-	if info := Info(); !strings.Contains(info, "GPU 0: ") || !strings.Contains(info, "compute capability ") {
-		t.Errorf("Info() = %q, want GPU 0's name and compute capability", info)
+	if info := testHost.Info(); !strings.Contains(info, "GPU 0: ") || !strings.Contains(info, "compute capability ") {
+		t.Errorf("testHost.Info() = %q, want GPU 0's name and compute capability", info)
 	}
-	t.Logf("version: %s", Info())
+	t.Logf("version: %s", testHost.Info())
 }

@@ -2,6 +2,7 @@ package device
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -36,15 +37,19 @@ func TestSelectWithoutCUDA(t *testing.T) {
 	if CUDASupport {
 		t.Skip("CUDA build")
 	}
-	if k, err := Select(Auto); err != nil || k != CPU {
-		t.Errorf("Select(auto) = %v, %v; want cpu", k, err)
+	if k, err := testHost.Select(Auto); err != nil || k != CPU {
+		t.Errorf("testHost.Select(auto) = %v, %v; want cpu", k, err)
 	}
-	if k, err := Select(CPU); err != nil || k != CPU {
-		t.Errorf("Select(cpu) = %v, %v; want cpu", k, err)
+	if k, err := testHost.Select(CPU); err != nil || k != CPU {
+		t.Errorf("testHost.Select(cpu) = %v, %v; want cpu", k, err)
 	}
-	_, err := Select(CUDA)
+	_, err := testHost.Select(CUDA)
 	var unavailable *UnavailableError
 	if !errors.As(err, &unavailable) || !strings.Contains(err.Error(), "built without CUDA support") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("Select(cuda) error = %v, want one line: an UnavailableError saying the build has no CUDA support", err)
+		t.Errorf("testHost.Select(cuda) error = %v, want one line: an UnavailableError saying the build has no CUDA support", err)
 	}
 }
+
+// testHost is the Host the tests select with, as the command line makes
+// one.
+var testHost = NewHost(os.Getenv)

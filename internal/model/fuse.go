@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 
+	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -33,8 +34,8 @@ import (
 // its node index stale, so the pass does not delete them.) Nodes it does
 // not recognise are kept as they are, with their operands rewritten; a
 // graph with nothing to fuse comes back unchanged.
-func Fuse(g *G.ExprGraph, roots ...*G.Node) ([]*G.Node, error) {
-	f := &fuser{g: g, done: map[*G.Node]*G.Node{}}
+func Fuse(bl blas.Float32, g *G.ExprGraph, roots ...*G.Node) ([]*G.Node, error) {
+	f := &fuser{bl: bl, g: g, done: map[*G.Node]*G.Node{}}
 	out := make([]*G.Node, len(roots))
 	for i, r := range roots {
 		n, err := f.rewrite(r)
@@ -47,6 +48,7 @@ func Fuse(g *G.ExprGraph, roots ...*G.Node) ([]*G.Node, error) {
 }
 
 type fuser struct {
+	bl   blas.Float32 // the products' BLAS
 	g    *G.ExprGraph
 	done map[*G.Node]*G.Node
 }
@@ -92,7 +94,7 @@ func (f *fuser) rewrite1(n *G.Node) (*G.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			return Linear(xs, w, b2)
+			return Linear(f.bl, xs, w, b2)
 		}
 		x2, err := f.rewrite(x)
 		if err != nil {
@@ -134,8 +136,11 @@ func (f *fuser) children(n *G.Node) []*G.Node {
 // printed forms ("Σ[1]", "- false"), for the Gorgonia version go.mod pins;
 // TestFuseRecognisesTheModel fails if a new version changes them.
 
-// opKind returns the name of an op's type: "elemBinOp", "sumOp", ...
-func opKind(op G.Op) string {
+// OpKind returns the name of an op's type: "elemBinOp", "sumOp", and so
+// on. Gorgonia's op types are unexported; their names (and, for
+// internal/device/program, their fields) are what Fuse and the device
+// compiler read, for the Gorgonia version go.mod pins.
+func OpKind(op G.Op) string {
 	t := reflect.TypeOf(op)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -146,7 +151,7 @@ func opKind(op G.Op) string {
 // is reports whether n is computed by an op of the given kind printing as
 // str, and if so returns its operands.
 func (f *fuser) is(n *G.Node, kind, str string) ([]*G.Node, bool) {
-	if n == nil || n.Op() == nil || opKind(n.Op()) != kind || n.Op().String() != str || n.Dtype() != tensor.Float32 {
+	if n == nil || n.Op() == nil || OpKind(n.Op()) != kind || n.Op().String() != str || n.Dtype() != tensor.Float32 {
 		return nil, false
 	}
 	return f.children(n), true
@@ -164,7 +169,7 @@ func (f *fuser) broadcastOf(n, other *G.Node, axis int) (*G.Node, bool) {
 	if !ok || len(size) != 1 || size[0] != other {
 		return nil, false
 	}
-	if k[0].Op() == nil || opKind(k[0].Op()) != "reshapeOp" {
+	if k[0].Op() == nil || OpKind(k[0].Op()) != "reshapeOp" {
 		return nil, false
 	}
 	v := f.children(k[0])

@@ -39,7 +39,7 @@ func opKinds(gr *Graph) map[string]bool {
 		}
 		seen[x] = true
 		if x.Op() != nil {
-			kinds[opKind(x.Op())] = true
+			kinds[OpKind(x.Op())] = true
 		}
 		roots = append(roots, f.children(x)...)
 	}
@@ -99,6 +99,12 @@ func TestFuseRecognisesTheModel(t *testing.T) {
 // logits and the gradients, to float32 rounding: relative to the largest
 // magnitude of each output, as sums are ordered differently.
 func TestFusedMatchesPrimitives(t *testing.T) {
+	// The primitives' products run on the BLAS Gorgonia keeps for the
+	// process; give it the one the fused ops use, as the CLI does, so the
+	// two graphs differ only in what the fusion changes.
+	prev := G.WhichBLAS()
+	G.Use(defaultBLAS)
+	defer G.Use(prev)
 	tests := []struct {
 		name              string
 		in, out, batch    int
@@ -217,12 +223,12 @@ func TestBiasAddOp(t *testing.T) {
 		c := matrix(g, "c", rows, cols, slices.Clone(cv))
 		o := G.Must(G.BroadcastAdd(G.Must(G.Exp(x)), b, nil, []byte{0}))
 		if fuse {
-			f, err := Fuse(g, o)
+			f, err := Fuse(defaultBLAS, g, o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o = f[0]; opKind(o.Op()) != "BiasAddOp" {
-				t.Fatalf("fused to %s, want BiasAddOp", opKind(o.Op()))
+			if o = f[0]; OpKind(o.Op()) != "BiasAddOp" {
+				t.Fatalf("fused to %s, want BiasAddOp", OpKind(o.Op()))
 			}
 		}
 		cost := G.Must(G.Sum(G.Must(G.HadamardProd(o, c))))
@@ -339,11 +345,11 @@ func TestStepBLASCalls(t *testing.T) {
 	m, x, y := testModel(t, 784, 10, 256, 256, 1)
 	for _, train := range []bool{true, false} {
 		for _, k := range graphKinds {
-			gr, err := m.NewGraph(256, train, k.opts...)
+			lb := &loggingBLAS{}
+			gr, err := m.NewGraph(256, train, append(k.opts, WithBLAS(lb))...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			lb := &loggingBLAS{}
 			prev := G.WhichBLAS()
 			G.Use(lb)
 			runGraph(t, gr, x, y)

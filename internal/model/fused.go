@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
-	"math"
 	"unsafe"
 
 	"github.com/chewxy/hm"
@@ -91,6 +90,22 @@ func (o *owned) get(shape ...int) (*tensor.Dense, []float32) {
 	return o.t, o.data
 }
 
+// fusedOp is what every fused op shares: its name, the BLAS its products
+// run on (the graph's, handed down to the ops of its derivative), and the
+// tape machine's questions of an op that writes a result of its own and
+// calls nothing outside Go.
+type fusedOp struct {
+	name string
+	bl   blas.Float32
+}
+
+func (fusedOp) ReturnsPtr() bool        { return false }
+func (fusedOp) CallsExtern() bool       { return false }
+func (fusedOp) OverwritesInput() int    { return -1 }
+func (o fusedOp) String() string        { return o.name }
+func (o fusedOp) WriteHash(h hash.Hash) { h.Write([]byte(o.name)) }
+func (o fusedOp) Hashcode() uint32      { return hashOf(o) }
+
 func matrixType() (a hm.TypeVariable, m, v G.TensorType) {
 	a = hm.TypeVariable('a')
 	return a, G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: a}
@@ -115,17 +130,18 @@ func shapesOf(in []G.DimSizer) ([]tensor.Shape, error) {
 }
 
 // GemmOp is the matrix product op(A)·op(B), op transposing where TransA
-// (TransB) is set, computed by the BLAS installed with gorgonia.Use into a
+// (TransB) is set, computed by the graph's BLAS into a
 // result the op owns: Gorgonia's own product allocates its result and
 // transposed views of its operands on every run.
 type GemmOp struct {
+	fusedOp
 	TransA, TransB bool
 	out            owned
 }
 
 // Gemm returns op(a)·op(b).
-func Gemm(a, b *G.Node, transA, transB bool) (*G.Node, error) {
-	n, err := G.ApplyOp(&GemmOp{TransA: transA, TransB: transB}, a, b)
+func Gemm(bl blas.Float32, a, b *G.Node, transA, transB bool) (*G.Node, error) {
+	n, err := G.ApplyOp(&GemmOp{fusedOp: fusedOp{"Gemm", bl}, TransA: transA, TransB: transB}, a, b)
 	if err != nil {
 		return nil, fmt.Errorf("matrix product: %w", err)
 	}
@@ -184,13 +200,13 @@ func (op *GemmOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	t, c := op.out.get(m, n)
-	gemm(op.TransA, op.TransB, m, n, k, a, as[1], b, bs[1], c)
+	gemm(op.bl, op.TransA, op.TransB, m, n, k, a, as[1], b, bs[1], c)
 	return t, nil
 }
 
-// gemm is C = op(A)·op(B) through the BLAS gorgonia.Use installed, for
-// row-major operands whose rows are lda and ldb long as stored.
-func gemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32) {
+// gemm is C = op(A)·op(B) through bl, for row-major operands whose rows
+// are lda and ldb long as stored.
+func gemm(bl blas.Float32, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32) {
 	tA, tB := blas.NoTrans, blas.NoTrans
 	if transA {
 		tA = blas.Trans
@@ -198,12 +214,8 @@ func gemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, l
 	if transB {
 		tB = blas.Trans
 	}
-	G.WhichBLAS().Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, n)
+	bl.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, n)
 }
-
-func (*GemmOp) ReturnsPtr() bool     { return false }
-func (*GemmOp) CallsExtern() bool    { return false }
-func (*GemmOp) OverwritesInput() int { return -1 }
 
 func (op *GemmOp) String() string {
 	t := func(b bool) string {
@@ -226,17 +238,17 @@ func (op *GemmOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	if op.TransA || op.TransB {
 		return nil, fmt.Errorf("%v: derivative of a transposed product not implemented", op)
 	}
-	return gemmGrads(in[0], in[1], grad)
+	return gemmGrads(op.bl, in[0], in[1], grad)
 }
 
 // gemmGrads returns ∂/∂A = G·Bᵀ and ∂/∂B = Aᵀ·G for the product A·B with
 // incoming gradient G.
-func gemmGrads(a, b, grad *G.Node) (G.Nodes, error) {
-	da, err := Gemm(grad, b, false, true)
+func gemmGrads(bl blas.Float32, a, b, grad *G.Node) (G.Nodes, error) {
+	da, err := Gemm(bl, grad, b, false, true)
 	if err != nil {
 		return nil, err
 	}
-	db, err := Gemm(a, grad, true, false)
+	db, err := Gemm(bl, a, grad, true, false)
 	if err != nil {
 		return nil, err
 	}
@@ -248,11 +260,14 @@ func gemmGrads(a, b, grad *G.Node) (G.Nodes, error) {
 // product through the installed BLAS and adds b while its rows are in
 // cache. Its derivative is X's and W's through the product and b's column
 // sums.
-type LinearOp struct{ out owned }
+type LinearOp struct {
+	fusedOp
+	out owned
+}
 
 // Linear returns x·w + b.
-func Linear(x, w, b *G.Node) (*G.Node, error) {
-	n, err := G.ApplyOp(&LinearOp{}, x, w, b)
+func Linear(bl blas.Float32, x, w, b *G.Node) (*G.Node, error) {
+	n, err := G.ApplyOp(&LinearOp{fusedOp: fusedOp{"Linear", bl}}, x, w, b)
 	if err != nil {
 		return nil, fmt.Errorf("linear: %w", err)
 	}
@@ -289,21 +304,15 @@ func (op *LinearOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	m, k, n := s[0][0], s[0][1], s[1][1]
 	t, out := op.out.get(m, n)
-	gemm(false, false, m, n, k, v[0], k, v[1], n, out)
+	gemm(op.bl, false, false, m, n, k, v[0], k, v[1], n, out)
 	BiasAddRows(out, out, v[2])
 	return t, nil
 }
 
-func (*LinearOp) ReturnsPtr() bool      { return false }
-func (*LinearOp) CallsExtern() bool     { return false }
-func (*LinearOp) OverwritesInput() int  { return -1 }
-func (*LinearOp) String() string        { return "Linear" }
-func (*LinearOp) WriteHash(h hash.Hash) { h.Write([]byte("Linear")) }
-func (op *LinearOp) Hashcode() uint32   { return hashOf(op) }
-func (*LinearOp) DiffWRT(int) []bool    { return []bool{true, true, true} }
+func (*LinearOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 
-func (*LinearOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	g, err := gemmGrads(in[0], in[1], grad)
+func (op *LinearOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	g, err := gemmGrads(op.bl, in[0], in[1], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -318,11 +327,14 @@ func (*LinearOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 // what G.BroadcastAdd(X, b, nil, []byte{0}) computes, without
 // materialising b repeated Batch times. Its derivative passes the
 // gradient through to X and sums its columns for b (ColSumOp).
-type BiasAddOp struct{ out owned }
+type BiasAddOp struct {
+	fusedOp
+	out owned
+}
 
 // BiasAdd returns x + b, b added to each row of x.
 func BiasAdd(x, b *G.Node) (*G.Node, error) {
-	n, err := G.ApplyOp(&BiasAddOp{}, x, b)
+	n, err := G.ApplyOp(&BiasAddOp{fusedOp: fusedOp{name: "BiasAdd"}}, x, b)
 	if err != nil {
 		return nil, fmt.Errorf("bias add: %w", err)
 	}
@@ -374,13 +386,7 @@ func BiasAddRows(out, x, b []float32) {
 	}
 }
 
-func (*BiasAddOp) ReturnsPtr() bool      { return false }
-func (*BiasAddOp) CallsExtern() bool     { return false }
-func (*BiasAddOp) OverwritesInput() int  { return -1 }
-func (*BiasAddOp) String() string        { return "BiasAdd" }
-func (*BiasAddOp) WriteHash(h hash.Hash) { h.Write([]byte("BiasAdd")) }
-func (op *BiasAddOp) Hashcode() uint32   { return hashOf(op) }
-func (*BiasAddOp) DiffWRT(int) []bool    { return []bool{true, true} }
+func (*BiasAddOp) DiffWRT(int) []bool { return []bool{true, true} }
 
 // SymDiff: ∂/∂X is the incoming gradient itself, ∂/∂b its column sums.
 func (*BiasAddOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
@@ -393,11 +399,14 @@ func (*BiasAddOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 
 // ColSumOp sums a matrix's rows into a vector (its column sums), in row
 // order: the gradient of the bias.
-type ColSumOp struct{ out owned }
+type ColSumOp struct {
+	fusedOp
+	out owned
+}
 
 // ColSum returns the column sums of the matrix x.
 func ColSum(x *G.Node) (*G.Node, error) {
-	n, err := G.ApplyOp(&ColSumOp{}, x)
+	n, err := G.ApplyOp(&ColSumOp{fusedOp: fusedOp{name: "ColSum"}}, x)
 	if err != nil {
 		return nil, fmt.Errorf("column sum: %w", err)
 	}
@@ -445,19 +454,13 @@ func ColSums(out, x []float32) {
 	}
 }
 
-func (*ColSumOp) ReturnsPtr() bool      { return false }
-func (*ColSumOp) CallsExtern() bool     { return false }
-func (*ColSumOp) OverwritesInput() int  { return -1 }
-func (*ColSumOp) String() string        { return "ColSum" }
-func (*ColSumOp) WriteHash(h hash.Hash) { h.Write([]byte("ColSum")) }
-func (op *ColSumOp) Hashcode() uint32   { return hashOf(op) }
-
 // SoftmaxCEOp is the stable softmax cross-entropy of CrossEntropyFromLogits
 // in one op: from logits O and labels Y (both B×K) it computes the scalar
 // loss -Σ Y⊙logsoftmax(O) / ΣY and keeps the probabilities softmax(O) for
 // its derivative, SoftmaxCEGradOp, which is (P·rowsum(Y) − Y)/ΣY times the
 // incoming gradient: P − Y over the labelled rows, zero on padding rows.
 type SoftmaxCEOp struct {
+	fusedOp
 	loss G.F32
 	p    owned
 	// valid says p holds the probabilities of the logits at src, computed
@@ -468,7 +471,7 @@ type SoftmaxCEOp struct {
 
 // SoftmaxCrossEntropy returns the fused form of CrossEntropyFromLogits(o, y).
 func SoftmaxCrossEntropy(o, y *G.Node) (*G.Node, error) {
-	n, err := G.ApplyOp(&SoftmaxCEOp{}, o, y)
+	n, err := G.ApplyOp(&SoftmaxCEOp{fusedOp: fusedOp{name: "SoftmaxCE"}}, o, y)
 	if err != nil {
 		return nil, fmt.Errorf("softmax cross-entropy: %w", err)
 	}
@@ -512,13 +515,6 @@ func (op *SoftmaxCEOp) Do(in ...G.Value) (G.Value, error) {
 	return &op.loss, nil
 }
 
-func (*SoftmaxCEOp) ReturnsPtr() bool      { return false }
-func (*SoftmaxCEOp) CallsExtern() bool     { return false }
-func (*SoftmaxCEOp) OverwritesInput() int  { return -1 }
-func (*SoftmaxCEOp) String() string        { return "SoftmaxCE" }
-func (*SoftmaxCEOp) WriteHash(h hash.Hash) { h.Write([]byte("SoftmaxCE")) }
-func (op *SoftmaxCEOp) Hashcode() uint32   { return hashOf(op) }
-
 // DiffWRT: the labels are data.
 func (*SoftmaxCEOp) DiffWRT(int) []bool { return []bool{true, false} }
 
@@ -527,7 +523,7 @@ func (*SoftmaxCEOp) DiffWRT(int) []bool { return []bool{true, false} }
 // so that the machine runs it after the forward op whose probabilities it
 // reuses.
 func (op *SoftmaxCEOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&SoftmaxCEGradOp{fwd: op}, in[0], in[1], out, grad)
+	d, err := G.ApplyOp(&SoftmaxCEGradOp{fusedOp: fusedOp{name: "SoftmaxCEGrad"}, fwd: op}, in[0], in[1], out, grad)
 	if err != nil {
 		return nil, fmt.Errorf("softmax cross-entropy derivative: %w", err)
 	}
@@ -540,6 +536,7 @@ func (op *SoftmaxCEOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 // g·(P·rowsum(Y) − Y)/ΣY, P = softmax(O) by rows, taking P from its
 // forward op when that op ran on the same logits.
 type SoftmaxCEGradOp struct {
+	fusedOp
 	fwd *SoftmaxCEOp
 	out owned
 }
@@ -585,194 +582,4 @@ func (op *SoftmaxCEGradOp) Do(in ...G.Value) (G.Value, error) {
 	f.valid = false
 	SoftmaxXentGrad(d, f.p.data, y, os[1], g)
 	return t, nil
-}
-
-func (*SoftmaxCEGradOp) ReturnsPtr() bool      { return false }
-func (*SoftmaxCEGradOp) CallsExtern() bool     { return false }
-func (*SoftmaxCEGradOp) OverwritesInput() int  { return -1 }
-func (*SoftmaxCEGradOp) String() string        { return "SoftmaxCEGrad" }
-func (*SoftmaxCEGradOp) WriteHash(h hash.Hash) { h.Write([]byte("SoftmaxCEGrad")) }
-func (op *SoftmaxCEGradOp) Hashcode() uint32   { return hashOf(op) }
-
-// The semantics of the fused softmax cross-entropy, on row-major B×K
-// float32 slices. internal/device runs these same functions on the CPU and
-// mirrors them in its kernels.
-
-// SoftmaxXent writes softmax(o) by rows into p (which may be nil) and
-// returns the mean cross-entropy -Σ y⊙logsoftmax(o) / Σ y. Each row is
-// shifted by its maximum, so logits of ±1e4 give finite results; rows of y
-// that are all zero (padding) add nothing.
-func SoftmaxXent(p, o, y []float32, k int) float32 {
-	var total, count, logs float64
-	prod := 1.0
-	var buf [16]float32
-	for i := 0; i+k <= len(o); i += k {
-		row, yr := o[i:i+k], y[i:i+k]
-		m := rowMaxF32(row)
-		var e []float32
-		if p != nil {
-			e = p[i : i+k]
-		} else if k <= len(buf) {
-			e = buf[:k]
-		} else {
-			e = make([]float32, k)
-		}
-		s := expShift(e, row, m)
-		var picked, labels float32
-		for j, v := range row {
-			picked += yr[j] * (v - m)
-			labels += yr[j]
-		}
-		if p != nil {
-			inv := 1 / s
-			for j := range e {
-				e[j] *= inv
-			}
-		}
-		total += float64(picked)
-		count += float64(labels)
-		// Σ labels·log(s): for one-hot rows, the logarithm of a product of
-		// the sums (each in [1, k]), taken once it grows large, as a
-		// logarithm costs more than the rest of a row.
-		switch labels {
-		case 0:
-		case 1:
-			if prod *= float64(s); prod > 1e200 {
-				logs += math.Log(prod)
-				prod = 1
-			}
-		default:
-			logs += float64(labels) * math.Log(float64(s))
-		}
-	}
-	return float32(-(total - logs - math.Log(prod)) / count)
-}
-
-// rowMaxF32 returns the largest element of a non-empty row (the first of
-// equal ones; NaNs are skipped unless first, as in Gorgonia's max).
-func rowMaxF32(row []float32) float32 {
-	m := row[0]
-	for _, v := range row[1:] {
-		if v > m {
-			m = v
-		}
-	}
-	return m
-}
-
-// SoftmaxRows writes softmax(o) by rows of k into p.
-func SoftmaxRows(p, o []float32, k int) {
-	for i := 0; i+k <= len(o); i += k {
-		row, pr := o[i:i+k], p[i:i+k]
-		s := expShift(pr, row, rowMaxF32(row))
-		inv := 1 / s
-		for j := range pr {
-			pr[j] *= inv
-		}
-	}
-}
-
-// SoftmaxXentGrad writes g·(p·rowsum(y) − y)/Σy into d, the derivative of
-// SoftmaxXent's loss with respect to the logits given the probabilities p.
-// d may be p.
-func SoftmaxXentGrad(d, p, y []float32, k int, g float32) {
-	var count float32
-	for _, v := range y[:len(p)] {
-		count += v
-	}
-	scale := g / count
-	for i := 0; i+k <= len(p); i += k {
-		pr, yr, dr := p[i:i+k], y[i:i+k], d[i:i+k]
-		var labels float32
-		for _, v := range yr {
-			labels += v
-		}
-		for j := range dr {
-			dr[j] = (pr[j]*labels - yr[j]) * scale
-		}
-	}
-}
-
-// expShift sets dst[j] = expf(src[j] - m) and returns their sum, in
-// order. It is expf's arithmetic in a loop of its own, one call per row
-// rather than per element: the call costs as much as the rest.
-func expShift(dst, src []float32, m float32) float32 {
-	const (
-		log2e = 1.44269504088896341
-		c1    = 0.693359375
-		c2    = -2.12194440e-4
-		magic = 12582912 // 1.5·2^23: adding it rounds to an integer
-	)
-	dst = dst[:len(src)]
-	var sum float32
-	for j, v := range src {
-		x := v - m
-		var e float32
-		switch {
-		case !(x >= -87.33654) || x > 88.72283:
-			e = expf(x) // zero, infinity or NaN
-		default:
-			t := x*log2e + magic
-			n := t - magic
-			r := x - n*c1 - n*c2
-			p := float32(1.9875691500e-4)
-			p = p*r + 1.3981999507e-3
-			p = p*r + 8.3334519073e-3
-			p = p*r + 4.1665795894e-2
-			p = p*r + 1.6666665459e-1
-			p = p*r + 5.0000001201e-1
-			e = p*r*r + r + 1
-			if k := int32(math.Float32bits(t)) - 0x4b400000; k <= 127 {
-				e *= math.Float32frombits(uint32(k+127) << 23)
-			} else {
-				e = e * 2 * math.Float32frombits(uint32(k-1+127)<<23)
-			}
-		}
-		dst[j] = e
-		sum += e
-	}
-	return sum
-}
-
-// expf is exp for float32 arguments, to within 2 ulp: e^x = 2^n · e^r
-// with n = round(x·log2 e), |r| ≤ ln2/2, r computed in two parts (Cody and
-// Waite) and e^r from Cephes' degree-6 polynomial. Rounding to an integer
-// by adding 1.5·2^23 avoids math.Floor's float64 round trip: a training
-// step takes 2560 exponentials, and this is 2–3 times faster. Results
-// below float32's normal range flush to zero, which changes nothing here:
-// they are added to a sum of at least 1.
-func expf(x float32) float32 {
-	if !(x >= -87.33654) {
-		if x != x {
-			return x
-		}
-		return 0
-	}
-	if x > 88.72283 {
-		return float32(math.Inf(1))
-	}
-	const (
-		log2e = 1.44269504088896341
-		c1    = 0.693359375
-		c2    = -2.12194440e-4
-		magic = 12582912 // 1.5·2^23: adding it rounds to an integer
-	)
-	t := x*log2e + magic
-	n := t - magic
-	r := x - n*c1 - n*c2
-	p := float32(1.9875691500e-4)
-	p = p*r + 1.3981999507e-3
-	p = p*r + 8.3334519073e-3
-	p = p*r + 4.1665795894e-2
-	p = p*r + 1.6666665459e-1
-	p = p*r + 5.0000001201e-1
-	e := p*r*r + r + 1
-	// The low bits of t hold n (in [-126, 128]) as an integer. n = 128
-	// happens only near the top of the range, where e < 1 keeps the
-	// product finite: scale by 2^127 and then by 2.
-	k := int32(math.Float32bits(t)) - 0x4b400000
-	if k > 127 {
-		return e * 2 * math.Float32frombits(uint32(k-1+127)<<23)
-	}
-	return e * math.Float32frombits(uint32(k+127)<<23)
 }

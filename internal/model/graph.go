@@ -2,10 +2,12 @@ package model
 
 import (
 	"fmt"
-	"os"
 
+	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	softblas "github.com/softmaxctl/softmaxctl/internal/blas"
 )
 
 // Graph is the expression graph of softmax regression for batches of up to
@@ -38,24 +40,32 @@ type Graph struct {
 // GraphOption changes how NewGraph builds a graph.
 type GraphOption func(*graphOptions)
 
-type graphOptions struct{ unfused bool }
+type graphOptions struct {
+	unfused bool
+	bl      blas.Float32
+}
 
 // Unfused makes NewGraph run the graph of primitives as Forward and
 // CrossEntropyFromLogits build it, without the Fuse pass: slower, for
-// checking the fused ops against the ops they replace. The environment
-// variable SOFTMAXCTL_NO_FUSE=1 does the same for every graph.
+// checking the fused ops against the ops they replace.
 func Unfused() GraphOption { return func(o *graphOptions) { o.unfused = true } }
 
-// NoFuseEnv is the environment variable that, set to 1, turns the Fuse
-// pass off for every graph NewGraph builds.
-const NoFuseEnv = "SOFTMAXCTL_NO_FUSE"
+// WithBLAS makes the fused ops' matrix products run on bl rather than the
+// default, internal/blas's New. (The primitives of an Unfused graph use
+// the BLAS gorgonia.Use installs, which Gorgonia keeps for the process.)
+func WithBLAS(bl blas.Float32) GraphOption { return func(o *graphOptions) { o.bl = bl } }
+
+// defaultBLAS is what the fused ops' products run on without WithBLAS:
+// the kernels for softmax regression's narrow products, the best the CPU
+// supports. It holds no mutable state.
+var defaultBLAS = softblas.New()
 
 // NewGraph builds the graph for batches of up to batch rows. With train set
 // it also builds the gradient nodes and Run computes them.
 //
 // The graph is written with Gorgonia's primitives (Forward,
-// CrossEntropyFromLogits); unless the Unfused option or SOFTMAXCTL_NO_FUSE
-// says otherwise, the Fuse pass then rewrites the bias add and the softmax
+// CrossEntropyFromLogits); unless the Unfused option says otherwise, the
+// Fuse pass then rewrites the bias add and the softmax
 // cross-entropy into fused ops before the graph is differentiated and
 // compiled, so that both the tape machine and internal/device run the
 // fused form.
@@ -63,12 +73,9 @@ func (m *Model) NewGraph(batch int, train bool, opts ...GraphOption) (*Graph, er
 	if batch < 1 {
 		return nil, fmt.Errorf("batch size must be at least 1, got %d", batch)
 	}
-	var o graphOptions
+	o := graphOptions{bl: defaultBLAS}
 	for _, opt := range opts {
 		opt(&o)
-	}
-	if os.Getenv(NoFuseEnv) == "1" {
-		o.unfused = true
 	}
 	gr := &Graph{Model: m, Batch: batch, train: train, g: G.NewGraph(), Fused: !o.unfused}
 	gr.xT = tensor.New(tensor.WithShape(batch, m.In), tensor.Of(tensor.Float32))
@@ -89,7 +96,7 @@ func (m *Model) NewGraph(batch int, train bool, opts ...GraphOption) (*Graph, er
 		return nil, err
 	}
 	if gr.Fused {
-		fused, err := Fuse(gr.g, gr.logits, gr.loss)
+		fused, err := Fuse(o.bl, gr.g, gr.logits, gr.loss)
 		if err != nil {
 			return nil, err
 		}
@@ -194,7 +201,8 @@ func (gr *Graph) Grads() (dW, dB []float32, err error) {
 }
 
 // SGD applies one step of stochastic gradient descent to the model's
-// parameters with the gradients of the last Run: p -= lr · ∂loss/∂p. The
+// parameters with the gradients of the last Run: p -= lr · ∂loss/∂p, by
+// Update, the one update rule. The
 // graph reads W and b from the Model's slices, so every graph built from
 // the Model sees the update.
 func (gr *Graph) SGD(lr float32) error {
@@ -202,13 +210,8 @@ func (gr *Graph) SGD(lr float32) error {
 	if err != nil {
 		return err
 	}
-	m := gr.Model
-	for j, g := range dW {
-		m.W[j] -= lr * g
-	}
-	for j, g := range dB {
-		m.B[j] -= lr * g
-	}
+	Update(gr.Model.W, dW, nil, lr, 0, 0, false)
+	Update(gr.Model.B, dB, nil, lr, 0, 0, false)
 	return nil
 }
 

@@ -1,11 +1,23 @@
-// Package model is the chapter's Module: softmax regression's parameters,
-// its forward pass (flatten → linear → softmax) and its loss
+// Package model is the chapter's Module: softmax regression's parameters
+// (Model), its forward pass (flatten → linear → softmax) and its loss
 // (cross-entropy), written as a Gorgonia expression graph and run by
 // Gorgonia's tape machine. Gradients come from Gorgonia's symbolic
-// differentiation; Step applies the SGD update.
+// differentiation.
 //
-// The loss lives in ops.go (Softmax, LogSoftmax, CrossEntropy); the graph
-// that ties parameters, inputs and loss together lives in graph.go.
+// Where each part lives:
+//   - graph.go: the graph that ties parameters, inputs and loss together
+//     (NewGraph), with Run, Grads and SGD;
+//   - ops.go: the loss as the chapter writes it, from Gorgonia's primitive
+//     ops (LogSoftmax, CrossEntropyFromLogits), made numerically stable;
+//   - fuse.go and fused.go: the fusion pass, which rewrites that graph
+//     into a few ops of its own (linear layer, softmax cross-entropy and
+//     their derivatives), as XLA fuses a graph; Unfused keeps the
+//     primitives;
+//   - loss.go: the fused loss's arithmetic, defined once (SoftmaxXent,
+//     SoftmaxXentGrad), which the device programs and the CUDA kernels are
+//     checked against;
+//   - update.go: the optimiser's update rule (Update), the one the tape
+//     graph's SGD, the trainer's optimiser and the device programs apply.
 package model
 
 import (

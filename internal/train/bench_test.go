@@ -23,7 +23,8 @@ func benchData(b *testing.B) (trainSet, testSet *dataset.Set) {
 	spec, _ := dataset.Lookup("fashion-mnist")
 	dir := os.Getenv("SOFTMAXCTL_TEST_DATA")
 	if dir == "" {
-		if d, err := dataset.ResolveDir("", spec.Name); err == nil && len(dataset.Missing(d, spec)) == 0 {
+		root, _ := dataset.DefaultRoot(os.Getenv, os.UserCacheDir)
+		if d, err := dataset.ResolveDir("", root, spec.Name); err == nil && len(dataset.Missing(d, spec)) == 0 {
 			dir = d
 		}
 	}

@@ -160,7 +160,9 @@ func TestFitOnWithoutCUDA(t *testing.T) {
 	}
 	tr, te := separable(100, 5), separable(50, 6)
 	m, _ := model.New(784, 10, 0.01, 3)
-	cuda := func(p *program.Program) (program.Executor, error) { return device.NewExecutor(device.CUDA, p) }
+	cuda := func(p *program.Program) (program.Executor, error) {
+		return device.NewHost(os.Getenv).NewExecutor(device.CUDA, p)
+	}
 	_, err := (&Trainer{Config: Config{Epochs: 1, LR: 0.1, BatchSize: 10}}).FitOn(context.Background(), m, tr, te, cuda)
 	if err == nil || !strings.Contains(err.Error(), "built without CUDA support") {
 		t.Errorf("err = %v, want the no-CUDA error", err)

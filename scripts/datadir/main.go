@@ -18,7 +18,15 @@ func main() {
 	data := flag.String("data", "", "the folder given to train --data (default: where train looks)")
 	flag.Parse()
 	const name = "fashion-mnist"
-	dir, err := dataset.ResolveDir(*data, name)
+	root, err := dataset.DefaultRoot(os.Getenv, os.UserCacheDir)
+	if *data != "" {
+		root, err = "", nil
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "datadir: %v\n", err)
+		os.Exit(1)
+	}
+	dir, err := dataset.ResolveDir(*data, root, name)
 	if err == nil {
 		dir, err = filepath.Abs(dir)
 	}

@@ -151,7 +151,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,16 +185,16 @@ var (
 	libsErr  error
 )
 
-// loadCUDALibraries opens cuBLAS and NVRTC once per process and binds the
-// calls softmaxctl makes; later calls return the same answer. It needs no
-// GPU, only the libraries.
-func loadCUDALibraries() (*cudaLibraries, error) {
+// loadCUDALibraries opens cuBLAS and NVRTC once per process, searching
+// dirs after the loader's own path, and binds the calls softmaxctl makes;
+// later calls return the same answer whatever their dirs (the libraries
+// stay open). It needs no GPU, only the libraries.
+func loadCUDALibraries(dirs []string) (*cudaLibraries, error) {
 	libsOnce.Do(func() {
 		driverMajor := 0
 		if v, err := driverVersion(); err == nil {
 			driverMajor = v / 1000
 		}
-		dirs := cudaLibraryDirs(os.Getenv)
 		l := &cudaLibraries{}
 		var err error
 		if l.cublas, err = openCUDALibrary(0, "cuBLAS", cublasSonames, dirs, driverMajor); err != nil {
@@ -217,38 +216,6 @@ func loadCUDALibraries() (*cudaLibraries, error) {
 		theLibs = l
 	})
 	return theLibs, libsErr
-}
-
-// cudaLibraryDirs are the folders searched, after the loader's own search
-// (LD_LIBRARY_PATH, the ld.so cache), for a toolkit that is installed but
-// not on the loader's path: CUDA_HOME's and CUDA_PATH's, then
-// /usr/local/cuda's.
-func cudaLibraryDirs(getenv func(string) string) []string {
-	target := map[string]string{"amd64": "x86_64-linux", "arm64": "sbsa-linux"}[runtime.GOARCH]
-	var dirs []string
-	for _, home := range []string{getenv("CUDA_HOME"), getenv("CUDA_PATH"), "/usr/local/cuda"} {
-		if home == "" {
-			continue
-		}
-		for _, d := range []string{filepath.Join(home, "lib64"), filepath.Join(home, "targets", target, "lib")} {
-			if target == "" && strings.Contains(d, "targets") {
-				continue
-			}
-			if !containsString(dirs, d) {
-				dirs = append(dirs, d)
-			}
-		}
-	}
-	return dirs
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // sonameMajor is the CUDA major version of a soname: 13 for
@@ -400,7 +367,7 @@ func (e cublasError) Error() string {
 
 // newCublasHandle creates a cuBLAS handle in the current context.
 func newCublasHandle() (*cublasHandle, error) {
-	if _, err := loadCUDALibraries(); err != nil {
+	if _, err := loadCUDALibraries(nil); err != nil {
 		return nil, err
 	}
 	h := &cublasHandle{}
@@ -445,7 +412,7 @@ func nvrtcCheck(op string, r C.nvrtcResult) error {
 
 // nvrtcVersion is the version of the NVRTC library loaded.
 func nvrtcVersion() (major, minor int, err error) {
-	if _, err := loadCUDALibraries(); err != nil {
+	if _, err := loadCUDALibraries(nil); err != nil {
 		return 0, 0, err
 	}
 	var maj, min C.int
@@ -456,7 +423,7 @@ func nvrtcVersion() (major, minor int, err error) {
 // nvrtcArchs lists the real architectures NVRTC compiles for, as 10·major
 // + minor (75 for sm_75).
 func nvrtcArchs() ([]int, error) {
-	if _, err := loadCUDALibraries(); err != nil {
+	if _, err := loadCUDALibraries(nil); err != nil {
 		return nil, err
 	}
 	var n C.int
@@ -482,7 +449,7 @@ func nvrtcArchs() ([]int, error) {
 // compute_XY target, the PTX text without its terminating NUL. A failed
 // compilation's error carries NVRTC's log.
 func nvrtcCompile(name, src string, target kernelTarget, opts ...string) (image []byte, err error) {
-	if _, err := loadCUDALibraries(); err != nil {
+	if _, err := loadCUDALibraries(nil); err != nil {
 		return nil, err
 	}
 	csrc, cname := C.CString(src), C.CString(name)

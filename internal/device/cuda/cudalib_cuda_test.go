@@ -116,7 +116,7 @@ type libraryChoice struct {
 // loadCUDALibraries chose in this process.
 func libraryChoiceChild() {
 	var c libraryChoice
-	if l, err := loadCUDALibraries(); err != nil {
+	if l, err := loadCUDALibraries(testConfig.LibraryDirs); err != nil {
 		c.Err = err.Error()
 	} else {
 		c.Cublas = strings.TrimSpace(l.cublas.Soname + " " + l.cublas.Version)

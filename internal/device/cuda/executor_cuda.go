@@ -100,7 +100,7 @@ var _ program.Executor = (*Executor)(nil)
 // loads them into the GPU's primary context, and allocates and initialises
 // the buffers of p: constants uploaded, temporaries set to NaN as on the
 // CPU executor.
-func Open(p *program.Program) (_ *Executor, err error) {
+func Open(c Config, p *program.Program) (_ *Executor, err error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("cuda executor: invalid program: %w", err)
 	}
@@ -108,7 +108,7 @@ func Open(p *program.Program) (_ *Executor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda executor: %w", err)
 	}
-	g, err := openGPU()
+	g, err := openGPU(c)
 	if err != nil {
 		return nil, fmt.Errorf("cuda executor: %w", err)
 	}

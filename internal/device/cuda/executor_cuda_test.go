@@ -39,7 +39,7 @@ func expectCUDA(t testing.TB) string {
 // is usable.
 func needGPU(t testing.TB) {
 	t.Helper()
-	err := Usable()
+	err := Usable(testConfig)
 	if err == nil {
 		return
 	}
@@ -53,7 +53,7 @@ func needGPU(t testing.TB) {
 // GPU is usable; it returns why none is.
 func needNoGPU(t testing.TB) error {
 	t.Helper()
-	err := Usable()
+	err := Usable(testConfig)
 	if err != nil {
 		if expectCUDA(t) == "gpu" {
 			t.Fatalf("SOFTMAXCTL_TEST_CUDA=gpu, but %v", err)
@@ -61,7 +61,7 @@ func needNoGPU(t testing.TB) error {
 		return err
 	}
 	if expectCUDA(t) == "none" {
-		g, _ := openGPU()
+		g, _ := openGPU(testConfig)
 		t.Fatalf("SOFTMAXCTL_TEST_CUDA=none, but GPU 0 (%s) answers", g.name)
 	}
 	t.Skip("a GPU is usable: the no-GPU behaviour cannot be seen here")
@@ -71,7 +71,7 @@ func needNoGPU(t testing.TB) error {
 func openCUDAExecutor(tb testing.TB, p *program.Program) *Executor {
 	tb.Helper()
 	needGPU(tb)
-	e, err := Open(p)
+	e, err := Open(testConfig, p)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -105,13 +105,13 @@ func TestCUDAWithoutGPU(t *testing.T) {
 	}
 	_, gr := devicetest.NewGraph(t, 16, true, 1)
 	p, _ := devicetest.Compile(t, gr, program.CompileOptions{})
-	if _, err := NewExecutor(p); err == nil || !strings.Contains(err.Error(), why.Error()) {
+	if _, err := NewExecutor(testConfig, p); err == nil || !strings.Contains(err.Error(), why.Error()) {
 		t.Errorf("NewExecutor error = %v, want %q", err, why)
 	}
-	if info := Info(); !strings.HasPrefix(info, "with CUDA ") || !strings.Contains(info, "no usable GPU: "+why.Error()) {
+	if info := Info(testConfig); !strings.HasPrefix(info, "with CUDA ") || !strings.Contains(info, "no usable GPU: "+why.Error()) {
 		t.Errorf("Info() = %q", info)
 	}
-	t.Logf("version: %s", Info())
+	t.Logf("version: %s", Info(testConfig))
 }
 
 // TestCUDAKernelsCompile compiles the kernels for the GPU, as the first
@@ -119,7 +119,7 @@ func TestCUDAWithoutGPU(t *testing.T) {
 // NVRTC knows it.
 func TestCUDAKernelsCompile(t *testing.T) {
 	needGPU(t)
-	g, _ := openGPU()
+	g, _ := openGPU(testConfig)
 	image, arch, err := g.kernelImage()
 	if err != nil {
 		t.Fatal(err)
@@ -410,3 +410,7 @@ func TestKernelNVRTC(t *testing.T) {
 	}
 	t.Logf("broken source: %v", err)
 }
+
+// testConfig is the configuration the tests open the libraries with, as
+// the command line does: CUDA_HOME's and /usr/local/cuda's folders.
+var testConfig = Config{LibraryDirs: LibraryDirs(os.Getenv)}

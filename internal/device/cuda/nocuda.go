@@ -15,16 +15,16 @@ const Supported = false
 var errNotBuilt = errors.New("this softmaxctl was built without CUDA support")
 
 // Usable says why CUDA cannot be used: this build has no CUDA code.
-func Usable() error { return errNotBuilt }
+func Usable(Config) error { return errNotBuilt }
 
 // Info is this build's answer to device.Info.
-func Info() string { return "without CUDA" }
+func Info(Config) string { return "without CUDA" }
 
 // Warm has nothing to prepare in this build.
-func Warm() {}
+func Warm(Config) {}
 
 // InUse is empty: this build never picks a GPU.
-func InUse() string { return "" }
+func InUse(Config) string { return "" }
 
 // NewExecutor fails: this build has no CUDA code.
-func NewExecutor(*program.Program) (program.Executor, error) { return nil, errNotBuilt }
+func NewExecutor(Config, *program.Program) (program.Executor, error) { return nil, errNotBuilt }

@@ -52,22 +52,23 @@ var (
 )
 
 // openGPU returns GPU 0, or why there is none to use. The first call asks
-// the driver; later calls return the same answer.
-func openGPU() (*gpu, error) {
+// the driver (and opens the libraries with c); later calls return the same
+// answer.
+func openGPU(c Config) (*gpu, error) {
 	gpuOnce.Do(func() {
-		theGPU, gpuErr = probeGPU()
+		theGPU, gpuErr = probeGPU(c)
 	})
 	return theGPU, gpuErr
 }
 
 // probeGPU asks the driver for GPU 0, after checking that cuBLAS and
 // NVRTC can be opened: a GPU without them cannot run a program.
-func probeGPU() (*gpu, error) {
+func probeGPU(c Config) (*gpu, error) {
 	g, err := probeDriver()
 	if err != nil {
 		return nil, fmt.Errorf("CUDA driver: %w", err)
 	}
-	if _, err := loadCUDALibraries(); err != nil {
+	if _, err := loadCUDALibraries(c.LibraryDirs); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -107,8 +108,8 @@ func probeDriver() (*gpu, error) {
 
 // Usable says why CUDA cannot be used, or returns nil when GPU 0
 // answers and its context was created.
-func Usable() error {
-	_, err := openGPU()
+func Usable(c Config) error {
+	_, err := openGPU(c)
 	return err
 }
 
@@ -157,8 +158,8 @@ func (g *gpu) blasHandle() (*cublasHandle, error) {
 // so that a command can overlap that second or so with loading its data;
 // the executors then find them done. Errors are kept for the executors
 // to report.
-func Warm() {
-	g, err := openGPU()
+func Warm(c Config) {
+	g, err := openGPU(c)
 	if err != nil {
 		return
 	}
@@ -169,15 +170,15 @@ func Warm() {
 // Info describes the CUDA build for `softmaxctl version`: the CUDA
 // version of its headers, the cuBLAS and NVRTC it loaded (or why none),
 // and GPU 0 (name, compute capability, driver), or why no GPU is usable.
-func Info() string {
+func Info(c Config) string {
 	built := fmt.Sprintf("with CUDA %s", cudaVersionString(cudaHeaderVersion))
 	libs := "no cuBLAS and NVRTC: "
-	if l, err := loadCUDALibraries(); err == nil {
+	if l, err := loadCUDALibraries(c.LibraryDirs); err == nil {
 		libs = l.describe()
 	} else {
 		libs += err.Error()
 	}
-	g, err := openGPU()
+	g, err := openGPU(c)
 	if err != nil {
 		return fmt.Sprintf("%s; %s; no usable GPU: %v", built, libs, err)
 	}
@@ -199,12 +200,12 @@ func (g *gpu) describe() string {
 
 // InUse is the line --device auto prints when it picks the GPU: which
 // GPU, and the cuBLAS and NVRTC it runs with.
-func InUse() string {
-	g, err := openGPU()
+func InUse(c Config) string {
+	g, err := openGPU(c)
 	if err != nil {
 		return ""
 	}
-	l, err := loadCUDALibraries()
+	l, err := loadCUDALibraries(c.LibraryDirs)
 	if err != nil {
 		return ""
 	}
@@ -239,4 +240,4 @@ func parseKernelModuleVersion(s string) string {
 }
 
 // NewExecutor opens an executor of p on GPU 0 (Open).
-func NewExecutor(p *program.Program) (program.Executor, error) { return Open(p) }
+func NewExecutor(c Config, p *program.Program) (program.Executor, error) { return Open(c, p) }

@@ -224,7 +224,7 @@ func (c *compiler) ancestors(roots ...*G.Node) map[*G.Node]bool {
 			continue
 		}
 		seen[n] = true
-		if n.Op() != nil && opKind(n.Op()) == "sizeOp" {
+		if n.Op() != nil && model.OpKind(n.Op()) == "sizeOp" {
 			continue
 		}
 		stack = append(stack, c.children(n)...)
@@ -251,7 +251,7 @@ func (c *compiler) node(n *G.Node) error {
 	if n.Dtype() != tensor.Float32 {
 		return fmt.Errorf("dtype %v; only float32 is supported", n.Dtype())
 	}
-	kind := opKind(op)
+	kind := model.OpKind(op)
 	kids := c.children(n)
 	args := make([]*value, len(kids))
 	for i, k := range kids {
@@ -432,7 +432,7 @@ func (c *compiler) reduce(n *G.Node, op G.Op, fn Fn, a *value, shape []int) erro
 	if first < 0 || last >= len(a.shape) || last-first+1 != len(along) {
 		// Reducing axes that are not next to each other would need
 		// a transpose first; the model never asks for it.
-		return fmt.Errorf("%w %s %q of shape %v (axes must be contiguous)", ErrUnsupported, opKind(op), op, a.shape)
+		return fmt.Errorf("%w %s %q of shape %v (axes must be contiguous)", ErrUnsupported, model.OpKind(op), op, a.shape)
 	}
 	s := Step{Kind: StepReduce, Fn: fn,
 		Outer: shapeSize(a.shape[:first]), Len: shapeSize(a.shape[first : last+1]), Inner: shapeSize(a.shape[last+1:])}
@@ -870,28 +870,17 @@ func (p *Program) validateStep(s *Step) error {
 	return nil
 }
 
-// opKind returns the name of an op's type: "elemBinOp", "sumOp", and so on.
-// Gorgonia's op types are unexported; their names and fields are what
-// this compiler reads, for the Gorgonia version go.mod pins.
-func opKind(op G.Op) string {
-	t := reflect.TypeOf(op)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.Name()
-}
-
 // field returns an op's field by name. Reading an unexported field's int or
 // bool through reflect is allowed; a field that is gone (another Gorgonia
 // version) is an error, not a guess.
 func field(op G.Op, name string) (reflect.Value, error) {
 	v := reflect.Indirect(reflect.ValueOf(op))
 	if v.Kind() != reflect.Struct {
-		return reflect.Value{}, fmt.Errorf("%s is not a struct", opKind(op))
+		return reflect.Value{}, fmt.Errorf("%s is not a struct", model.OpKind(op))
 	}
 	f := v.FieldByName(name)
 	if !f.IsValid() {
-		return reflect.Value{}, fmt.Errorf("op %s of Gorgonia has no field %q: not the Gorgonia version this compiler reads", opKind(op), name)
+		return reflect.Value{}, fmt.Errorf("op %s of Gorgonia has no field %q: not the Gorgonia version this compiler reads", model.OpKind(op), name)
 	}
 	return f, nil
 }
@@ -902,7 +891,7 @@ func intField(op G.Op, name string) (int, error) {
 		return 0, err
 	}
 	if f.Kind() != reflect.Int {
-		return 0, fmt.Errorf("field %s.%s of Gorgonia is %s, want int", opKind(op), name, f.Kind())
+		return 0, fmt.Errorf("field %s.%s of Gorgonia is %s, want int", model.OpKind(op), name, f.Kind())
 	}
 	return int(f.Int()), nil
 }
@@ -913,7 +902,7 @@ func boolField(op G.Op, name string) (bool, error) {
 		return false, err
 	}
 	if f.Kind() != reflect.Bool {
-		return false, fmt.Errorf("field %s.%s of Gorgonia is %s, want bool", opKind(op), name, f.Kind())
+		return false, fmt.Errorf("field %s.%s of Gorgonia is %s, want bool", model.OpKind(op), name, f.Kind())
 	}
 	return f.Bool(), nil
 }
@@ -924,7 +913,7 @@ func intsField(op G.Op, name string) ([]int, error) {
 		return nil, err
 	}
 	if f.Kind() != reflect.Slice || f.Type().Elem().Kind() != reflect.Int {
-		return nil, fmt.Errorf("field %s.%s of Gorgonia is %s, want []int", opKind(op), name, f.Type())
+		return nil, fmt.Errorf("field %s.%s of Gorgonia is %s, want []int", model.OpKind(op), name, f.Type())
 	}
 	out := make([]int, f.Len())
 	for i := range out {

@@ -13,7 +13,7 @@ import (
 )
 
 // pinnedGorgonia is the Gorgonia release whose unexported op types, field
-// names and printed op symbols compile.go reads (opKind, field, unaryFns,
+// names and printed op symbols compile.go reads (model.OpKind, field, unaryFns,
 // binary's parsing of op.String()).
 const pinnedGorgonia = "v0.9.18"
 
@@ -37,7 +37,7 @@ func TestGorgoniaVersionIsTheOneTheCompilerReads(t *testing.T) {
 		if len(f) >= 2 && f[0] == "gorgonia.org/gorgonia" {
 			if f[1] != pinnedGorgonia {
 				t.Fatalf("go.mod requires gorgonia.org/gorgonia %s, but internal/device/program/compile.go reads the unexported op types, fields and printed symbols of %s: "+
-					"check opKind's type names, field()'s field names and unaryFns/binary's op symbols against the new version, then update pinnedGorgonia", f[1], pinnedGorgonia)
+					"check model.OpKind's type names, field()'s field names and unaryFns/binary's op symbols against the new version, then update pinnedGorgonia", f[1], pinnedGorgonia)
 			}
 			return
 		}
