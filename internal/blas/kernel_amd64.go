@@ -17,12 +17,13 @@ var haveAVX512 = haveAVX2FMA && cpu.X86.HasAVX512F
 // dot2x5 computes the ten dot products of two rows of A (a0, a1) with five
 // packed columns of B (bt, the columns ldbt bytes apart, zero-padded to a
 // multiple of 8 elements), over k8 full blocks of 8 elements plus a masked
-// tail of tail < 8 elements. out[0:5] gets row a0, out[5:10] row a1. While
+// tail of tail < 8 elements. out[0:5] gets row a0, out[5:10] row a1 (the
+// rest of out, sized for dot2x10, is left alone). While
 // it runs it prefetches a0+pf and a1+pf (bytes), the rows the caller will
 // process next.
 //
 //go:noescape
-func dot2x5(a0, a1, bt *float32, ldbt uintptr, k8, tail int, out *[10]float32, pf uintptr)
+func dot2x5(a0, a1, bt *float32, ldbt uintptr, k8, tail int, out *[20]float32, pf uintptr)
 
 // gemm6x16 computes the 6×16 tile C = alpha*A'*B' + beta*C over k steps,
 // where A' element (r, p) is at a + r*rsA + p*csA (bytes), B' row p is the

@@ -8,7 +8,7 @@ const (
 	haveAVX512  = false
 )
 
-func dot2x5(a0, a1, bt *float32, ldbt uintptr, k8, tail int, out *[10]float32, pf uintptr) {
+func dot2x5(a0, a1, bt *float32, ldbt uintptr, k8, tail int, out *[20]float32, pf uintptr) {
 	panic("blas: dot2x5 without assembly")
 }
 

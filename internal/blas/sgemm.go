@@ -66,9 +66,9 @@ func sgemmFast(ks kernelSet, aT, bT bool, m, n, k int, alpha float32, a []float3
 		drv = func(m int, a, c []float32) {
 			switch {
 			case ks == kernelAVX512:
-				narrowAVX512(bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				narrow(tileAVX512, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			case ks == kernelAVX2:
-				narrowAVX2(bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				narrow(tileAVX2, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			case bT:
 				ntGo(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			default:

@@ -1,33 +1,52 @@
 package blas
 
-// Drivers for the AVX2 kernels. They pack the small operand into a
+// Drivers for the assembly kernels: narrow (A·op(B), both families, by
+// their tile) and the AVX2 Aᵀ·B driver. They pack the small operand into a
 // zero-padded layout so that the assembly never needs edge cases in B, and
 // handle the ragged edges of A and C here in Go. This file builds on every
-// platform; its functions only run when haveAVX2FMA is true.
+// platform; its functions only run when the CPU has the kernels' family.
 
-// narrowAVX2 computes C = alpha*A*op(B) + beta*C for n ≤ narrowN, where
-// op(B) is B (k×n) or, with bT, Bᵀ (B is n×k). Bᵀ is packed into rows of
-// kp = k rounded up to 8 floats, so that each column of op(B) is a
-// contiguous, zero-padded vector and C[i,j] is a plain dot product of the
-// row of A with it, vectorised along k (no lanes wasted for n = 10).
-func narrowAVX2(bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	kp := roundUp(k, 8)
-	btBuf := packColumns(bT, n, k, kp, 5, b, ldb)
+// A narrowTile is a kernel family's dot-product tile for the narrow
+// driver: two rows of A against width packed columns of op(B), vectorised
+// along k in vectors of vec floats.
+type narrowTile struct {
+	width, vec int
+	// dot computes the 2×width tile into out[0:width] (row a0) and
+	// out[width:2*width] (row a1); kv full vectors, then tail < vec.
+	dot func(a0, a1, bt *float32, ldbt uintptr, kv, tail int, out *[20]float32, pf uintptr)
+}
+
+// The AVX2 tile is 2×5 with 8-wide vectors; the AVX-512 one 2×10 with
+// 16-wide vectors (a whole row of C for n = 10).
+var (
+	tileAVX2   = narrowTile{width: 5, vec: 8, dot: dot2x5}
+	tileAVX512 = narrowTile{width: 10, vec: 16, dot: dot2x10}
+)
+
+// narrow computes C = alpha*A*op(B) + beta*C for n ≤ narrowN with tile t,
+// where op(B) is B (k×n) or, with bT, Bᵀ (B is n×k). Bᵀ is packed into
+// rows of kp = k rounded up to t.vec floats, so that each column of op(B)
+// is a contiguous, zero-padded vector and C[i,j] is a plain dot product of
+// the row of A with it, vectorised along k (no lanes wasted for n = 10).
+func narrow(t narrowTile, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kp := roundUp(k, t.vec)
+	btBuf := packColumns(bT, n, k, kp, t.width, b, ldb)
 	defer putScratch(btBuf)
 	bt := *btBuf
-	k8, tail := k/8, k%8
-	var out [10]float32
+	kv, tail := k/t.vec, k%t.vec
+	var out [20]float32
 	// Rows go in blocks so that a block of A stays in L2 while each group
-	// of five packed columns (5×kp floats, 16 KB for k = 784) stays in L1:
-	// A is fetched from memory once however many column groups there are.
+	// of packed columns (width×kp floats: 16 KB for AVX2, 31 KB for
+	// AVX-512 at k = 784) stays in L1: A is fetched from memory once
+	// however many column groups there are.
 	const rowBlock = 32
 	// The kernel prefetches the next pair of rows while it works on this
 	// one; prefetches past the end of A are harmless (they never fault).
 	pf := uintptr(2 * lda * f32)
 	for i0 := 0; i0 < m; i0 += rowBlock {
 		iEnd := min(m, i0+rowBlock)
-		for j := 0; j < n; j += 5 {
-			w := min(5, n-j)
+		for j := 0; j < n; j += t.width {
+			w := min(t.width, n-j)
 			btj := ptr(bt, j*kp)
 			for i := i0; i < iEnd; i += 2 {
 				i1 := i + 1
@@ -36,10 +55,10 @@ func narrowAVX2(bT bool, m, n, k int, alpha float32, a []float32, lda int, b []f
 					// half of the tile is discarded.
 					i1 = i
 				}
-				dot2x5(ptr(a, i*lda), ptr(a, i1*lda), btj, uintptr(kp*f32), k8, tail, &out, pf)
+				t.dot(ptr(a, i*lda), ptr(a, i1*lda), btj, uintptr(kp*f32), kv, tail, &out, pf)
 				storeRow(c[i*ldc+j:i*ldc+j+w], out[:w], alpha, beta)
 				if i1 != i {
-					storeRow(c[i1*ldc+j:i1*ldc+j+w], out[5:5+w], alpha, beta)
+					storeRow(c[i1*ldc+j:i1*ldc+j+w], out[t.width:t.width+w], alpha, beta)
 				}
 			}
 		}
@@ -100,6 +119,13 @@ func tnNarrowAVX2(m, n, k int, alpha float32, a []float32, lda int, b []float32,
 			}
 		}
 	}
+	storeTransposed(c, ldc, ct, mp, m, n, alpha, beta)
+}
+
+// storeTransposed writes C = alpha*Cᵀᵀ + beta*C for the m×n C from ct,
+// which holds Cᵀ in rows of mp: the last step of the Aᵀ·B drivers, which
+// compute the transpose vectorised along m.
+func storeTransposed(c []float32, ldc int, ct []float32, mp, m, n int, alpha, beta float32) {
 	for i := 0; i < m; i++ {
 		crow := c[i*ldc : i*ldc+n]
 		if beta == 0 {

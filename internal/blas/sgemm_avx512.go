@@ -1,48 +1,9 @@
 package blas
 
-// Drivers for the AVX-512 kernels (kernel512_amd64.s). Like the AVX2
-// drivers they pack the small operand into a zero-padded layout; ragged
-// edges of A are read under masks in the kernels rather than copied. This
-// file builds on every platform; its functions only run when haveAVX512
-// is true.
-
-// narrowAVX512 computes C = alpha*A*op(B) + beta*C for n ≤ narrowN, as
-// narrowAVX2 does but with 16-wide vectors along k and a 2×10 tile: Bᵀ is
-// packed into rows of kp = k rounded up to 16 floats, ten columns (a whole
-// row of C for n = 10) per pass.
-func narrowAVX512(bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	kp := roundUp(k, 16)
-	btBuf := packColumns(bT, n, k, kp, 10, b, ldb)
-	defer putScratch(btBuf)
-	bt := *btBuf
-	k16, tail := k/16, k%16
-	var out [20]float32
-	// Rows go in blocks so that a block of A stays in cache while each
-	// group of ten packed columns (10×kp floats, 31 KB for k = 784) stays
-	// in L1.
-	const rowBlock = 32
-	pf := uintptr(2 * lda * f32)
-	for i0 := 0; i0 < m; i0 += rowBlock {
-		iEnd := min(m, i0+rowBlock)
-		for j := 0; j < n; j += 10 {
-			w := min(10, n-j)
-			btj := ptr(bt, j*kp)
-			for i := i0; i < iEnd; i += 2 {
-				i1 := i + 1
-				if i1 == iEnd {
-					// An odd last row is paired with itself; the second
-					// half of the tile is discarded.
-					i1 = i
-				}
-				dot2x10(ptr(a, i*lda), ptr(a, i1*lda), btj, uintptr(kp*f32), k16, tail, &out, pf)
-				storeRow(c[i*ldc+j:i*ldc+j+w], out[:w], alpha, beta)
-				if i1 != i {
-					storeRow(c[i1*ldc+j:i1*ldc+j+w], out[10:10+w], alpha, beta)
-				}
-			}
-		}
-	}
-}
+// The AVX-512 Aᵀ·B driver (kernel512_amd64.s); its narrow A·op(B) is
+// narrow with tileAVX512. Unlike the AVX2 one it reads the ragged edges of
+// A under masks in the kernel rather than copying them. This file builds on
+// every platform; its function only runs when haveAVX512 is true.
 
 // tnNarrowAVX512 computes C = alpha*Aᵀ*B + beta*C for n ≤ narrowN (Xᵀ·dY:
 // 784×10 from k = batch), as tnNarrowAVX2 does: it evaluates Cᵀ = Bᵀ·A
@@ -81,16 +42,5 @@ func tnNarrowAVX512(m, n, k int, alpha float32, a []float32, lda int, b []float3
 			}
 		}
 	}
-	for i := 0; i < m; i++ {
-		crow := c[i*ldc : i*ldc+n]
-		if beta == 0 {
-			for j := range crow {
-				crow[j] = alpha * ct[j*mp+i]
-			}
-		} else {
-			for j := range crow {
-				crow[j] = alpha*ct[j*mp+i] + beta*crow[j]
-			}
-		}
-	}
+	storeTransposed(c, ldc, ct, mp, m, n, alpha, beta)
 }
