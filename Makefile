@@ -16,7 +16,7 @@ PKGS    := ./...
 # instead of compiling the standard library and the dependencies again.
 GOBUILD := CGO_ENABLED=0 $(GO)
 
-.PHONY: all build build-cuda check-more check-cuda cuda-checks gpu-bundle bundle-files install test vet fmt-check fuzz bench clean
+.PHONY: all docs build build-cuda check-more check-cuda cuda-checks gpu-bundle bundle-files install test vet fmt-check fuzz bench clean
 
 all: build
 
@@ -140,6 +140,12 @@ bundle-files:
 	@size=$$(du -cb $(BUNDLE)/* | tail -1 | cut -f1); \
 	echo "$(BUNDLE): $$size bytes ($$((size / 1048576)) MiB; at most $$(($(BUNDLE_MAX_BYTES) / 1048576)) MiB); the binary needs: $$(readelf -d softmaxctl-cuda | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"; \
 	[ $$size -le $(BUNDLE_MAX_BYTES) ] || { echo "the bundle is over its size limit"; exit 1; }
+
+## docs: the command reference, generated from the commands' own help
+## (docs/reference/*.md, docs/man/*.1); make test fails when they are
+## stale (TestReferenceCurrent).
+docs:
+	$(GO) run ./scripts/gendocs
 
 ## test: formatting, vet and every test (the real-data acceptance tests run
 ## when SOFTMAXCTL_TEST_DATA names a Fashion-MNIST folder). A relative
