@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -162,22 +163,87 @@ type summary struct {
 	Stopped   bool     `json:"early_stopped,omitempty"`
 }
 
+// runTrain reads as the chapter's recipe does: load the data, build the
+// model, fit it, save it, report. A trainRun carries what one step hands
+// to the next.
 func runTrain(cmd *cobra.Command, o *TrainOptions) error {
-	start := time.Now()
-	presetLine, err := o.Recipe.applyPreset(cmd)
-	if err != nil {
+	r := &trainRun{o: o, ctx: cmd.Context(), start: time.Now()}
+	if err := r.prepare(cmd); err != nil {
+		return err
+	}
+	defer r.lock.Release()
+	if err := r.load(); err != nil {
+		return err
+	}
+	if err := r.build(); err != nil {
+		return err
+	}
+	if err := r.fit(); err != nil {
+		return err
+	}
+	if err := r.save(); err != nil {
+		return err
+	}
+	return r.report()
+}
+
+// trainRun is one run of train, from its options to its report.
+type trainRun struct {
+	o     *TrainOptions
+	ctx   context.Context
+	start time.Time
+
+	// prepare
+	lock       *atomicfile.Lock
+	presetLine string
+	resume     *resumeState
+	initCk     *checkpoint.Checkpoint
+	host       *device.Host
+	kind       device.Kind
+
+	// load
+	spec                      dataset.Spec
+	dir                       string
+	trainSet, valSet, testSet *dataset.Set
+	nVal                      int
+
+	// build
+	cfg train.Config
+	m   *model.Model
+	tr  *train.Trainer
+
+	// fit
+	loadSeconds, trainSeconds, loopSeconds float64
+	stdout                                 *pipeWriter
+	history                                []train.Epoch
+	outErr, plotErr, logErr                error
+	stopped                                bool
+
+	// save
+	final train.Epoch
+	test  *train.Result
+}
+
+// prepare checks everything that can be checked before any data is read:
+// the recipe's preset, the output lock, --resume and --init, the flags,
+// the device and the output paths.
+func (r *trainRun) prepare(cmd *cobra.Command) (err error) {
+	o := r.o
+	if r.presetLine, err = o.Recipe.applyPreset(cmd); err != nil {
 		return err
 	}
 	// Another run writing the same --out would replace this one's model,
 	// or have its own replaced, without a word: the first holds it.
-	lock, err := lockOutput(o.Out)
-	if err != nil {
+	if r.lock, err = lockOutput(o.Out); err != nil {
 		return err
 	}
-	defer lock.Release()
-	var resume *resumeState
+	defer func() {
+		if err != nil {
+			r.lock.Release()
+		}
+	}()
 	if o.Recipe.Resume {
-		if resume, err = o.resumeFrom(cmd); err != nil {
+		if r.resume, err = o.resumeFrom(cmd); err != nil {
 			return err
 		}
 	}
@@ -188,143 +254,157 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
-	spec, dir, err := o.Data.resolve()
-	if err != nil {
+	if r.spec, r.dir, err = o.Data.resolve(); err != nil {
 		return err
 	}
-	if err := checkOutputs([]output{{"--out", o.Out}, {"--plot", o.Plot}, {"--log", o.Recipe.Log}}, dataFiles(spec, dir)...); err != nil {
+	if err := checkOutputs([]output{{"--out", o.Out}, {"--plot", o.Plot}, {"--log", o.Recipe.Log}}, dataFiles(r.spec, r.dir)...); err != nil {
 		return err
 	}
-	var initCk *checkpoint.Checkpoint
 	if o.Recipe.Init != "" {
-		if initCk, _, err = loadModel(o.Recipe.Init); err != nil {
+		if r.initCk, _, err = loadModel(o.Recipe.Init); err != nil {
 			return err
 		}
 		if samePath(o.Recipe.Init, o.Out) {
 			fmt.Fprintf(o.IO.ErrOut, "--init and --out are the same file: %s will be replaced by the fine-tuned model (pass another --out to keep it)\n", termtext.Escape(o.Out))
 		}
 	}
-	host := device.NewHost(os.Getenv)
-	kind, notice, err := host.Resolve(kind)
-	if err != nil {
+	r.host = device.NewHost(os.Getenv)
+	var notice string
+	if r.kind, notice, err = r.host.Resolve(kind); err != nil {
 		return deviceAdvice(err)
 	}
 	if notice != "" {
 		fmt.Fprintln(o.IO.ErrOut, notice)
 	}
 	// The GPU's set-up (kernels, cuBLAS) overlaps with loading the data.
-	host.Prepare(kind)
-	ctx := cmd.Context()
+	r.host.Prepare(r.kind)
+	return nil
+}
+
+// load reads the training and test sets, holds out the validation set of
+// --val-split, and fits the batch size to a small training set.
+func (r *trainRun) load() (err error) {
+	o := r.o
 	o.Data.Folder.splitSeed = o.Seed
-	spec, dir, sets, err := o.Data.load(ctx, o.IO, dataset.Train, dataset.Test)
-	if err != nil {
+	var sets []*dataset.Set
+	if r.spec, r.dir, sets, err = o.Data.load(r.ctx, o.IO, dataset.Train, dataset.Test); err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		return interrupted(ctx, "interrupted while loading the data: nothing was saved"+unchanged(o.Out))
+	if r.ctx.Err() != nil {
+		return interrupted(r.ctx, "interrupted while loading the data: nothing was saved"+unchanged(o.Out))
 	}
-	trainSet, testSet := sets[0], sets[1]
+	r.trainSet, r.testSet = sets[0], sets[1]
 	// valSet is what each epoch is scored on: the test set in the
 	// chapter's recipe, a held-out part of the training set with
 	// --val-split, and then the test set is scored once, at the end.
-	valSet := testSet
-	nVal, err := o.Recipe.valCount(trainSet.N)
-	if err != nil {
+	r.valSet = r.testSet
+	if r.nVal, err = o.Recipe.valCount(r.trainSet.N); err != nil {
 		return err
 	}
-	if nVal > 0 {
-		if trainSet, valSet, err = train.Holdout(trainSet, nVal, o.Seed); err != nil {
+	if r.nVal > 0 {
+		if r.trainSet, r.valSet, err = train.Holdout(r.trainSet, r.nVal, o.Seed); err != nil {
 			return err
 		}
 	}
-	if o.BatchSize > trainSet.N {
+	if o.BatchSize > r.trainSet.N {
 		// As Keras and PyTorch's DataLoader do, a batch larger than the
 		// data is the whole data: each epoch is then one step.
-		fmt.Fprintf(o.IO.ErrOut, "--batch-size %d is more than the %d training images: each epoch is one batch of %d\n", o.BatchSize, trainSet.N, trainSet.N)
-		o.BatchSize = trainSet.N
+		fmt.Fprintf(o.IO.ErrOut, "--batch-size %d is more than the %d training images: each epoch is one batch of %d\n", o.BatchSize, r.trainSet.N, r.trainSet.N)
+		o.BatchSize = r.trainSet.N
 	}
-	cfg := o.config()
-	if err := cfg.Validate(trainSet.N); err != nil {
+	return nil
+}
+
+// build makes the model (the chapter's initialisation, standardised
+// inputs, an --init warm start or a --resume's state) and its Trainer.
+func (r *trainRun) build() (err error) {
+	o := r.o
+	r.cfg = o.config()
+	if err := r.cfg.Validate(r.trainSet.N); err != nil {
 		return configError(err)
 	}
-	m, err := model.New(trainSet.Dim(), len(spec.Classes), o.Sigma, o.Seed)
-	if err != nil {
+	if r.m, err = model.New(r.trainSet.Dim(), len(r.spec.Classes), o.Sigma, o.Seed); err != nil {
 		return err
 	}
 	if o.Recipe.Standardize {
-		if m.Norm, err = model.NewStandardizer(trainSet.Pix, trainSet.Dim()); err != nil {
+		if r.m.Norm, err = model.NewStandardizer(r.trainSet.Pix, r.trainSet.Dim()); err != nil {
 			return err
 		}
 	}
-	tr := &train.Trainer{Config: cfg, Unfused: o.NoFuse}
-	if initCk != nil {
-		if err := warmStart(m, initCk, spec.Name, o.Recipe.Init); err != nil {
+	r.tr = &train.Trainer{Config: r.cfg, Unfused: o.NoFuse}
+	if r.initCk != nil {
+		if err := warmStart(r.m, r.initCk, r.spec.Name, o.Recipe.Init); err != nil {
 			return err
 		}
 	}
-	if resume != nil {
-		if err := resume.apply(m, tr, spec.Name, o.Out); err != nil {
+	if r.resume != nil {
+		if err := r.resume.apply(r.m, r.tr, r.spec.Name, o.Out); err != nil {
 			return err
 		}
 	}
 	if !o.Recipe.chapter() {
 		// A run with a recipe record must be resumable: an interrupted one
 		// keeps the state at its last complete epoch.
-		tr.Rollback = true
-		tr.SaveBest, tr.Patience = o.Recipe.SaveBest, o.Recipe.Patience
+		r.tr.Rollback = true
+		r.tr.SaveBest, r.tr.Patience = o.Recipe.SaveBest, o.Recipe.Patience
 	}
-	loadSeconds := time.Since(start).Seconds()
-	if presetLine != "" {
-		fmt.Fprintf(o.IO.ErrOut, "recipe %s: %s\n", o.Recipe.Preset, presetLine)
+	return nil
+}
+
+// fit trains: the epoch lines (or JSON), the progress bar, --log and
+// --plot as each epoch ends, on the device chosen.
+func (r *trainRun) fit() error {
+	o, tr := r.o, r.tr
+	r.loadSeconds = time.Since(r.start).Seconds()
+	if r.presetLine != "" {
+		fmt.Fprintf(o.IO.ErrOut, "recipe %s: %s\n", o.Recipe.Preset, r.presetLine)
 	}
-	if nVal > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d held-out validation, %d test images), device %s\n", termtext.Escape(spec.Name), termtext.Escape(dir), trainSet.N, valSet.N, testSet.N, kind)
+	if r.nVal > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d held-out validation, %d test images), device %s\n", termtext.Escape(r.spec.Name), termtext.Escape(r.dir), r.trainSet.N, r.valSet.N, r.testSet.N, r.kind)
 	} else {
-		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", termtext.Escape(spec.Name), termtext.Escape(dir), trainSet.N, testSet.N, kind)
+		fmt.Fprintf(o.IO.ErrOut, "training on %s (%s: %d train, %d test images), device %s\n", termtext.Escape(r.spec.Name), termtext.Escape(r.dir), r.trainSet.N, r.testSet.N, r.kind)
 	}
-	if resume != nil {
-		fmt.Fprintf(o.IO.ErrOut, "resuming %s after epoch %d of %d\n", o.Out, tr.Start, cfg.Epochs)
+	if r.resume != nil {
+		fmt.Fprintf(o.IO.ErrOut, "resuming %s after epoch %d of %d\n", o.Out, tr.Start, r.cfg.Epochs)
 	}
-	logw, err := newEpochLog(o.Recipe.Log, resume != nil)
+	logw, err := newEpochLog(o.Recipe.Log, r.resume != nil)
 	if err != nil {
 		return err
 	}
 
 	// A reader that goes away (| head) must not cost the run: stdout
 	// stops, training goes on and the model is saved.
-	stdout := &pipeWriter{w: o.IO.Out}
+	r.stdout = &pipeWriter{w: o.IO.Out}
 	var bar *trainBar
 	if o.IO.ErrTTY && !o.JSON {
-		bar = newTrainBar(o.IO.ErrOut, cfg.Epochs)
+		bar = newTrainBar(o.IO.ErrOut, r.cfg.Epochs)
 		tr.OnBatch = bar.update
 	}
-	var history []train.Epoch
 	// outErr and plotErr are the first failures to print and to plot.
 	// Training goes on and the model is still saved: losing a run to a
 	// full disk under --plot would cost more than the picture, and a
 	// failing plot must not silence the epoch lines.
-	var outErr, plotErr, logErr error
 	tr.OnEpoch = func(e train.Epoch) {
-		if logErr == nil && logw != nil {
-			logErr = logw.add(e)
+		if r.logErr == nil && logw != nil {
+			r.logErr = logw.add(e)
 		}
 		if bar != nil {
 			bar.clear()
 		}
-		history = append(history, e)
-		if outErr == nil {
+		r.history = append(r.history, e)
+		if r.outErr == nil {
 			if o.JSON {
-				outErr = writeJSON(stdout, e, "")
+				r.outErr = writeJSON(r.stdout, e, "")
 			} else {
-				_, outErr = fmt.Fprintf(stdout, "epoch %*d/%d  train loss %.4f  train acc %.4f  val loss %.4f  val acc %.4f  %.2fs\n",
-					len(fmt.Sprint(cfg.Epochs)), e.Epoch, cfg.Epochs, e.TrainLoss, e.TrainAcc, e.ValLoss, e.ValAcc, e.Seconds)
+				_, r.outErr = fmt.Fprintf(r.stdout, "epoch %*d/%d  train loss %.4f  train acc %.4f  val loss %.4f  val acc %.4f  %.2fs\n",
+					len(fmt.Sprint(r.cfg.Epochs)), e.Epoch, r.cfg.Epochs, e.TrainLoss, e.TrainAcc, e.ValLoss, e.ValAcc, e.Seconds)
 			}
-			if stdout.closed {
-				outErr = nil
+			if r.stdout.closed {
+				r.outErr = nil
 			}
 		}
-		if plotErr == nil && o.Plot != "" {
-			plotErr = plotCurves(o, spec, history)
+		if r.plotErr == nil && o.Plot != "" {
+			r.plotErr = plotCurves(o, r.spec, r.history)
 		}
 	}
 	trainStart := time.Now()
@@ -335,78 +415,84 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		}
 	}
 	var fitErr error
-	if kind == device.CUDA {
-		_, fitErr = tr.FitOn(ctx, m, trainSet, valSet, func(p *program.Program) (program.Executor, error) {
-			return host.NewExecutor(device.CUDA, p)
+	if r.kind == device.CUDA {
+		_, fitErr = tr.FitOn(r.ctx, r.m, r.trainSet, r.valSet, func(p *program.Program) (program.Executor, error) {
+			return r.host.NewExecutor(device.CUDA, p)
 		})
 	} else {
-		_, fitErr = tr.Fit(ctx, m, trainSet, valSet)
+		_, fitErr = tr.Fit(r.ctx, r.m, r.trainSet, r.valSet)
 	}
-	trainSeconds := time.Since(trainStart).Seconds()
-	var loopSeconds float64
+	r.trainSeconds = time.Since(trainStart).Seconds()
 	if !loopStart.IsZero() {
-		loopSeconds = time.Since(loopStart).Seconds()
+		r.loopSeconds = time.Since(loopStart).Seconds()
 	}
 	if bar != nil {
 		bar.clear()
 	}
-	stopped := errors.Is(fitErr, train.ErrInterrupted)
+	r.stopped = errors.Is(fitErr, train.ErrInterrupted)
 	var diverged *train.DivergedError
 	if errors.As(fitErr, &diverged) {
 		return fmt.Errorf("%w: %s; nothing was saved%s", fitErr, o.divergedAdvice(), unchanged(o.Out))
 	}
-	if fitErr != nil && !stopped {
+	if fitErr != nil && !r.stopped {
 		return fitErr
 	}
+	return nil
+}
 
-	final := train.Epoch{}
+// save writes the model to --out, with the figures that describe it,
+// unless it must not replace what is there: an interrupted run before its
+// first epoch, or beaten by the model already saved, or a model the
+// loaders would refuse.
+func (r *trainRun) save() (err error) {
+	o, tr, history := r.o, r.tr, r.history
 	if len(history) > 0 {
-		final = history[len(history)-1]
+		r.final = history[len(history)-1]
 	}
 	if tr.SaveBest && tr.BestEpoch > 0 {
 		// The saved model is the best epoch's: its figures describe it.
-		final = history[tr.BestEpoch-tr.Start-1]
+		r.final = history[tr.BestEpoch-tr.Start-1]
 	}
-	if stopped {
+	if r.stopped {
 		if len(history) == 0 {
 			// A model that has not seen one epoch is worth nothing, and
 			// must not replace one that has.
-			return interrupted(ctx, "interrupted before the first epoch finished: nothing was saved"+unchanged(o.Out))
+			return interrupted(r.ctx, "interrupted before the first epoch finished: nothing was saved"+unchanged(o.Out))
 		}
 		// The last epoch's validation figures describe an earlier model:
 		// measure the one being saved.
-		res, err := train.Evaluate(m, valSet)
+		res, err := train.Evaluate(r.m, r.valSet)
 		if err != nil {
 			return err
 		}
-		final.ValLoss, final.ValAcc = res.Loss, res.Confusion.Accuracy()
-		if acc, ok := betterExisting(o.Out, spec.Name, final.ValAcc); ok {
-			return interrupted(ctx, fmt.Sprintf("interrupted after %d full %s (val acc %.4f): kept %s, which scores better (val acc %.4f); the interrupted model was not saved",
-				len(history), plural(len(history), "epoch"), final.ValAcc, o.Out, acc))
+		r.final.ValLoss, r.final.ValAcc = res.Loss, res.Confusion.Accuracy()
+		if acc, ok := betterExisting(o.Out, r.spec.Name, r.final.ValAcc); ok {
+			return interrupted(r.ctx, fmt.Sprintf("interrupted after %d full %s (val acc %.4f): kept %s, which scores better (val acc %.4f); the interrupted model was not saved",
+				len(history), plural(len(history), "epoch"), r.final.ValAcc, o.Out, acc))
 		}
 	}
-	prep, split := o.Data.trainPreprocess(spec)
-	var test *train.Result
-	if nVal > 0 {
-		if test, err = train.Evaluate(m, testSet); err != nil {
+	prep, split := o.Data.trainPreprocess(r.spec)
+	if r.nVal > 0 {
+		if r.test, err = train.Evaluate(r.m, r.testSet); err != nil {
 			return err
 		}
 	}
+	m := r.m
 	ck := &checkpoint.Checkpoint{
 		W: m.W, B: m.B, In: m.In, Out: m.Out,
 		Meta: checkpoint.Meta{
-			Dataset:    spec.Name,
-			Classes:    spec.Classes,
-			InputShape: inputShape(trainSet),
+			Dataset:    r.spec.Name,
+			Classes:    r.spec.Classes,
+			InputShape: inputShape(r.trainSet),
 			Scaling:    "pixel/255",
 			Epochs:     tr.Start + len(history),
-			LR:         cfg.LR,
-			BatchSize:  cfg.BatchSize,
+			LR:         r.cfg.LR,
+			BatchSize:  r.cfg.BatchSize,
 			Sigma:      o.Sigma,
-			Seed:       cfg.Seed,
+			Seed:       r.cfg.Seed,
 			Metrics: map[string]float64{
-				"train_loss": final.TrainLoss, "train_acc": final.TrainAcc,
-				"val_loss": final.ValLoss, "val_acc": final.ValAcc,
+				"train_loss": r.final.TrainLoss, "train_acc": r.final.TrainAcc,
+				"val_loss": r.final.ValLoss, "val_acc": r.final.ValAcc,
 			},
 			Version:    Version,
 			Preprocess: prep,
@@ -414,7 +500,7 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		},
 	}
 	if !o.Recipe.chapter() {
-		o.record(ck, tr, m, nVal, resume, test)
+		o.record(ck, tr, m, r.nVal, r.resume, r.test)
 	}
 	// A model that eval, predict and show-errors would refuse must not
 	// replace anything: check it as they do when they load it.
@@ -428,39 +514,45 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 	if err := checkpoint.Save(o.Out, ck); err != nil {
 		return err
 	}
-	if logErr != nil {
-		return fmt.Errorf("saved the model to %s, but could not write --log %s: %w", o.Out, o.Recipe.Log, logErr)
+	if r.logErr != nil {
+		return fmt.Errorf("saved the model to %s, but could not write --log %s: %w", o.Out, o.Recipe.Log, r.logErr)
 	}
-	if outErr != nil {
-		return fmt.Errorf("saved the model to %s, but could not write the epoch lines: %w", o.Out, outErr)
+	if r.outErr != nil {
+		return fmt.Errorf("saved the model to %s, but could not write the epoch lines: %w", o.Out, r.outErr)
 	}
-	if plotErr != nil {
-		return fmt.Errorf("saved the model to %s, but could not draw --plot %s: %w", o.Out, o.Plot, plotErr)
+	if r.plotErr != nil {
+		return fmt.Errorf("saved the model to %s, but could not draw --plot %s: %w", o.Out, o.Plot, r.plotErr)
 	}
-	total := time.Since(start).Seconds()
+	return nil
+}
+
+// report prints the summary (JSON, or the closing lines) of a saved run.
+func (r *trainRun) report() error {
+	o, tr, stdout := r.o, r.tr, r.stdout
+	total := time.Since(r.start).Seconds()
 	if o.JSON {
 		s := summary{
-			ValAcc: final.ValAcc, ValLoss: final.ValLoss, TrainLoss: final.TrainLoss, TrainAcc: final.TrainAcc,
-			Epochs: tr.Start + len(history), Device: string(kind), Model: o.Out, Interrupted: stopped,
-			LoadSeconds: loadSeconds, TrainSeconds: trainSeconds, LoopSeconds: loopSeconds, TotalSeconds: total,
+			ValAcc: r.final.ValAcc, ValLoss: r.final.ValLoss, TrainLoss: r.final.TrainLoss, TrainAcc: r.final.TrainAcc,
+			Epochs: tr.Start + len(r.history), Device: string(r.kind), Model: o.Out, Interrupted: r.stopped,
+			LoadSeconds: r.loadSeconds, TrainSeconds: r.trainSeconds, LoopSeconds: r.loopSeconds, TotalSeconds: total,
 			Stopped: tr.Stopped,
 		}
 		if tr.SaveBest {
 			s.BestEpoch = tr.BestEpoch
 		}
-		if resume != nil {
+		if r.resume != nil {
 			s.ResumedFrom = tr.Start
 		}
-		if test != nil {
-			acc := test.Confusion.Accuracy()
-			s.TestAcc, s.TestLoss = &acc, &test.Loss
+		if r.test != nil {
+			acc := r.test.Confusion.Accuracy()
+			s.TestAcc, s.TestLoss = &acc, &r.test.Loss
 		}
 		if err := writeJSON(stdout, s, ""); err != nil && !stdout.closed {
 			return fmt.Errorf("saved the model to %s, but could not write the summary: %w", o.Out, err)
 		}
 	}
-	if test != nil && !o.JSON {
-		fmt.Fprintf(stdout, "test loss %.4f  test acc %.4f  (the test set, scored once)\n", test.Loss, test.Confusion.Accuracy())
+	if r.test != nil && !o.JSON {
+		fmt.Fprintf(stdout, "test loss %.4f  test acc %.4f  (the test set, scored once)\n", r.test.Loss, r.test.Confusion.Accuracy())
 	}
 	if tr.Stopped {
 		fmt.Fprintf(o.IO.ErrOut, "stopped early: no better validation accuracy for %d epochs after epoch %d\n", tr.Patience, tr.BestEpoch)
@@ -469,13 +561,13 @@ func runTrain(cmd *cobra.Command, o *TrainOptions) error {
 		fmt.Fprintf(o.IO.ErrOut, "saved the weights of epoch %d, the best on the validation set\n", tr.BestEpoch)
 	}
 	if !o.JSON || stdout.closed {
-		fmt.Fprintf(o.IO.ErrOut, "saved %s (val acc %.4f) after %s; training %.2fs, total %.2fs\n", o.Out, final.ValAcc, epochsDone(tr.Start, len(history)), trainSeconds, total)
+		fmt.Fprintf(o.IO.ErrOut, "saved %s (val acc %.4f) after %s; training %.2fs, total %.2fs\n", o.Out, r.final.ValAcc, epochsDone(tr.Start, len(r.history)), r.trainSeconds, total)
 	}
 	if stdout.closed {
 		fmt.Fprintln(o.IO.ErrOut, "standard output was closed by its reader: the rest of the output was dropped, the model was saved")
 	}
-	if stopped {
-		return interrupted(ctx, fmt.Sprintf("interrupted after %s: saved the model as it was to %s", epochsDone(tr.Start, len(history)), o.Out))
+	if r.stopped {
+		return interrupted(r.ctx, fmt.Sprintf("interrupted after %s: saved the model as it was to %s", epochsDone(tr.Start, len(r.history)), o.Out))
 	}
 	return nil
 }
