@@ -113,7 +113,7 @@ type evalJSON struct {
 	Confusion [][]int64            `json:"confusion"`
 	Classes   []string             `json:"classes"`
 	// Recipe is the training recipe a run beyond the chapter's recorded.
-	Recipe *recipeRecord `json:"recipe,omitempty"`
+	Recipe *checkpoint.Recipe `json:"recipe,omitempty"`
 }
 
 func runEval(cmd *cobra.Command, o *EvalOptions) error {
@@ -184,7 +184,7 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 			out.Confusion = append(out.Confusion, row)
 		}
 		if ck.Meta.Recipe != "" {
-			out.Recipe, _ = readRecipe(ck)
+			out.Recipe, _ = ck.ReadRecipe()
 		}
 		// One line, as train and predict print theirs.
 		return writeJSON(o.IO.Out, out, "")

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -178,52 +177,6 @@ func (r *recipeOptions) valCount(n int) (int, error) {
 	return c, nil
 }
 
-// recipeRecord is the checkpoint's "recipe": every setting of the run,
-// so that --resume can continue it and a reader can repeat it.
-type recipeRecord struct {
-	Preset      string  `json:"preset,omitempty"`
-	Epochs      int     `json:"epochs"` // planned, not done: Meta.Epochs says how many are done
-	LR          float64 `json:"lr"`
-	BatchSize   int     `json:"batch_size"`
-	Sigma       float64 `json:"sigma"`
-	Seed        int64   `json:"seed"`
-	ValSplit    int     `json:"val_split,omitempty"`
-	WeightDecay float64 `json:"weight_decay,omitempty"`
-	Momentum    float64 `json:"momentum,omitempty"`
-	Nesterov    bool    `json:"nesterov,omitempty"`
-	Schedule    string  `json:"lr_schedule,omitempty"`
-	Warmup      int     `json:"warmup_epochs,omitempty"`
-	EMA         float64 `json:"ema,omitempty"`
-	Standardize bool    `json:"standardize,omitempty"`
-	Smoothing   float64 `json:"label_smoothing,omitempty"`
-	SaveBest    bool    `json:"save_best,omitempty"`
-	BestEpoch   int     `json:"best_epoch,omitempty"`
-	Patience    int     `json:"patience,omitempty"`
-	// TestSelection records --allow-test-selection: figures selected on
-	// the test set are not test figures.
-	TestSelection bool   `json:"test_selection,omitempty"`
-	Init          string `json:"init,omitempty"`
-	StartEpoch    int    `json:"resumed_from_epoch,omitempty"`
-}
-
-func (rr *recipeRecord) encode() string {
-	b, _ := json.Marshal(rr) // plain fields: cannot fail
-	return string(b)
-}
-
-// readRecipe reads a checkpoint's recipe; a chapter checkpoint has none
-// and gets one from its training record.
-func readRecipe(ck *checkpoint.Checkpoint) (*recipeRecord, error) {
-	if ck.Meta.Recipe == "" {
-		return &recipeRecord{Epochs: ck.Meta.Epochs, LR: ck.Meta.LR, BatchSize: ck.Meta.BatchSize, Sigma: ck.Meta.Sigma, Seed: ck.Meta.Seed}, nil
-	}
-	var rr recipeRecord
-	if err := json.Unmarshal([]byte(ck.Meta.Recipe), &rr); err != nil {
-		return nil, fmt.Errorf("its recipe is not readable: %w", err)
-	}
-	return &rr, nil
-}
-
 // recipeLine is the whole recipe of a model trained beyond the chapter's
 // recipe, as the train flags that repeat it (eval's header); "" for a
 // chapter model, whose epochs, lr and batch size say it all.
@@ -231,7 +184,7 @@ func recipeLine(ck *checkpoint.Checkpoint) string {
 	if ck.Meta.Recipe == "" {
 		return ""
 	}
-	rr, err := readRecipe(ck)
+	rr, err := ck.ReadRecipe()
 	if err != nil {
 		return ""
 	}

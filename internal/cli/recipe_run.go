@@ -22,7 +22,7 @@ import (
 // resumeState is what --resume reads from the checkpoint in --out.
 type resumeState struct {
 	ck     *checkpoint.Checkpoint
-	recipe *recipeRecord
+	recipe *checkpoint.Recipe
 }
 
 // resumeFlags are the flags that --resume may be given: where things go
@@ -47,7 +47,7 @@ func (o *TrainOptions) resumeFrom(cmd *cobra.Command) (*resumeState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--resume: %w", err)
 	}
-	rr, err := readRecipe(ck)
+	rr, err := ck.ReadRecipe()
 	if err != nil {
 		return nil, fmt.Errorf("--resume: model %s: %w", o.Out, err)
 	}
@@ -154,7 +154,7 @@ func warmStart(m *model.Model, ck *checkpoint.Checkpoint, dataset, path string) 
 // beyond the chapter's recipe to its checkpoint.
 func (o *TrainOptions) record(ck *checkpoint.Checkpoint, tr *train.Trainer, m *model.Model, nVal int, resume *resumeState, test *train.Result) {
 	r := &o.Recipe
-	rr := recipeRecord{
+	rr := checkpoint.Recipe{
 		Preset: r.Preset, Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize, Sigma: o.Sigma, Seed: o.Seed,
 		ValSplit: nVal, WeightDecay: r.WeightDecay, Momentum: r.Momentum, Nesterov: r.Nesterov,
 		Schedule: tr.Schedule, Warmup: r.Warmup, EMA: r.EMA, Standardize: m.Norm != nil, Smoothing: r.LabelSmoothing,
@@ -171,7 +171,7 @@ func (o *TrainOptions) record(ck *checkpoint.Checkpoint, tr *train.Trainer, m *m
 		rr.BestEpoch = tr.BestEpoch
 		ck.Meta.Metrics["best_epoch"] = float64(tr.BestEpoch)
 	}
-	ck.Meta.Recipe = rr.encode()
+	ck.Meta.Recipe = rr.Encode()
 	if test != nil {
 		ck.Meta.Metrics["test_acc"] = test.Confusion.Accuracy()
 		ck.Meta.Metrics["test_loss"] = test.Loss

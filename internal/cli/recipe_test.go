@@ -158,7 +158,7 @@ func TestSelectionNeedsHeldOutSet(t *testing.T) {
 		}
 		if tt.code == 0 && slices.Contains(tt.args, "--save-best") {
 			ck := loadCk(t, out)
-			var rr recipeRecord
+			var rr checkpoint.Recipe
 			if err := json.Unmarshal([]byte(ck.Meta.Recipe), &rr); err != nil || rr.BestEpoch < 1 || ck.Meta.Metrics["best_epoch"] != float64(rr.BestEpoch) {
 				t.Errorf("%v: recipe %q, metrics %v: want the best epoch recorded", tt.args, ck.Meta.Recipe, ck.Meta.Metrics)
 			}
@@ -204,7 +204,7 @@ func TestInitAndLogAndPreset(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.err, "recipe best: ") || !strings.Contains(r.err, "--epochs 2") {
 		t.Fatalf("--recipe best: %d %q", r.code, r.err)
 	}
-	var rr recipeRecord
+	var rr checkpoint.Recipe
 	if err := json.Unmarshal([]byte(loadCk(t, std).Meta.Recipe), &rr); err != nil || rr.Preset != "best" || rr.Epochs != 2 || rr.ValSplit != 50 || !rr.Standardize {
 		t.Errorf("recipe record %+v, %v", rr, err)
 	}
