@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -88,6 +89,43 @@ func modelOf(ck *checkpoint.Checkpoint) (*model.Model, error) {
 	return m, nil
 }
 
+// modelAndSplit is what eval and show-errors start with: the model of
+// path, then the split of the data it was trained on (--dataset checked
+// against it, --data resolved, the outputs checked against every input
+// before anything is read), checked to fit the model. what says what an
+// interruption while loading leaves undone.
+func modelAndSplit(ctx context.Context, ios *IO, path string, d *dataOptions, split dataset.Split, outs []output, what string) (*checkpoint.Checkpoint, *model.Model, dataset.Spec, *dataset.Set, error) {
+	fail := func(err error) (*checkpoint.Checkpoint, *model.Model, dataset.Spec, *dataset.Set, error) {
+		return nil, nil, dataset.Spec{}, nil, err
+	}
+	ck, m, err := loadModel(path)
+	if err != nil {
+		return fail(err)
+	}
+	if err := datasetFor(d, ck, path); err != nil {
+		return fail(err)
+	}
+	spec, dir, err := d.resolve()
+	if err != nil {
+		return fail(err)
+	}
+	if err := checkOutputs(outs, append(dataFiles(spec, dir), path)...); err != nil {
+		return fail(err)
+	}
+	spec, _, sets, err := d.load(ctx, ios, split)
+	if err != nil {
+		return fail(err)
+	}
+	if ctx.Err() != nil {
+		return fail(interrupted(ctx, "interrupted: "+what))
+	}
+	s := sets[0]
+	if s.Dim() != m.In || len(spec.Classes) != m.Out {
+		return fail(fmt.Errorf("model %s takes %d inputs and %d classes, but %s has %d and %d", path, m.In, m.Out, spec.Name, s.Dim(), len(spec.Classes)))
+	}
+	return ck, m, spec, s, nil
+}
+
 // datasetFor settles --dataset against the dataset a model was trained on.
 func datasetFor(d *dataOptions, ck *checkpoint.Checkpoint, path string) error {
 	d.fromModel(ck)
@@ -130,31 +168,10 @@ func runEval(cmd *cobra.Command, o *EvalOptions) error {
 	if err := checkPlotExt(o.Plot); err != nil {
 		return err
 	}
-	ck, m, err := loadModel(o.Model)
-	if err != nil {
-		return err
-	}
-	if err := datasetFor(&o.Data, ck, o.Model); err != nil {
-		return err
-	}
-	spec, dir, err := o.Data.resolve()
-	if err != nil {
-		return err
-	}
-	if err := checkOutputs([]output{{"--plot", o.Plot}}, append(dataFiles(spec, dir), o.Model)...); err != nil {
-		return err
-	}
 	ctx := cmd.Context()
-	spec, _, sets, err := o.Data.load(ctx, o.IO, split)
+	ck, m, spec, s, err := modelAndSplit(ctx, o.IO, o.Model, &o.Data, split, []output{{"--plot", o.Plot}}, "nothing was evaluated")
 	if err != nil {
 		return err
-	}
-	if ctx.Err() != nil {
-		return interrupted(ctx, "interrupted: nothing was evaluated")
-	}
-	s := sets[0]
-	if s.Dim() != m.In || len(spec.Classes) != m.Out {
-		return fmt.Errorf("model %s takes %d inputs and %d classes, but %s has %d and %d", o.Model, m.In, m.Out, spec.Name, s.Dim(), len(spec.Classes))
 	}
 	res, err := train.Evaluate(m, s)
 	if err != nil {

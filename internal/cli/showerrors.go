@@ -85,31 +85,10 @@ func runShowErrors(cmd *cobra.Command, o *ShowErrorsOptions) error {
 	if err := o.Data.checkName(); err != nil {
 		return err
 	}
-	ck, m, err := loadModel(o.Model)
-	if err != nil {
-		return err
-	}
-	if err := datasetFor(&o.Data, ck, o.Model); err != nil {
-		return err
-	}
-	spec, dir, err := o.Data.resolve()
-	if err != nil {
-		return err
-	}
-	if err := checkOutputs([]output{{"--out", o.Out}}, append(dataFiles(spec, dir), o.Model)...); err != nil {
-		return err
-	}
 	ctx := cmd.Context()
-	spec, _, sets, err := o.Data.load(ctx, o.IO, dataset.Test)
+	_, m, spec, s, err := modelAndSplit(ctx, o.IO, o.Model, &o.Data, dataset.Test, []output{{"--out", o.Out}}, "nothing was drawn")
 	if err != nil {
 		return err
-	}
-	if ctx.Err() != nil {
-		return interrupted(ctx, "interrupted: nothing was drawn")
-	}
-	s := sets[0]
-	if s.Dim() != m.In {
-		return fmt.Errorf("model %s takes %d inputs, but %s images have %d", o.Model, m.In, spec.Name, s.Dim())
 	}
 	// The whole split is classified (10,000 images take milliseconds) and
 	// searched in order: a good model's errors are rare, and a small
