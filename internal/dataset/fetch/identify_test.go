@@ -1,19 +1,20 @@
-package dataset
+package fetch
 
 import (
 	"testing"
 
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // synthSet makes a split with the given class counts whose pixels average
 // mean (in [0, 1]).
-func synthSet(counts [NumClasses]int, mean float64) *Set {
+func synthSet(counts [dataset.NumClasses]int, mean float64) *dataset.Set {
 	n := 0
 	for _, c := range counts {
 		n += c
 	}
-	s := &Set{N: n, Rows: 2, Cols: 2, Pix: make([]byte, n*4)}
+	s := &dataset.Set{N: n, Rows: 2, Cols: 2, Pix: make([]byte, n*4)}
 	for k, c := range counts {
 		for i := 0; i < c; i++ {
 			s.Labels = append(s.Labels, uint8(k))
@@ -27,20 +28,20 @@ func synthSet(counts [NumClasses]int, mean float64) *Set {
 }
 
 func TestIdentify(t *testing.T) {
-	balanced := [NumClasses]int{6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000}
-	mnist := fingerprints["mnist"][Train].counts
+	balanced := [dataset.NumClasses]int{6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000}
+	mnist := fingerprints["mnist"][dataset.Train].counts
 	tests := []struct {
 		name  string
-		set   *Set
-		split Split
+		set   *dataset.Set
+		split dataset.Split
 		want  string
 	}{
-		{"fashion by counts and mean", synthSet(balanced, 0.286), Train, "fashion-mnist"},
-		{"balanced but darker: not fashion", synthSet(balanced, 0.19), Train, ""},
-		{"mnist counts and mean", synthSet(mnist, 0.1307), Train, "mnist"},
-		{"mnist counts, wrong mean", synthSet(mnist, 0.3), Train, ""},
-		{"train counts as test split", synthSet(balanced, 0.286), Test, ""},
-		{"small own data", synthSet([NumClasses]int{3, 3, 3, 3, 3, 3, 3, 3, 3, 3}, 0.286), Train, ""},
+		{"fashion by counts and mean", synthSet(balanced, 0.286), dataset.Train, "fashion-mnist"},
+		{"balanced but darker: not fashion", synthSet(balanced, 0.19), dataset.Train, ""},
+		{"mnist counts and mean", synthSet(mnist, 0.1307), dataset.Train, "mnist"},
+		{"mnist counts, wrong mean", synthSet(mnist, 0.3), dataset.Train, ""},
+		{"train counts as test split", synthSet(balanced, 0.286), dataset.Test, ""},
+		{"small own data", synthSet([dataset.NumClasses]int{3, 3, 3, 3, 3, 3, 3, 3, 3, 3}, 0.286), dataset.Train, ""},
 	}
 	for _, tt := range tests {
 		if got := Identify(tt.set, tt.split); got != tt.want {
@@ -52,9 +53,9 @@ func TestIdentify(t *testing.T) {
 // The real Fashion-MNIST, when a copy is at hand, is recognised.
 func TestIdentifyRealData(t *testing.T) {
 	dir := testenv.Data(t)
-	spec, _ := Lookup("fashion-mnist")
-	for _, sp := range []Split{Train, Test} {
-		s, err := Load(dir, spec, sp)
+	spec, _ := dataset.Lookup("fashion-mnist")
+	for _, sp := range []dataset.Split{dataset.Train, dataset.Test} {
+		s, err := dataset.Load(dir, spec, sp)
 		if err != nil {
 			t.Fatal(err)
 		}
