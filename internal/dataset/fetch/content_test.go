@@ -291,7 +291,7 @@ func TestCheckSplit(t *testing.T) {
 // spec's (the image archives are re-compressed copies, the labels are the
 // official archives).
 func TestFashionContentSums(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "data", "fashion-mnist")
+	dir := filepath.Join("..", "..", "..", "..", "shared", "data", "fashion-mnist")
 	spec, _ := dataset.Lookup("fashion-mnist")
 	if dataset.Missing(dir, spec) != nil {
 		t.Skip("the real Fashion-MNIST files are not here")
