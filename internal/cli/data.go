@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/dataset/fetch"
 	"github.com/softmaxctl/softmaxctl/internal/termtext"
 )
 
@@ -142,7 +143,7 @@ func (d *dataOptions) resolve() (dataset.Spec, string, error) {
 		return dataset.Spec{}, "", err
 	}
 	for i, m := range d.Mirrors {
-		u, err := dataset.MirrorURL(m)
+		u, err := fetch.MirrorURL(m)
 		if err != nil {
 			return dataset.Spec{}, "", usagef("--mirror %w", err)
 		}
@@ -217,13 +218,13 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 	// Both checks read every pixel: run them side by side, one split a
 	// core, and skip the fingerprint of a split its checksums already show
 	// to be this dataset's own.
-	origins := make([]dataset.Origin, len(sets))
+	origins := make([]fetch.Origin, len(sets))
 	ids := make([]string, len(sets))
 	for i := range sets {
 		wg.Go(func() {
-			origins[i] = dataset.CheckSplit(dir, spec, splits[i], sets[i])
-			if origins[i].Provenance != dataset.Official {
-				ids[i] = dataset.Identify(sets[i], splits[i])
+			origins[i] = fetch.CheckSplit(dir, spec, splits[i], sets[i])
+			if origins[i].Provenance != fetch.Official {
+				ids[i] = fetch.Identify(sets[i], splits[i])
 			}
 		})
 	}
@@ -249,10 +250,10 @@ func (d *dataOptions) load(ctx context.Context, ios *IO, splits ...dataset.Split
 // archive's MD5. It says nothing when they are not, or when no checksum can
 // tell: a user's own or modified files in the IDX format are fine to train
 // on, and commands that read them stay quiet.
-func noteProvenance(ios *IO, spec dataset.Spec, dir string, origins []dataset.Origin) {
+func noteProvenance(ios *IO, spec dataset.Spec, dir string, origins []fetch.Origin) {
 	var by []string
 	for _, o := range origins {
-		if o.Provenance != dataset.Official {
+		if o.Provenance != fetch.Official {
 			return
 		}
 		if !slices.Contains(by, o.By) {
@@ -407,7 +408,7 @@ func isDirPath(path string) bool {
 // download command is told of --mirror DIR only, and only when it was
 // given no --mirror: its --data is where the files go.
 func offlineHint(spec dataset.Spec, err error, downloadCmd bool, mirrors []string) string {
-	var de *dataset.DownloadError
+	var de *fetch.DownloadError
 	if !errors.As(err, &de) {
 		return ""
 	}
@@ -436,7 +437,7 @@ func shellQuote(s string) string {
 // download command, which replaces files whose MD5 is not the official one.
 func download(ctx context.Context, ios *IO, spec dataset.Spec, dir string, mirrors []string, force, onlyMissing bool) error {
 	bars := &barLog{w: ios.ErrOut}
-	opts := dataset.DownloadOptions{Spec: spec, Dir: dir, Mirrors: mirrors, Force: force, OnlyMissing: onlyMissing, Log: bars}
+	opts := fetch.DownloadOptions{Spec: spec, Dir: dir, Mirrors: mirrors, Force: force, OnlyMissing: onlyMissing, Log: bars}
 	if ios.ErrTTY {
 		opts.Progress = func(name string, total int64) io.Writer {
 			bars.clear()
@@ -452,7 +453,7 @@ func download(ctx context.Context, ios *IO, spec dataset.Spec, dir string, mirro
 			return bars.bar
 		}
 	}
-	err := dataset.Download(ctx, opts)
+	err := fetch.Download(ctx, opts)
 	bars.clear()
 	return err
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/dataset/fetch"
 )
 
 // countingMirror serves src's files and counts the requests: a test that
@@ -139,7 +140,7 @@ func TestDownloadFailureNamesLocalCopies(t *testing.T) {
 
 	// The download command, whose --data is where files go, is told of
 	// --mirror DIR when it was given none.
-	failed := &dataset.DownloadError{File: "f", Failures: []dataset.MirrorError{{URL: "https://example.org/f", Attempts: 1, Err: errors.New("no such host")}}}
+	failed := &fetch.DownloadError{File: "f", Failures: []fetch.MirrorError{{URL: "https://example.org/f", Attempts: 1, Err: errors.New("no such host")}}}
 	spec, _ := dataset.Lookup("fashion-mnist")
 	for _, tt := range []struct {
 		err      error

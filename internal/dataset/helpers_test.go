@@ -105,6 +105,23 @@ func writeFiles(t testing.TB, dir string, spec Spec, files [4][]byte) {
 	}
 }
 
+// gzipLevel compresses b at the given level with a name in the header, as
+// another tool re-compressing the official file would.
+func gzipLevel(t testing.TB, b []byte, level int, name string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Name = name
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // checkOneLine fails if err is nil or its message spans lines.
 func checkOneLine(t testing.TB, err error) {
 	t.Helper()

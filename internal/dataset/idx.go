@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,19 @@ const (
 // bytes after it and a gzip stream whose checksum or end is missing.
 func ReadIDX(r io.Reader, limit int64) (dims []int, data []byte, err error) {
 	return readIDX(r, limit, firstChunk, -1)
+}
+
+// IDXHeader returns the header of the IDX file of unsigned bytes with
+// dimensions dims: the header ReadIDX accepts, so that IDXHeader(dims)
+// followed by the data ReadIDX returned are the file's decompressed bytes,
+// and a loaded file's content can be hashed without reading it again.
+func IDXHeader(dims []int) []byte {
+	hdr := make([]byte, 4+4*len(dims))
+	hdr[2], hdr[3] = idxUint8, byte(len(dims))
+	for i, d := range dims {
+		binary.BigEndian.PutUint32(hdr[4+4*i:], uint32(d))
+	}
+	return hdr
 }
 
 // readIDX is ReadIDX that may allocate up to prealloc bytes for the data of

@@ -109,6 +109,33 @@ func TestReadIDXContent(t *testing.T) {
 
 // TestReadIDXForgedAllocates checks that headers claiming far more data than
 // the stream holds fail without allocating what they claim.
+// IDXHeader is the header ReadIDX accepts, byte for byte the one the
+// published files have: followed by the data, it reads back as dims and data.
+func TestIDXHeader(t *testing.T) {
+	tests := []struct {
+		dims []int
+		data []byte
+	}{
+		{[]int{3}, []byte{7, 8, 9}},
+		{[]int{2, 3, 2}, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
+		{[]int{1, 256, 1}, make([]byte, 256)},
+	}
+	for _, tt := range tests {
+		hdr := IDXHeader(tt.dims)
+		u := make([]uint32, len(tt.dims))
+		for i, d := range tt.dims {
+			u[i] = uint32(d)
+		}
+		if want := idxBytes(u, nil); !bytes.Equal(hdr, want) {
+			t.Errorf("IDXHeader(%v) = % x, want % x", tt.dims, hdr, want)
+		}
+		dims, data, err := ReadIDX(bytes.NewReader(append(hdr, tt.data...)), 0)
+		if err != nil || !equalInts(dims, tt.dims) || !bytes.Equal(data, tt.data) {
+			t.Errorf("IDXHeader(%v) and its data read back as %v, %v, %v", tt.dims, dims, data, err)
+		}
+	}
+}
+
 func TestReadIDXForgedAllocates(t *testing.T) {
 	payload := make([]byte, 100)
 	tests := []struct {

@@ -75,7 +75,7 @@ func Missing(dir string, spec Spec, splits ...Split) (missing []string) {
 	if len(splits) > 0 && spec.Archive == nil {
 		files = nil
 		for _, sp := range splits {
-			im, lb, err := spec.files(sp)
+			im, lb, err := spec.SplitFiles(sp)
 			if err == nil {
 				files = append(files, im, lb)
 			}
@@ -115,14 +115,14 @@ func Load(dir string, spec Spec, split Split) (*Set, error) {
 // LoadWith reads one split of spec's data set from dir and checks its structure:
 // images are 3-D, labels 1-D, the counts agree and every label names one of
 // spec's classes. It does not check MD5s, so re-compressed copies of the
-// files load too; Download is what checks sums.
+// files load too; fetch.Download and fetch.CheckSplit are what check sums.
 //
 // If a file is absent the error is a *MissingError.
 func LoadWith(dir string, spec Spec, split Split, o LoadOptions) (*Set, error) {
 	if spec.Archive != nil {
 		return loadArchive(dir, spec, split, o)
 	}
-	imf, lbf, err := spec.files(split)
+	imf, lbf, err := spec.SplitFiles(split)
 	if err != nil {
 		return nil, err
 	}

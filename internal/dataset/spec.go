@@ -1,7 +1,9 @@
 // Package dataset reads the MNIST-style data sets that softmaxctl trains on:
-// it knows where to download them and how to check them (Spec, Download),
-// reads their IDX files into memory (ReadIDX, Load) and hands out shuffled
+// it describes them as published (Spec: files, checksums, mirrors), reads
+// their IDX files into memory (ReadIDX, Load) and hands out shuffled
 // mini-batches of scaled pixels and one-hot labels (Set, Shuffler).
+// Fetching them and judging whether files are the official ones is package
+// fetch's; dataset never touches the network and never imports fetch.
 //
 // Pixels stay bytes in memory (47 MB for the Fashion-MNIST training split
 // instead of 188 MB as float32) and are scaled to [0, 1] only when a batch is
@@ -25,7 +27,7 @@ type File struct {
 	// SHA256 is the lower-case hex SHA-256 of the file's decompressed
 	// bytes (the IDX file itself), or "" when no authoritative value is
 	// known. It recognises a re-compressed copy of the official file,
-	// whose MD5 differs (see ContentSHA256).
+	// whose MD5 differs (see fetch.ContentSHA256).
 	SHA256 string
 }
 
@@ -41,15 +43,16 @@ type Spec struct {
 	Mirrors []string
 	// SystemDirs are folders where an operating-system package installs
 	// a copy of the files (Debian's dataset-fashion-mnist, for one).
-	// Download copies from the first that exists before it tries the
+	// fetch.Download copies from the first that exists before it tries the
 	// Mirrors, unless it was given mirrors of its own; each file is
 	// verified as from any mirror.
 	SystemDirs []string
 	// Archive, if not nil, is the one file the data set is published as
 	// (CIFAR-10); Files is then unused.
 	Archive *Archive
-	// MaxBytes, if positive, is the largest download Download accepts for
-	// this data set by default, for a file larger than DefaultMaxBytes.
+	// MaxBytes, if positive, is the largest download fetch.Download
+	// accepts for this data set by default, for a file larger than
+	// fetch.DefaultMaxBytes.
 	MaxBytes int64
 }
 
@@ -189,8 +192,10 @@ const (
 	Test  Split = "test"
 )
 
-// files returns the images and labels files of split.
-func (s Spec) files(split Split) (images, labels File, err error) {
+// SplitFiles returns the images and labels files of split, those Load
+// reads and fetch.CheckSplit checks. A data set published as an Archive
+// has none: its Files are unused.
+func (s Spec) SplitFiles(split Split) (images, labels File, err error) {
 	switch split {
 	case Train:
 		return s.Files[0], s.Files[1], nil

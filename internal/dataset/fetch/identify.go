@@ -1,24 +1,28 @@
-package dataset
+package fetch
 
-import "math"
+import (
+	"math"
+
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
+)
 
 // fingerprint is what identifies a published split without its archive's
 // checksum (a re-compressed copy has another): its class counts and its
 // mean pixel value.
 type fingerprint struct {
-	counts [NumClasses]int
+	counts [dataset.NumClasses]int
 	mean   float64 // mean pixel / 255
 }
 
 // fingerprints are the published splits' figures.
-var fingerprints = map[string]map[Split]fingerprint{
+var fingerprints = map[string]map[dataset.Split]fingerprint{
 	"fashion-mnist": {
-		Train: {counts: [NumClasses]int{6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000}, mean: 0.2860},
-		Test:  {counts: [NumClasses]int{1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000}, mean: 0.2868},
+		dataset.Train: {counts: [dataset.NumClasses]int{6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000}, mean: 0.2860},
+		dataset.Test:  {counts: [dataset.NumClasses]int{1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000}, mean: 0.2868},
 	},
 	"mnist": {
-		Train: {counts: [NumClasses]int{5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949}, mean: 0.1307},
-		Test:  {counts: [NumClasses]int{980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009}, mean: 0.1325},
+		dataset.Train: {counts: [dataset.NumClasses]int{5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949}, mean: 0.1307},
+		dataset.Test:  {counts: [dataset.NumClasses]int{980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009}, mean: 0.1325},
 	},
 }
 
@@ -31,10 +35,10 @@ const meanTolerance = 0.005
 // by its class counts and mean pixel value, or "" if it is none of them
 // (a dataset of the user's own, say). It lets a command refuse MNIST files
 // passed as Fashion-MNIST: their structure is the same.
-func Identify(s *Set, split Split) string {
-	var counts [NumClasses]int
+func Identify(s *dataset.Set, split dataset.Split) string {
+	var counts [dataset.NumClasses]int
 	for _, l := range s.Labels {
-		if int(l) < NumClasses {
+		if int(l) < dataset.NumClasses {
 			counts[l]++
 		}
 	}

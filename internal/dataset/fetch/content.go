@@ -1,10 +1,9 @@
-package dataset
+package fetch
 
 import (
 	"bufio"
 	"crypto/md5"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 )
 
@@ -21,6 +21,11 @@ import (
 // the largest real IDX file is 47 MB, so a stream that inflates beyond this
 // is not a copy of one (a gzip bomb, say) and is not hashed to its end.
 const maxContent = 1 << 30
+
+// readBufSize is the bufio size in front of the gzip decoder, as in
+// dataset's readers: large enough that system calls do not show in a
+// profile.
+const readBufSize = 64 << 10
 
 // ContentSHA256 returns the hex SHA-256 of the decompressed bytes of r: of
 // the gzip stream's contents if r starts with the gzip magic bytes, else of
@@ -51,16 +56,11 @@ func ContentSHA256(r io.Reader) (string, error) {
 }
 
 // idxSHA256 is the SHA-256 of the IDX file with dimensions dims and data
-// data: ReadIDX accepts exactly the header and the data, so a loaded file's
-// content is known without reading it again.
+// data: dataset.ReadIDX accepts exactly the header and the data, so a loaded
+// file's content is known without reading it again.
 func idxSHA256(dims []int, data []byte) string {
 	h := sha256.New()
-	hdr := make([]byte, 4+4*len(dims))
-	hdr[2], hdr[3] = idxUint8, byte(len(dims))
-	for i, d := range dims {
-		binary.BigEndian.PutUint32(hdr[4+4*i:], uint32(d))
-	}
-	h.Write(hdr)
+	h.Write(dataset.IDXHeader(dims))
 	h.Write(data)
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -127,12 +127,12 @@ type Origin struct {
 	By string
 }
 
-// CheckSplit tells whether split s, loaded by Load from dir, is spec's
-// official data. A file whose spec has a content SHA-256 is checked by it,
-// computed from the loaded data without reading the file again (so a
+// CheckSplit tells whether split s, loaded by dataset.Load from dir, is
+// spec's official data. A file whose spec has a content SHA-256 is checked
+// by it, computed from the loaded data without reading the file again (so a
 // re-compressed copy counts as official); a file with only an MD5 is
 // checked by its archive's MD5, which a re-compressed copy fails.
-func CheckSplit(dir string, spec Spec, split Split, s *Set) Origin {
+func CheckSplit(dir string, spec dataset.Spec, split dataset.Split, s *dataset.Set) Origin {
 	if a := spec.Archive; a != nil {
 		if a.File.MD5 == "" {
 			return Origin{}
@@ -143,13 +143,13 @@ func CheckSplit(dir string, spec Spec, split Split, s *Set) Origin {
 		}
 		return Origin{Provenance: Modified, Differ: []string{a.File.Name}, By: "archive MD5"}
 	}
-	imf, lbf, err := spec.files(split)
+	imf, lbf, err := spec.SplitFiles(split)
 	if err != nil || s == nil {
 		return Origin{}
 	}
 	o := Origin{Provenance: Official}
 	var by []string
-	check := func(f File, dims []int, data []byte) {
+	check := func(f dataset.File, dims []int, data []byte) {
 		var ok bool
 		switch {
 		case f.SHA256 != "" && data != nil:

@@ -1,4 +1,4 @@
-package dataset
+package fetch
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 )
 
@@ -49,8 +51,8 @@ const (
 
 // DownloadOptions configures Download. Only Spec and Dir are required.
 type DownloadOptions struct {
-	Spec Spec   // the data set; its Files' MD5s decide what is valid
-	Dir  string // destination folder, created if needed
+	Spec dataset.Spec // the data set; its Files' MD5s decide what is valid
+	Dir  string       // destination folder, created if needed
 
 	// Mirrors overrides Spec.Mirrors: base URLs (http, https or
 	// file:///abs/path/) tried in order; a missing trailing "/" is added.
@@ -296,7 +298,7 @@ type downloader struct {
 }
 
 // fetch tries every mirror for f until one yields a file with the right MD5.
-func (d *downloader) fetch(ctx context.Context, f File, path string) error {
+func (d *downloader) fetch(ctx context.Context, f dataset.File, path string) error {
 	dl := &DownloadError{File: f.Name}
 	for _, base := range d.Mirrors {
 		u := joinURL(base, f.Name)
@@ -395,12 +397,12 @@ var createSink = func(path string) (sink, error) {
 // temporary file while hashing it, and commits the file only if the MD5
 // matches or, for a file whose spec has a content SHA-256, if the
 // decompressed bytes' SHA-256 does (recompressed is then true).
-func (d *downloader) try(ctx context.Context, u string, f File, path string) (recompressed bool, err error) {
+func (d *downloader) try(ctx context.Context, u string, f dataset.File, path string) (recompressed bool, err error) {
 	err = d.try1(ctx, u, f, path, &recompressed)
 	return recompressed, err
 }
 
-func (d *downloader) try1(ctx context.Context, u string, f File, path string, recompressed *bool) error {
+func (d *downloader) try1(ctx context.Context, u string, f dataset.File, path string, recompressed *bool) error {
 	// The destination first, before any network traffic: a folder that
 	// cannot take the file fails at once.
 	out, err := createSink(path)
@@ -731,4 +733,20 @@ func removeOldParts(dir, name string) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// isFile reports whether path is a regular file (following links).
+func isFile(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// unwrapPath drops the *fs.PathError wrapper, whose message repeats a path
+// that the final error names already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

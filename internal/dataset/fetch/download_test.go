@@ -1,4 +1,4 @@
-package dataset
+package fetch
 
 import (
 	"bytes"
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
 )
 
 // serveFile sends the requested file, or 404 if there is none.
@@ -425,7 +426,7 @@ func TestDownload(t *testing.T) {
 // checkDir checks that dir holds no temporary files and that every file
 // under a final name is valid or was put there by the test; if complete,
 // all four must be there.
-func checkDir(t *testing.T, dir string, spec Spec, present map[int][]byte, complete bool) {
+func checkDir(t *testing.T, dir string, spec dataset.Spec, present map[int][]byte, complete bool) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -553,10 +554,10 @@ func TestDownloadThenLoad(t *testing.T) {
 	if err := Download(context.Background(), DownloadOptions{Spec: spec, Dir: dir, Mirrors: []string{base}}); err != nil {
 		t.Fatal(err)
 	}
-	if m := Missing(dir, spec); m != nil {
+	if m := dataset.Missing(dir, spec); m != nil {
 		t.Fatalf("missing after download: %v", m)
 	}
-	set, err := Load(dir, spec, Train)
+	set, err := dataset.Load(dir, spec, dataset.Train)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package dataset
+package fetch
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/dataset"
 )
 
 // gzipLevel compresses b at the given level with a name in the header, as
@@ -83,7 +85,7 @@ func TestContentSHA256(t *testing.T) {
 // at the best level, with their MD5s and content SHA-256s; recompressed are
 // the same contents gzipped another way, as a Debian package or a user's
 // re-compression would ship them.
-func officialSpec(t *testing.T, s synth) (spec Spec, official, recompressed [4][]byte) {
+func officialSpec(t *testing.T, s synth) (spec dataset.Spec, official, recompressed [4][]byte) {
 	t.Helper()
 	im := idxBytes([]uint32{uint32(s.n), uint32(s.rows), uint32(s.cols)}, s.pix)
 	lb := idxBytes([]uint32{uint32(s.n)}, s.labels)
@@ -99,7 +101,7 @@ func officialSpec(t *testing.T, s synth) (spec Spec, official, recompressed [4][
 	return spec, official, recompressed
 }
 
-func byName(spec Spec, files [4][]byte) map[string][]byte {
+func byName(spec dataset.Spec, files [4][]byte) map[string][]byte {
 	m := map[string][]byte{}
 	for i, f := range spec.Files {
 		m[f.Name] = files[i]
@@ -124,7 +126,7 @@ func TestDownloadRecompressed(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		spec     Spec
+		spec     dataset.Spec
 		served   [4][]byte
 		present  bool // the served files are already in the folder
 		wantErr  []string
@@ -255,25 +257,25 @@ func TestCheckSplit(t *testing.T) {
 	modified[2] = gzipLevel(t, idxBytes([]uint32{30, 4, 4}, changed), 1, "")
 	tests := []struct {
 		name   string
-		spec   Spec
+		spec   dataset.Spec
 		files  [4][]byte
-		split  Split
+		split  dataset.Split
 		want   Provenance
 		differ []string
 		by     string
 	}{
-		{"official archives", spec, official, Train, Official, nil, "content SHA-256"},
-		{"re-compressed, content sums", spec, recompressed, Test, Official, nil, "content SHA-256"},
-		{"changed pixel", spec, modified, Test, Modified, []string{"t10k-images-idx3-ubyte.gz"}, "content SHA-256"},
-		{"MD5 only, official", noSHA, official, Train, Official, nil, "archive MD5"},
-		{"MD5 only, re-compressed", noSHA, recompressed, Train, Modified, []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}, "archive MD5"},
-		{"no sums", none, recompressed, Train, Unchecked, nil, ""},
+		{"official archives", spec, official, dataset.Train, Official, nil, "content SHA-256"},
+		{"re-compressed, content sums", spec, recompressed, dataset.Test, Official, nil, "content SHA-256"},
+		{"changed pixel", spec, modified, dataset.Test, Modified, []string{"t10k-images-idx3-ubyte.gz"}, "content SHA-256"},
+		{"MD5 only, official", noSHA, official, dataset.Train, Official, nil, "archive MD5"},
+		{"MD5 only, re-compressed", noSHA, recompressed, dataset.Train, Modified, []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}, "archive MD5"},
+		{"no sums", none, recompressed, dataset.Train, Unchecked, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFiles(t, dir, tt.spec, tt.files)
-			set, err := Load(dir, tt.spec, tt.split)
+			set, err := dataset.Load(dir, tt.spec, tt.split)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,13 +291,13 @@ func TestCheckSplit(t *testing.T) {
 // spec's (the image archives are re-compressed copies, the labels are the
 // official archives).
 func TestFashionContentSums(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "data", "fashion-mnist")
-	spec, _ := Lookup("fashion-mnist")
-	if Missing(dir, spec) != nil {
+	dir := filepath.Join("..", "..", "..", "..", "shared", "data", "fashion-mnist")
+	spec, _ := dataset.Lookup("fashion-mnist")
+	if dataset.Missing(dir, spec) != nil {
 		t.Skip("the real Fashion-MNIST files are not here")
 	}
-	for _, sp := range []Split{Train, Test} {
-		set, err := Load(dir, spec, sp)
+	for _, sp := range []dataset.Split{dataset.Train, dataset.Test} {
+		set, err := dataset.Load(dir, spec, sp)
 		if err != nil {
 			t.Fatal(err)
 		}
