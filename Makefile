@@ -161,7 +161,7 @@ test: fmt-check vet
 ## purego, and the assembly paths switched off with GODEBUG), staticcheck,
 ## and go vet for the other operating systems and architectures.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-RACE_PKGS   := ./internal/train ./internal/cli ./internal/dataset ./internal/atomicfile
+RACE_PKGS   := ./internal/train ./internal/cli ./internal/dataset/... ./internal/atomicfile
 KERNEL_PKGS := ./internal/blas ./internal/dataset ./internal/train ./internal/model
 check-more:
 	$(GO) test -count=1 -race $(RACE_PKGS)

@@ -15,8 +15,13 @@ func main() {
 	md, man := filepath.Join("docs", "reference"), filepath.Join("docs", "man")
 	for _, d := range []string{md, man} {
 		// Stale pages of a removed command must go too.
-		if err := os.RemoveAll(d); err == nil {
-			err = os.MkdirAll(d, 0o755)
+		if err := os.RemoveAll(d); err != nil {
+			fmt.Fprintf(os.Stderr, "gendocs: %v\n", err)
+			os.Exit(1)
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			fmt.Fprintf(os.Stderr, "gendocs: %v\n", err)
+			os.Exit(1)
 		}
 	}
 	if err := cli.WriteReference(md, man); err != nil {
