@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // gzipLevel compresses b at the given level with a name in the header, as
@@ -285,14 +287,14 @@ func TestCheckSplit(t *testing.T) {
 	}
 }
 
-// The real Fashion-MNIST files, where present: their content sums are the
-// spec's (the image archives are re-compressed copies, the labels are the
-// official archives).
+// The real Fashion-MNIST files of SOFTMAXCTL_TEST_DATA: their content sums
+// are the spec's (the image archives are re-compressed copies, the labels
+// are the official archives).
 func TestFashionContentSums(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "data", "fashion-mnist")
+	dir := testenv.Data(t)
 	spec, _ := Lookup("fashion-mnist")
-	if Missing(dir, spec) != nil {
-		t.Skip("the real Fashion-MNIST files are not here")
+	if err := Missing(dir, spec); err != nil {
+		t.Fatalf("SOFTMAXCTL_TEST_DATA=%s: %v", dir, err)
 	}
 	for _, sp := range []Split{Train, Test} {
 		set, err := Load(dir, spec, sp)
