@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // These tests run the real binary, because what they check lives in main:
@@ -23,9 +25,7 @@ import (
 
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	testenv.SkipShort(t, "builds the binary")
 	bin := filepath.Join(t.TempDir(), "softmaxctl")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

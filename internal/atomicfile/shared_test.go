@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // nobody is the uid that the tests of shared folders give to another
@@ -24,7 +26,7 @@ const nobody = 65534
 // touches the file the link leads to.
 func TestProtectedSymlinks(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("only root can give a link to another user")
+		testenv.Skip(t, "only root can give a link to another user: run as root")
 	}
 	tests := []struct {
 		name     string
@@ -106,7 +108,7 @@ func TestProtectedSymlinks(t *testing.T) {
 // nothing else.
 func TestTreeRemovesStale(t *testing.T) {
 	parent := t.TempDir()
-	dead := strconv.Itoa(deadPID(t))
+	dead := strconv.Itoa(testenv.DeadPID(t))
 	live := strconv.Itoa(os.Getppid())
 	hour := -2 * time.Hour
 	dirs := []struct {

@@ -13,10 +13,8 @@ import (
 // Fashion-MNIST when SOFTMAXCTL_TEST_DATA names a folder that holds it, and
 // checks the chapter's accuracy and that eval reproduces it exactly.
 func TestAcceptanceFashionMNIST(t *testing.T) {
+	testenv.SkipShort(t, "trains 10 epochs on Fashion-MNIST")
 	data := testenv.Data(t)
-	if testing.Short() {
-		t.Skip("-short")
-	}
 	model := filepath.Join(t.TempDir(), "model.safetensors")
 	r := execute(t, "train", "--data", data, "--no-download", "--epochs", "10", "--lr", "0.1", "--json", "--out", model)
 	if r.code != 0 {

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/device"
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // These tests check the CUDA build where the driver library loads but no
@@ -39,7 +41,7 @@ func needNoGPU(t *testing.T) (notice, why string) {
 	if os.Getenv("SOFTMAXCTL_TEST_CUDA") == "none" {
 		t.Fatalf("SOFTMAXCTL_TEST_CUDA=none, but a GPU is usable: %s", device.NewHost(os.Getenv).Info())
 	}
-	t.Skip("a GPU is usable: the no-GPU behaviour cannot be seen here")
+	testenv.SkipByDesign(t, "a GPU is usable: the no-GPU behaviour cannot be seen here")
 	return "", ""
 }
 
@@ -106,7 +108,7 @@ func TestCUDABinaryWithoutGPU(t *testing.T) {
 		if os.Getenv("SOFTMAXCTL_TEST_CUDA") == "none" {
 			t.Fatal("SOFTMAXCTL_TEST_CUDA=none needs SOFTMAXCTL_CUDA_BIN, the softmaxctl-cuda to run (make check-cuda sets both)")
 		}
-		t.Skip("SOFTMAXCTL_CUDA_BIN does not name a softmaxctl-cuda binary")
+		testenv.Skip(t, "SOFTMAXCTL_CUDA_BIN does not name a softmaxctl-cuda binary")
 	}
 	dir := synthData(t, 300, 100)
 	tmp := t.TempDir()
@@ -173,7 +175,7 @@ func TestCUDATrainOnGPU(t *testing.T) {
 		if os.Getenv("SOFTMAXCTL_TEST_CUDA") == "gpu" {
 			t.Fatalf("SOFTMAXCTL_TEST_CUDA=gpu, but %v", err)
 		}
-		t.Skipf("needs a GPU: %v", err)
+		testenv.SkipByDesign(t, fmt.Sprintf("needs a GPU: %v", err))
 	}
 	dir := synthData(t, 1000, 300)
 	out := filepath.Join(t.TempDir(), "m.safetensors")

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // fingerprintTestSplit writes a test split with the given class counts and
@@ -157,32 +158,29 @@ func TestAutoDownloadOnlyMissing(t *testing.T) {
 }
 
 // Loading says in one line when the files are the official ones (the real
-// Fashion-MNIST, whose image archives are re-compressed copies, where
-// present), and nothing when they are not.
+// Fashion-MNIST of SOFTMAXCTL_TEST_DATA, whose image archives are
+// re-compressed copies), and nothing when they are not.
 func TestProvenanceNote(t *testing.T) {
-	synth := synthData(t, 30, 20)
-	real := filepath.Join("..", "..", "..", "shared", "data", "fashion-mnist")
 	tests := []struct {
 		name string
-		dir  string
-		want string // "" means no note
+		dir  func(t *testing.T) string
+		want string // "" means no note; {dir} stands for the folder
 	}{
-		{"generated files", synth, ""},
-		{"the real files", real, "fashion-mnist in " + real + ": the official data (content SHA-256 checked)"},
+		{"generated files", func(t *testing.T) string { return synthData(t, 30, 20) }, ""},
+		{"the real files", func(t *testing.T) string { return testenv.Data(t) }, "fashion-mnist in {dir}: the official data (content SHA-256 checked)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := os.Stat(filepath.Join(tt.dir, "t10k-images-idx3-ubyte.gz")); err != nil {
-				t.Skip("the real Fashion-MNIST files are not here")
-			}
+			dir := tt.dir(t)
+			want := strings.ReplaceAll(tt.want, "{dir}", dir)
 			var errOut bytes.Buffer
-			d := &dataOptions{Dataset: "fashion-mnist", Dir: tt.dir, NoDownload: true}
+			d := &dataOptions{Dataset: "fashion-mnist", Dir: dir, NoDownload: true}
 			if _, _, _, err := d.load(context.Background(), &IO{ErrOut: &errOut}, dataset.Test); err != nil {
 				t.Fatal(err)
 			}
 			got := errOut.String()
-			if tt.want == "" && got != "" || tt.want != "" && (!strings.HasPrefix(got, tt.want) || strings.Count(got, "\n") != 1) {
-				t.Errorf("stderr %q, want %q", got, tt.want)
+			if want == "" && got != "" || want != "" && (!strings.HasPrefix(got, want) || strings.Count(got, "\n") != 1) {
+				t.Errorf("stderr %q, want %q", got, want)
 			}
 		})
 	}

@@ -6,15 +6,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // Root does not write through another user's link in a sticky,
@@ -23,7 +24,7 @@ import (
 // before any work, and the file the link leads to is untouched.
 func TestTrainRefusesPlantedLink(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("only root can give a link to another user")
+		testenv.Skip(t, "only root can give a link to another user: run as root")
 	}
 	dir := synthData(t, 100, 20)
 	base := t.TempDir()
@@ -37,7 +38,7 @@ func TestTrainRefusesPlantedLink(t *testing.T) {
 	os.WriteFile(important, []byte("secret"), 0o600)
 	link := filepath.Join(shared, "model.safetensors")
 	if err := os.Symlink(important, link); err != nil {
-		t.Skip(err)
+		testenv.Skip(t, fmt.Sprintf("cannot make symbolic links here: %v", err))
 	}
 	if err := os.Lchown(link, 65534, 65534); err != nil {
 		t.Fatal(err)
@@ -118,14 +119,7 @@ func TestConcurrentTrainsToOneOut(t *testing.T) {
 func TestExportRemovesStaleTemp(t *testing.T) {
 	data := synthData(t, 30, 20)
 	parent := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	dead := cmd.Process.Pid
-	if !errors.Is(syscall.Kill(dead, 0), syscall.ESRCH) {
-		t.Skipf("pid %d was reused already", dead)
-	}
+	dead := testenv.DeadPID(t)
 	stale := filepath.Join(parent, ".png.tmp-"+strconv.Itoa(dead)+"-0123456789ab")
 	live := filepath.Join(parent, ".png.tmp-"+strconv.Itoa(os.Getppid())+"-0123456789ab")
 	for _, d := range []string{stale, live} {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/softmaxctl/softmaxctl/internal/termtext"
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // checkTerminalSafe fails if s holds anything a terminal would act on:
@@ -36,7 +38,7 @@ func checkTerminalSafe(t *testing.T, what, s string) {
 // unsafe characters in its strings too.
 func TestPredictEscapesBytes(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("such bytes are not allowed in Windows file names")
+		testenv.SkipByDesign(t, "such bytes are not allowed in Windows file names")
 	}
 	dir := synthData(t, 100, 50)
 	model := trainedModel(t, dir, 1, "--batch-size", "10")
@@ -47,13 +49,13 @@ func TestPredictEscapesBytes(t *testing.T) {
 	for _, p := range []string{c1, bidi} {
 		f, err := os.Create(p)
 		if err != nil {
-			t.Skip(err)
+			testenv.Skip(t, fmt.Sprintf("this file system refuses the name: %v", err))
 		}
 		png.Encode(f, image.NewGray(image.Rect(0, 0, 28, 28)))
 		f.Close()
 	}
 	if err := os.WriteFile(bad, []byte("junk"), 0o644); err != nil {
-		t.Skip(err)
+		testenv.Skip(t, fmt.Sprintf("this file system refuses the name: %v", err))
 	}
 
 	r := execute(t, "predict", "--model", model, c1, bidi, bad)

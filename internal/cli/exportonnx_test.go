@@ -577,9 +577,7 @@ func TestExportONNXErrors(t *testing.T) {
 // --standardize) on the real Fashion-MNIST and compares the graph with
 // predict's classifier on the first 200 test images.
 func TestExportONNXRealData(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
+	testenv.SkipShort(t, "trains on Fashion-MNIST")
 	data := testenv.Data(t)
 	py := onnxPython(t)
 	model := trainedModel(t, data, 1, "--standardize")

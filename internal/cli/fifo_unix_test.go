@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // predict refuses a FIFO instead of blocking on it, in a folder too.
@@ -22,7 +25,7 @@ func TestPredictFIFO(t *testing.T) {
 	png.Encode(f, image.NewGray(image.Rect(0, 0, 28, 28)))
 	f.Close()
 	if err := syscall.Mkfifo(filepath.Join(folder, "b.png"), 0o644); err != nil {
-		t.Skip(err)
+		testenv.Skip(t, fmt.Sprintf("cannot make a FIFO here: %v", err))
 	}
 	done := make(chan result, 1)
 	go func() { done <- execute(t, "predict", "--model", model, folder, filepath.Join(folder, "b.png")) }()

@@ -124,9 +124,7 @@ func checkPredict(t *testing.T, dir string, epochs, n int) {
 }
 
 func TestPredictMatchesModelRealData(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
+	testenv.SkipShort(t, "trains on Fashion-MNIST")
 	data := testenv.Data(t)
 	checkPredict(t, data, 2, 500)
 }

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // writeImageFolder writes the sets as dir/<split>/<label>/NNNNN.png, in
@@ -59,10 +61,7 @@ func writeImageFolder(tb testing.TB, dir string, sets map[Split]*Set) {
 //
 // and divide the times for the ratios.
 func BenchmarkFolderLoad(b *testing.B) {
-	dir := os.Getenv("SOFTMAXCTL_TEST_DATA")
-	if dir == "" {
-		b.Skip("set SOFTMAXCTL_TEST_DATA to a folder with Fashion-MNIST's IDX files")
-	}
+	dir := testenv.Data(b)
 	spec, _ := Lookup("fashion-mnist")
 	loadIDX := func() {
 		for _, sp := range []Split{Train, Test} {

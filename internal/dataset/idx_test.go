@@ -2,12 +2,15 @@ package dataset
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 func TestReadIDX(t *testing.T) {
@@ -206,7 +209,7 @@ func TestReadImagesForgedAllocates(t *testing.T) {
 // sparse, made with Truncate, so they cost no disk space.
 func TestReadImagesSparse(t *testing.T) {
 	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
-		t.Skip("needs sparse files")
+		testenv.SkipByDesign(t, "sparse files are made with Truncate on Linux and macOS only")
 	}
 	dir := t.TempDir()
 	tests := []struct {
@@ -229,7 +232,7 @@ func TestReadImagesSparse(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := os.Truncate(path, tt.size); err != nil {
-				t.Skipf("no sparse file: %v", err)
+				testenv.Skip(t, fmt.Sprintf("no sparse file: %v", err))
 			}
 			var before, after runtime.MemStats
 			runtime.GC()
@@ -286,7 +289,7 @@ func TestReadImagesRawAllocatesExactly(t *testing.T) {
 // ever.
 func TestReadImagesSpecialFiles(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("no FIFOs or /dev/zero")
+		testenv.SkipByDesign(t, "Windows has no FIFOs or /dev/zero")
 	}
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")

@@ -4,11 +4,13 @@ package device
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/device/cuda"
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // The selection in a CUDA build. SOFTMAXCTL_TEST_CUDA says what the
@@ -37,11 +39,11 @@ func usable(t *testing.T, want bool) error {
 	case want && err != nil && expectCUDA(t) == "gpu":
 		t.Fatalf("SOFTMAXCTL_TEST_CUDA=gpu, but %v", err)
 	case want && err != nil:
-		t.Skipf("needs a GPU: %v", err)
+		testenv.SkipByDesign(t, fmt.Sprintf("needs a GPU (SOFTMAXCTL_TEST_CUDA=gpu requires one): %v", err))
 	case !want && err == nil && expectCUDA(t) == "none":
 		t.Fatalf("SOFTMAXCTL_TEST_CUDA=none, but a GPU answers: %s", cuda.Info(testHost.cuda))
 	case !want && err == nil:
-		t.Skip("a GPU is usable: the no-GPU behaviour cannot be seen here")
+		testenv.SkipByDesign(t, "a GPU is usable: the no-GPU behaviour cannot be seen here (SOFTMAXCTL_TEST_CUDA=none requires none)")
 	case !want && expectCUDA(t) == "gpu":
 		t.Fatalf("SOFTMAXCTL_TEST_CUDA=gpu, but %v", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 func TestParse(t *testing.T) {
@@ -35,7 +37,7 @@ func TestParse(t *testing.T) {
 
 func TestSelectWithoutCUDA(t *testing.T) {
 	if CUDASupport {
-		t.Skip("CUDA build")
+		testenv.SkipByDesign(t, "the CUDA build has CUDA support")
 	}
 	if k, err := testHost.Select(Auto); err != nil || k != CPU {
 		t.Errorf("testHost.Select(auto) = %v, %v; want cpu", k, err)

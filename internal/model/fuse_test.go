@@ -135,49 +135,189 @@ func TestFusedMatchesPrimitives(t *testing.T) {
 			for i := tt.rows * tt.in; i < len(x); i++ {
 				x[i] = tt.padX
 			}
-			type result struct {
-				loss       float64
-				logits     []float32
-				dW, dB     []float32
-				evalLoss   float64
-				evalLogits []float32
+			compareWithPrimitives(t, m, tt.batch, x, y, 2e-6)
+		})
+	}
+}
+
+// compareWithPrimitives runs the fused graph and the graph of primitives,
+// training and evaluation, on the batch x, y and compares the loss (to
+// lossTol, relative), the logits and the gradients, to float32 rounding:
+// relative to the largest magnitude of each output, as sums are ordered
+// differently. The fused losses must also be those of float64 arithmetic
+// on the graph's logits, to 1e-6. The caller gives Gorgonia the fused
+// ops' BLAS.
+func compareWithPrimitives(t *testing.T, m *Model, batch int, x, y []float32, lossTol float64) {
+	t.Helper()
+	type result struct {
+		loss       float64
+		logits     []float32
+		dW, dB     []float32
+		evalLoss   float64
+		evalLogits []float32
+	}
+	var res [2]result
+	for i, k := range graphKinds {
+		gr, err := m.NewGraph(batch, true, k.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := m.NewGraph(batch, false, k.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Run twice: the second run must give the first's results
+		// (fused ops reuse their buffers).
+		runGraph(t, gr, x, y)
+		r := &res[i]
+		r.loss = runGraph(t, gr, x, y)
+		r.logits = slices.Clone(gr.Logits())
+		dW, dB, err := gr.Grads()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.dW, r.dB = slices.Clone(dW), slices.Clone(dB)
+		r.evalLoss = runGraph(t, ev, x, y)
+		r.evalLogits = slices.Clone(ev.Logits())
+		gr.Close()
+		ev.Close()
+	}
+	f, p := res[0], res[1]
+	if math.IsNaN(f.loss) || math.IsInf(f.loss, 0) {
+		t.Fatalf("fused loss %v", f.loss)
+	}
+	closeRel(t, "loss", []float32{float32(f.loss)}, []float32{float32(p.loss)}, lossTol)
+	closeRel(t, "eval loss", []float32{float32(f.evalLoss)}, []float32{float32(p.evalLoss)}, lossTol)
+	if ref := float64Loss(f.logits, y, m.Out); math.Abs(f.loss-ref) > 1e-6*math.Abs(ref) {
+		t.Fatalf("fused loss %v, float64 arithmetic on its logits gives %v", f.loss, ref)
+	}
+	if ref := float64Loss(f.evalLogits, y, m.Out); math.Abs(f.evalLoss-ref) > 1e-6*math.Abs(ref) {
+		t.Fatalf("fused eval loss %v, float64 arithmetic on its logits gives %v", f.evalLoss, ref)
+	}
+	closeRel(t, "logits", f.logits, p.logits, 1e-6)
+	closeRel(t, "eval logits", f.evalLogits, p.evalLogits, 1e-6)
+	closeRel(t, "dW", f.dW, p.dW, 1e-5)
+	closeRel(t, "db", f.dB, p.dB, 1e-5)
+}
+
+// float64Loss is −Σ y⊙logsoftmax(o) / Σ y for logits o and labels y (rows
+// of k), in float64.
+func float64Loss(o, y []float32, k int) float64 {
+	var total, count float64
+	for i := 0; i+k <= len(o); i += k {
+		mx := math.Inf(-1)
+		for _, v := range o[i : i+k] {
+			mx = math.Max(mx, float64(v))
+		}
+		s := 0.0
+		for _, v := range o[i : i+k] {
+			s += math.Exp(float64(v) - mx)
+		}
+		for j, v := range o[i : i+k] {
+			total -= float64(y[i+j]) * (float64(v) - mx - math.Log(s))
+			count += float64(y[i+j])
+		}
+	}
+	return total / count
+}
+
+// TestFusedMatchesPrimitivesSoftLabels is TestFusedMatchesPrimitives on
+// labels that are not one-hot, as label smoothing makes them: the fused
+// loss takes a row's label sum into account (a row summing to exactly 1
+// takes its fast path, any other its general one), and its derivative
+// p·rowsum(y) − y; the primitives compute −Σ y⊙logsoftmax(o) / Σ y as
+// written. Padding rows stay all zero. The primitives' loss sums the
+// batch's B·K products y⊙logsoftmax in float32 one after another
+// (Gorgonia's Sum), all of them non-zero here where one-hot labels leave
+// one a row: it is within B·K·2⁻²⁴ of the exact sum, relative, not 2e-6
+// (1.1e-5 off with ±1e4 logits, where the fused loss, summed in float64
+// by rows, is 1e-7 off); the fused loss must match float64 arithmetic to
+// 1e-6.
+func TestFusedMatchesPrimitivesSoftLabels(t *testing.T) {
+	prev := G.WhichBLAS()
+	G.Use(defaultBLAS)
+	defer G.Use(prev)
+	const k = 10
+	smoothed := func(eps float32) func(rng *rand.Rand, row []float32) {
+		// train's loadSmoothed: (1−ε)·one-hot + ε/K.
+		return func(rng *rand.Rand, row []float32) {
+			row[rng.IntN(k)] = 1
+			for j := range row {
+				row[j] = (1-eps)*row[j] + eps/k
 			}
-			var res [2]result
-			for i, k := range graphKinds {
-				gr, err := m.NewGraph(tt.batch, true, k.opts...)
-				if err != nil {
-					t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name       string
+		in, batch  int
+		rows       int // labelled rows; the rest are padding
+		hugeLogits bool
+		label      func(rng *rand.Rand, row []float32)
+		// sumOne: every labelled row sums to exactly 1 in float32 (the
+		// fast path); else at least one does not (the general one).
+		sumOne bool
+	}{
+		{name: "smoothed ε=0.1, padding rows", in: 784, batch: 256, rows: 97, label: smoothed(0.1)},
+		{name: "smoothed ε=0.3, small", in: 6, batch: 5, rows: 4, label: smoothed(0.3)},
+		{name: "halves and quarters", in: 784, batch: 64, rows: 50, sumOne: true,
+			label: func(rng *rand.Rand, row []float32) {
+				p := rng.Perm(k)
+				row[p[0]], row[p[1]], row[p[2]] = 0.5, 0.25, 0.25
+			}},
+		{name: "random distributions", in: 30, batch: 16, rows: 13,
+			label: func(rng *rand.Rand, row []float32) {
+				var s float32
+				for j := range row {
+					row[j] = rng.Float32()
+					s += row[j]
 				}
-				ev, err := m.NewGraph(tt.batch, false, k.opts...)
-				if err != nil {
-					t.Fatal(err)
+				for j := range row {
+					row[j] /= s
 				}
-				// Run twice: the second run must give the first's results
-				// (fused ops reuse their buffers).
-				runGraph(t, gr, x, y)
-				r := &res[i]
-				r.loss = runGraph(t, gr, x, y)
-				r.logits = slices.Clone(gr.Logits())
-				dW, dB, err := gr.Grads()
-				if err != nil {
-					t.Fatal(err)
+			}},
+		{name: "smoothed ε=0.1, logits ±1e4", in: 784, batch: 256, rows: 200, hugeLogits: true, label: smoothed(0.1)},
+		// Rows that weigh 0.5 to 2 (the loss's Σ y): the derivative's
+		// p·rowsum(y) is not p.
+		{name: "weighted rows", in: 30, batch: 16, rows: 13,
+			label: func(rng *rand.Rand, row []float32) {
+				for j := range row {
+					row[j] = 0.05 + 0.15*rng.Float32()
 				}
-				r.dW, r.dB = slices.Clone(dW), slices.Clone(dB)
-				r.evalLoss = runGraph(t, ev, x, y)
-				r.evalLogits = slices.Clone(ev.Logits())
-				gr.Close()
-				ev.Close()
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, x, _ := testModel(t, tt.in, k, tt.batch, tt.rows, 1)
+			if tt.hugeLogits {
+				rng := rand.New(rand.NewPCG(3, 3))
+				for i := range m.W {
+					m.W[i] = float32(rng.NormFloat64()) * 1e4 / float32(tt.in)
+				}
 			}
-			f, p := res[0], res[1]
-			if math.IsNaN(f.loss) || math.IsInf(f.loss, 0) {
-				t.Fatalf("fused loss %v", f.loss)
+			for i := tt.rows * tt.in; i < len(x); i++ {
+				x[i] = 0.5
 			}
-			closeRel(t, "loss", []float32{float32(f.loss)}, []float32{float32(p.loss)}, 2e-6)
-			closeRel(t, "eval loss", []float32{float32(f.evalLoss)}, []float32{float32(p.evalLoss)}, 2e-6)
-			closeRel(t, "logits", f.logits, p.logits, 1e-6)
-			closeRel(t, "eval logits", f.evalLogits, p.evalLogits, 1e-6)
-			closeRel(t, "dW", f.dW, p.dW, 1e-5)
-			closeRel(t, "db", f.dB, p.dB, 1e-5)
+			rng := rand.New(rand.NewPCG(4, 4))
+			y := make([]float32, tt.batch*k)
+			sumOne := 0
+			for r := 0; r < tt.rows; r++ {
+				row := y[r*k : (r+1)*k]
+				tt.label(rng, row)
+				var s float32
+				for _, v := range row {
+					s += v
+				}
+				if s == 1 {
+					sumOne++
+				}
+				if n := slices.IndexFunc(row, func(v float32) bool { return v == 0 }); !tt.sumOne && n >= 0 {
+					t.Fatalf("row %d %v has a zero: not smoothed", r, row)
+				}
+			}
+			if tt.sumOne && sumOne != tt.rows || !tt.sumOne && sumOne == tt.rows {
+				t.Fatalf("%d of %d labelled rows sum to exactly 1: the case no longer tests the path it is for", sumOne, tt.rows)
+			}
+			compareWithPrimitives(t, m, tt.batch, x, y, float64(tt.batch*k)*0x1p-24)
 		})
 	}
 }

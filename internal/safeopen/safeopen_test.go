@@ -2,6 +2,7 @@ package safeopen
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // within runs f and fails the test if it does not return in 5 s, so that a
@@ -64,7 +67,7 @@ func TestOpen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.unixOnly && runtime.GOOS == "windows" {
-				t.Skip("no FIFOs, devices or sockets here")
+				testenv.SkipByDesign(t, "Windows has no FIFOs, devices or sockets")
 			}
 			r := within(t, func() result {
 				f, info, err := Open(tt.path)
@@ -132,7 +135,7 @@ func TestReadAll(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.errText != "" && strings.Contains(tt.errText, "is a") && runtime.GOOS == "windows" {
-				t.Skip("no FIFOs or devices here")
+				testenv.SkipByDesign(t, "Windows has no FIFOs or devices")
 			}
 			type res struct {
 				b   []byte
@@ -176,7 +179,7 @@ func TestDescribeAndPrintable(t *testing.T) {
 func symlink(t *testing.T, target, link string) string {
 	t.Helper()
 	if err := os.Symlink(target, link); err != nil {
-		t.Skipf("cannot make symbolic links here: %v", err)
+		testenv.Skip(t, fmt.Sprintf("cannot make symbolic links here: %v", err))
 	}
 	return link
 }

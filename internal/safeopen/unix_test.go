@@ -3,12 +3,14 @@
 package safeopen
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +28,7 @@ func socket(t *testing.T, dir string) string {
 	p := filepath.Join(dir, "sock")
 	l, err := net.Listen("unix", p)
 	if err != nil {
-		t.Skipf("no unix socket: %v", err)
+		testenv.Skip(t, fmt.Sprintf("no unix socket: %v", err))
 	}
 	t.Cleanup(func() { l.Close() })
 	return p

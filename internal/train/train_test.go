@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/device/devicetest"
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 
 	"github.com/softmaxctl/softmaxctl/internal/device/program"
 
@@ -156,7 +157,7 @@ func TestFitOnMatchesFit(t *testing.T) {
 
 func TestFitOnWithoutCUDA(t *testing.T) {
 	if device.CUDASupport {
-		t.Skip("CUDA build")
+		testenv.SkipByDesign(t, "the CUDA build has CUDA support")
 	}
 	tr, te := separable(100, 5), separable(50, 6)
 	m, _ := model.New(784, 10, 0.01, 3)
@@ -222,13 +223,8 @@ func TestFusedTrainsLikeUnfused(t *testing.T) {
 // TestFusedTrainsLikeUnfusedOnFashionMNIST is TestFusedTrainsLikeUnfused
 // with the default recipe on Fashion-MNIST (SOFTMAXCTL_TEST_DATA).
 func TestFusedTrainsLikeUnfusedOnFashionMNIST(t *testing.T) {
-	dir := os.Getenv("SOFTMAXCTL_TEST_DATA")
-	if dir == "" {
-		t.Skip("set SOFTMAXCTL_TEST_DATA to a Fashion-MNIST folder to train both graphs on it")
-	}
-	if testing.Short() {
-		t.Skip("trains 20 epochs")
-	}
+	testenv.SkipShort(t, "trains 20 epochs")
+	dir := testenv.Data(t)
 	spec, _ := dataset.Lookup("fashion-mnist")
 	tr, err := dataset.Load(dir, spec, dataset.Train)
 	if err != nil {

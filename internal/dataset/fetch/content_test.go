@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // gzipLevel compresses b at the given level with a name in the header, as
@@ -287,14 +288,14 @@ func TestCheckSplit(t *testing.T) {
 	}
 }
 
-// The real Fashion-MNIST files, where present: their content sums are the
-// spec's (the image archives are re-compressed copies, the labels are the
-// official archives).
+// The real Fashion-MNIST files of SOFTMAXCTL_TEST_DATA: their content sums
+// are the spec's (the image archives are re-compressed copies, the labels
+// are the official archives).
 func TestFashionContentSums(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "..", "shared", "data", "fashion-mnist")
+	dir := testenv.Data(t)
 	spec, _ := dataset.Lookup("fashion-mnist")
-	if dataset.Missing(dir, spec) != nil {
-		t.Skip("the real Fashion-MNIST files are not here")
+	if missing := dataset.Missing(dir, spec); missing != nil {
+		t.Fatalf("SOFTMAXCTL_TEST_DATA=%s lacks %v", dir, missing)
 	}
 	for _, sp := range []dataset.Split{dataset.Train, dataset.Test} {
 		set, err := dataset.Load(dir, spec, sp)

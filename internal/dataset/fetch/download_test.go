@@ -26,6 +26,7 @@ import (
 
 	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // serveFile sends the requested file, or 404 if there is none.
@@ -881,7 +882,7 @@ func TestDownloadLocalWriteError(t *testing.T) {
 // under a 5 s deadline.
 func TestDownloadSpecialFiles(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("no FIFOs or /dev/zero")
+		testenv.SkipByDesign(t, "Windows has no FIFOs or /dev/zero")
 	}
 	files := newSynth(5, 2, 2, 7).files(t, true)
 	spec := testSpec(t, files)

@@ -7,12 +7,13 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 func mkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }
@@ -22,14 +23,7 @@ func mkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }
 // same dataset is downloaded again, and that those of a live download and
 // files that only look similar are kept.
 func TestDownloadRemovesStaleTemps(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	dead := strconv.Itoa(cmd.Process.Pid)
-	if !errors.Is(syscall.Kill(cmd.Process.Pid, 0), syscall.ESRCH) {
-		t.Skip("pid reused already")
-	}
+	dead := strconv.Itoa(testenv.DeadPID(t))
 	live := strconv.Itoa(os.Getppid())
 	files := newSynth(5, 2, 2, 8).files(t, true)
 	spec := testSpec(t, files)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
 
 // TestCUDALibraryChoice checks which cuBLAS and NVRTC the binary opens, in
@@ -29,11 +31,11 @@ func TestCUDALibraryChoice(t *testing.T) {
 		if os.Getenv("SOFTMAXCTL_TEST_STUB_DRIVER") != "" {
 			t.Fatalf("SOFTMAXCTL_TEST_STUB_DRIVER is set, but the driver is not the stub (version %d, %v)", v, err)
 		}
-		t.Skipf("needs the no-GPU stub driver (make check-cuda sets SOFTMAXCTL_TEST_STUB_DRIVER); this driver reports %d, %v", v, err)
+		testenv.SkipByDesign(t, fmt.Sprintf("needs the no-GPU stub driver (make check-cuda sets SOFTMAXCTL_TEST_STUB_DRIVER, which requires it); this driver reports %d, %v", v, err))
 	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
-		t.Skip("needs gcc for the fake libraries")
+		testenv.Skip(t, "needs gcc for the fake libraries")
 	}
 	driverDir := stubDriverDir(t)
 
@@ -148,7 +150,7 @@ func stubDriverDir(t *testing.T) string {
 	t.Helper()
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		t.Skipf("cannot find the driver library: %v", err)
+		testenv.Skip(t, fmt.Sprintf("cannot find the driver library: %v", err))
 	}
 	for _, line := range strings.Split(string(maps), "\n") {
 		f := strings.Fields(line)
@@ -160,7 +162,7 @@ func stubDriverDir(t *testing.T) string {
 			return dir
 		}
 	}
-	t.Skip("libcuda is not mapped in this process")
+	testenv.Skip(t, "libcuda is not mapped in this process")
 	return ""
 }
 

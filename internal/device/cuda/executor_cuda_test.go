@@ -13,6 +13,7 @@ import (
 
 	"github.com/softmaxctl/softmaxctl/internal/device/devicetest"
 	"github.com/softmaxctl/softmaxctl/internal/device/program"
+	"github.com/softmaxctl/softmaxctl/internal/testenv"
 	"gorgonia.org/cu"
 )
 
@@ -46,7 +47,7 @@ func needGPU(t testing.TB) {
 	if expectCUDA(t) == "gpu" {
 		t.Fatalf("SOFTMAXCTL_TEST_CUDA=gpu, but %v", err)
 	}
-	t.Skipf("needs a GPU: %v", err)
+	testenv.SkipByDesign(t, fmt.Sprintf("needs a GPU (SOFTMAXCTL_TEST_CUDA=gpu requires one): %v", err))
 }
 
 // needNoGPU skips t, or fails it under SOFTMAXCTL_TEST_CUDA=none, when a
@@ -64,7 +65,7 @@ func needNoGPU(t testing.TB) error {
 		g, _ := openGPU(testConfig)
 		t.Fatalf("SOFTMAXCTL_TEST_CUDA=none, but GPU 0 (%s) answers", g.name)
 	}
-	t.Skip("a GPU is usable: the no-GPU behaviour cannot be seen here")
+	testenv.SkipByDesign(t, "a GPU is usable: the no-GPU behaviour cannot be seen here (SOFTMAXCTL_TEST_CUDA=none requires none)")
 	return nil
 }
 
@@ -366,7 +367,7 @@ func TestKernelNVRTC(t *testing.T) {
 		if os.Getenv("SOFTMAXCTL_TEST_NVRTC") != "" {
 			t.Fatalf("SOFTMAXCTL_TEST_NVRTC is set, but NVRTC does not answer: %v", err)
 		}
-		t.Skipf("no working NVRTC: %v", err)
+		testenv.SkipByDesign(t, fmt.Sprintf("no working NVRTC (SOFTMAXCTL_TEST_NVRTC=1 requires one): %v", err))
 	}
 	archs, err := nvrtcArchs()
 	if err != nil || len(archs) == 0 {

@@ -90,10 +90,13 @@ func TestKernelSignatures(t *testing.T) {
 // share nothing between threads, so that is what a GPU computes), the
 // threads of a block of a kernel that reduces across its block as
 // concurrent threads with a barrier, and GEMMs with a reference
-// column-major Sgemm. It is built with the address
-// sanitizer where the compiler has it, so a kernel indexing past a buffer
-// fails the test too. Without a C++ compiler the test is skipped.
-func buildKernelHost(t *testing.T) string {
+// column-major Sgemm. Each buffer lies against a PROT_NONE guard page, so
+// a kernel indexing past its end (or, in runKernelHost's second run,
+// before its start) faults; the harness is built with the address and
+// undefined-behaviour sanitizers too where the compiler has them. Without
+// a C++ compiler the test is skipped. defines are added to the compiler's
+// arguments.
+func buildKernelHost(t *testing.T, defines ...string) string {
 	t.Helper()
 	cxx, err := exec.LookPath("g++")
 	if err != nil {
@@ -102,7 +105,7 @@ func buildKernelHost(t *testing.T) string {
 		}
 	}
 	harness := filepath.Join(t.TempDir(), "kernelhost")
-	args := []string{"-std=c++17", "-O1", "-ffp-contract=off", "-pthread", "-Ikernels", "-o", harness, "testdata/kernelhost.cc"}
+	args := append(defines, "-std=c++17", "-O1", "-ffp-contract=off", "-pthread", "-Ikernels", "-o", harness, "testdata/kernelhost.cc")
 	if out, err := exec.Command(cxx, append([]string{"-fsanitize=address,undefined"}, args...)...).CombinedOutput(); err != nil {
 		t.Logf("building with sanitizers failed, building without: %s", out)
 		if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
@@ -114,8 +117,53 @@ func buildKernelHost(t *testing.T) string {
 
 // runKernelHost runs the launches of plan over buffers (each a []float32,
 // []int32 or []byte, in program.BufferID order) on the host and returns the
-// buffers' final contents.
+// buffers' final contents. It runs them twice: with every buffer against
+// the guard page after it, then against the one before it; both runs must
+// end well, with the same contents.
 func runKernelHost(t *testing.T, harness string, buffers []any, plan []launch) []any {
+	t.Helper()
+	in := kernelHostInput(t, buffers, plan)
+	guards := []string{"end", "start"}
+	var out, stderr [2]bytes.Buffer
+	var cmds [2]*exec.Cmd
+	for i, guard := range guards { // at once: each is one thread most of the time
+		cmds[i] = exec.Command(harness, guard)
+		cmds[i].Stdin, cmds[i].Stdout, cmds[i].Stderr = bytes.NewReader(in), &out[i], &stderr[i]
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("kernelhost %s: %v\n%s", guards[i], err, stderr[i].String())
+		}
+	}
+	if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
+		t.Fatal("kernelhost gives other results with the buffers against the guard page before them")
+	}
+	r := bytes.NewReader(out[0].Bytes())
+	res := make([]any, len(buffers))
+	for i, b := range buffers {
+		switch b := b.(type) {
+		case []float32:
+			res[i] = make([]float32, len(b))
+		case []int32:
+			res[i] = make([]int32, len(b))
+		case []byte:
+			res[i] = make([]byte, len(b))
+		}
+		if err := binary.Read(r, binary.LittleEndian, res[i]); err != nil {
+			t.Fatalf("read buffer %d: %v", i, err)
+		}
+	}
+	if r.Len() != 0 {
+		t.Fatalf("kernelhost wrote %d bytes more than the buffers hold", r.Len())
+	}
+	return res
+}
+
+// kernelHostInput encodes buffers and plan as kernelhost reads them.
+func kernelHostInput(t *testing.T, buffers []any, plan []launch) []byte {
 	t.Helper()
 	var in bytes.Buffer
 	w64 := func(v int64) { binary.Write(&in, binary.LittleEndian, v) }
@@ -163,33 +211,7 @@ func runKernelHost(t *testing.T, harness string, buffers []any, plan []launch) [
 			}
 		}
 	}
-	cmd := exec.Command(harness)
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kernelhost: %v\n%s", err, stderr.String())
-	}
-	r := bytes.NewReader(out)
-	res := make([]any, len(buffers))
-	for i, b := range buffers {
-		switch b := b.(type) {
-		case []float32:
-			res[i] = make([]float32, len(b))
-		case []int32:
-			res[i] = make([]int32, len(b))
-		case []byte:
-			res[i] = make([]byte, len(b))
-		}
-		if err := binary.Read(r, binary.LittleEndian, res[i]); err != nil {
-			t.Fatalf("read buffer %d: %v", i, err)
-		}
-	}
-	if r.Len() != 0 {
-		t.Fatalf("kernelhost wrote %d bytes more than the buffers hold", r.Len())
-	}
-	return res
+	return in.Bytes()
 }
 
 // nanFloats returns n NaNs: the contents of a buffer no step has written.
@@ -470,4 +492,85 @@ func (l launch) String() string {
 		return fmt.Sprintf("step %d gemm %+v", l.step, l.gemm)
 	}
 	return fmt.Sprintf("step %d %s<<<%d, %d>>>%v", l.step, l.kernel, l.grid, l.block, l.args)
+}
+
+// TestKernelHostGuardPages checks that the harness's guard pages catch a
+// kernel that indexes one element outside a buffer of 5 floats, far from
+// a page's size: a test kernel (-DKERNELHOST_SELFTEST) that reads or
+// writes where it is told works within the buffer, and outside it crashes
+// the harness with a fault at the address it reached, one element past
+// the end (the buffers against the page after them) or before the start
+// (against the page before them).
+func TestKernelHostGuardPages(t *testing.T) {
+	harness := buildKernelHost(t, "-DKERNELHOST_SELFTEST")
+	const n = 5
+	tests := []struct {
+		name, kernel, guard string
+		i                   int
+		crash               bool
+	}{
+		{"read of the last element", "selftest_read_f32", "end", n - 1, false},
+		{"read one past the end", "selftest_read_f32", "end", n, true},
+		{"write of the last element", "selftest_write_f32", "end", n - 1, false},
+		{"write one past the end", "selftest_write_f32", "end", n, true},
+		{"read of the first element", "selftest_read_f32", "start", 0, false},
+		{"read one before the start", "selftest_read_f32", "start", -1, true},
+		{"write one before the start", "selftest_write_f32", "start", -1, true},
+	}
+	bufLine := regexp.MustCompile(`kernelhost: buffer (\d+) at 0x([0-9a-f]+), (\d+) bytes`)
+	// The harness's own report, or the address sanitizer's, which may
+	// handle the fault first.
+	faultLine := regexp.MustCompile(`(?:kernelhost: fault at|SEGV on unknown address) 0x([0-9a-f]+)`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, in := nanFloats(n), []float32{1, 2, 3, 4, 5}
+			l := launch{kernel: tt.kernel, grid: 1, block: 1, args: []launchArg{intArg(tt.i), bufArg(0), bufArg(1)}}
+			target := 1 // the buffer the kernel indexes
+			if tt.kernel == "selftest_write_f32" {
+				l.args, target = l.args[:2], 0
+			}
+			cmd := exec.Command(harness, tt.guard)
+			cmd.Stdin = bytes.NewReader(kernelHostInput(t, []any{out, in}, []launch{l}))
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if !tt.crash {
+				if err != nil {
+					t.Fatalf("kernelhost %s: %v\n%s", tt.guard, err, stderr.String())
+				}
+				got := make([]float32, 2*n)
+				if err := binary.Read(&stdout, binary.LittleEndian, got); err != nil {
+					t.Fatal(err)
+				}
+				want := slices.Concat(out, in)
+				if tt.kernel == "selftest_read_f32" {
+					want[0] = in[tt.i]
+				} else {
+					want[tt.i] = 1
+				}
+				if !slices.EqualFunc(got, want, func(a, b float32) bool { return a == b || a != a && b != b }) {
+					t.Errorf("buffers %v, want %v", got, want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("kernelhost %s: a kernel indexing element %d of %d ran without a fault\n%s", tt.guard, tt.i, n, stderr.String())
+			}
+			var addr uint64
+			for _, m := range bufLine.FindAllStringSubmatch(stderr.String(), -1) {
+				if id, _ := strconv.Atoi(m[1]); id == target {
+					addr, _ = strconv.ParseUint(m[2], 16, 64)
+				}
+			}
+			m := faultLine.FindStringSubmatch(stderr.String())
+			if addr == 0 || m == nil {
+				t.Fatalf("kernelhost %s: %v, without saying where buffer %d lies and where it faulted:\n%s", tt.guard, err, target, stderr.String())
+			}
+			fault, _ := strconv.ParseUint(m[1], 16, 64)
+			if want := addr + uint64(4*tt.i); fault != want {
+				t.Errorf("faulted at %#x, want %#x (element %d of the buffer at %#x): not the guard page\n%s", fault, want, tt.i, addr, stderr.String())
+			}
+			t.Logf("%v: fault at %#x, buffer %d at %#x", err, fault, target, addr)
+		})
+	}
 }

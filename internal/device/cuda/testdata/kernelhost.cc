@@ -12,6 +12,16 @@
 // GEMMs, which cuBLAS runs on the GPU, are computed by a reference
 // column-major Sgemm.
 //
+// Every buffer has a mapping of its own between two PROT_NONE guard pages
+// and lies against one of them: by default it ends exactly where the page
+// after it begins, so a kernel reading or writing one element past its end
+// faults at once (as with the guard pages of Go's bytes tests); with the
+// argument "start" it begins exactly where the page before it ends, so one
+// reaching before its start faults. Built with -DKERNELHOST_SELFTEST, the
+// harness also has kernels that index where they are told, writes where
+// each buffer lies to stderr, and on a fault writes the faulting address
+// there: the test that the guard pages work uses them.
+//
 // Input (stdin), little-endian int64 unless noted:
 //   "SMXKRN01"
 //   nbuf, then per buffer: dtype (0 f32, 1 i32, 2 u8), count, raw bytes
@@ -21,10 +31,13 @@
 //     gemm:   transA, transB, m, n, k, A, lda, B, ldb, C, ldc (buffer indices)
 // Output (stdout): every buffer's raw bytes, in order.
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <functional>
@@ -68,6 +81,12 @@ static void __syncthreads(void) { block_barrier.wait(); }
 #define __shared__ static
 #include "kernels.cu"
 
+#ifdef KERNELHOST_SELFTEST
+// Kernels that index where the test tells them: out[0] = in[i], out[i] = 1.
+__global__ void selftest_read_f32(long long i, float *out, const float *in) { out[0] = in[i]; }
+__global__ void selftest_write_f32(long long i, float *out) { out[i] = 1; }
+#endif
+
 // The kernels that synchronise within a block.
 static const std::set<std::string> cooperative = {"softmax_xent_f32", "softmax_xent_grad_f32"};
 
@@ -107,7 +126,48 @@ static std::map<std::string, Kernel> kernels = {
 	{"bias_add_f32", {5, [](const Args &a) { bias_add_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), (const float *)P(a, 4)); }}},
 	{"softmax_xent_f32", {5, [](const Args &a) { softmax_xent_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), (const float *)P(a, 4)); }}},
 	{"softmax_xent_grad_f32", {6, [](const Args &a) { softmax_xent_grad_f32(a[0], a[1], (float *)P(a, 2), (const float *)P(a, 3), (const float *)P(a, 4), (const float *)P(a, 5)); }}},
+#ifdef KERNELHOST_SELFTEST
+	{"selftest_read_f32", {3, [](const Args &a) { selftest_read_f32(a[0], (float *)P(a, 1), (const float *)P(a, 2)); }}},
+	{"selftest_write_f32", {2, [](const Args &a) { selftest_write_f32(a[0], (float *)P(a, 1)); }}},
+#endif
 };
+
+// guarded returns room for n bytes in a mapping of its own, between two
+// PROT_NONE pages: ending exactly at the page after it, or, at_start,
+// beginning exactly after the page before it. For n = 0 it returns the
+// start of a guard page.
+static unsigned char *guarded(int64_t n, bool at_start)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t data = ((size_t)n + page - 1) / page * page;
+	void *m = mmap(NULL, data + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		die("mmap failed");
+	unsigned char *first = (unsigned char *)m + page;
+	if (data && mprotect(first, data, PROT_READ | PROT_WRITE) != 0)
+		die("mprotect failed");
+	return at_start ? first : first + data - n;
+}
+
+#ifdef KERNELHOST_SELFTEST
+// on_fault writes the faulting address to stderr, then dies of the signal.
+static void on_fault(int sig, siginfo_t *si, void *)
+{
+	char msg[64] = "kernelhost: fault at 0x";
+	size_t len = strlen(msg);
+	uintptr_t a = (uintptr_t)si->si_addr;
+	int digits = 1;
+	while (digits < (int)(2 * sizeof a) && (a >> (4 * digits)) != 0)
+		digits++;
+	for (int d = digits - 1; d >= 0; d--)
+		msg[len++] = "0123456789abcdef"[(a >> (4 * d)) & 15];
+	msg[len++] = '\n';
+	if (write(2, msg, len) < 0) {
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+#endif
 
 // sgemm is cuBLAS's column-major C = op(A)·op(B) (alpha 1, beta 0), each
 // element accumulated over k in order.
@@ -126,23 +186,39 @@ static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float
 		}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	bool at_start = argc > 1 && strcmp(argv[1], "start") == 0;
+	if (argc > 2 || (argc == 2 && !at_start && strcmp(argv[1], "end") != 0))
+		die("usage: kernelhost [end|start] <input >output");
+#ifdef KERNELHOST_SELFTEST
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+#endif
 	char magic[8];
 	if (fread(magic, 1, 8, stdin) != 8 || memcmp(magic, "SMXKRN01", 8) != 0)
 		die("bad magic");
 	int64_t nbuf = rd();
-	// Separate allocations, so that a sanitizer catches a kernel reading
-	// or writing past the end of a buffer.
+	// Separate mappings with guard pages, so that a kernel reading or
+	// writing past the end (or, at_start, before the start) of a buffer
+	// faults.
 	std::vector<unsigned char *> bufs(nbuf);
 	std::vector<int64_t> bytes(nbuf);
 	for (int64_t i = 0; i < nbuf; i++) {
 		int64_t dtype = rd(), count = rd();
 		int64_t size = dtype == 2 ? 1 : 4;
 		bytes[i] = count * size;
-		bufs[i] = (unsigned char *)malloc(bytes[i] ? bytes[i] : 1);
+		bufs[i] = guarded(bytes[i], at_start);
 		if (bytes[i] && fread(bufs[i], 1, bytes[i], stdin) != (size_t)bytes[i])
 			die("short buffer");
+#ifdef KERNELHOST_SELFTEST
+		fprintf(stderr, "kernelhost: buffer %lld at 0x%llx, %lld bytes\n", (long long)i,
+			(unsigned long long)(uintptr_t)bufs[i], (long long)bytes[i]);
+#endif
 	}
 	auto buf = [&](int64_t id) -> void * {
 		if (id < 0 || id >= nbuf)
@@ -200,7 +276,5 @@ int main(void)
 	for (int64_t i = 0; i < nbuf; i++)
 		if (bytes[i] && fwrite(bufs[i], 1, bytes[i], stdout) != (size_t)bytes[i])
 			die("short write");
-	for (int64_t i = 0; i < nbuf; i++)
-		free(bufs[i]);
 	return 0;
 }
