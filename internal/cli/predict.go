@@ -334,8 +334,8 @@ func (o *PredictOptions) prepare(f string, inv imageprep.Invert, opts imageprep.
 	if err != nil {
 		return nil, false, err
 	}
-	pix, inverted := imageprep.Prepare(img, inv, opts)
-	return pix, inverted, nil
+	res := imageprep.Prepare(img, inv, opts)
+	return res.Pix, res.Inverted, nil
 }
 
 // saveInput writes the 28×28 picture the model saw for file f into dir,

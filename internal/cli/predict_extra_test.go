@@ -87,7 +87,7 @@ func TestPredictReportsWhatItSaw(t *testing.T) {
 	}
 	// The saved input is exactly what Prepare makes of the image.
 	for name, i := range map[string]int{"a.png": 0, "b.bmp": 1, "c.tiff": 2} {
-		want, _ := imageprep.Prepare(tile(i), imageprep.InvertAuto, imageprep.Options{})
+		want := imageprep.Prepare(tile(i), imageprep.InvertAuto, imageprep.Options{}).Pix
 		f, err := os.Open(got[name].Input)
 		if err != nil {
 			t.Fatalf("%s: saved input: %v", name, err)

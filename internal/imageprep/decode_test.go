@@ -457,8 +457,8 @@ func FuzzDecode(f *testing.F) {
 		if b.Empty() || int64(b.Dx())*int64(b.Dy()) > MaxPixels {
 			t.Fatalf("Decode returned bounds %v", b)
 		}
-		if pix, _ := Prepare(img, InvertAuto, Options{}); len(pix) != Size*Size {
-			t.Fatalf("Prepare returned %d bytes", len(pix))
+		if r := Prepare(img, InvertAuto, Options{}); len(r.Pix) != Size*Size {
+			t.Fatalf("Prepare returned %d bytes", len(r.Pix))
 		}
 	})
 }

@@ -54,7 +54,8 @@ func FitInto(out []byte, img image.Image, size int, colour bool) {
 		}
 		return
 	}
-	xt, yt := areaTaps(side, size), areaTaps(side, size)
+	xt := areaTaps(0, float64(side)/float64(size), side, size)
+	yt := xt
 	read := rgbRow(img)
 	row := make([]float32, 3*side) // r, g, b of the cropped row, interleaved
 	acc := make([]float32, chans*size)
@@ -100,29 +101,6 @@ func lum(r, g, b float32) float32 {
 
 func toByte(v float32) byte {
 	return byte(min(max(math.Round(float64(v)), 0), 255))
-}
-
-// areaTap is one source pixel's weight in an output pixel.
-type areaTap struct {
-	i int
-	w float32
-}
-
-// areaTaps returns, for each of n output pixels spread over src source
-// pixels, the source pixels it covers and their weights (summing to 1).
-func areaTaps(src, n int) [][]areaTap {
-	t := make([][]areaTap, n)
-	scale := float64(src) / float64(n)
-	for o := range t {
-		lo, hi := float64(o)*scale, float64(o+1)*scale
-		for i := int(lo); i < src && float64(i) < hi; i++ {
-			ov := min(hi, float64(i+1)) - max(lo, float64(i))
-			if ov > 1e-9 {
-				t[o] = append(t[o], areaTap{i, float32(ov / scale)})
-			}
-		}
-	}
-	return t
 }
 
 // rgbRow returns a function that writes the 8-bit R, G, B values (as

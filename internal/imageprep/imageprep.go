@@ -3,15 +3,20 @@
 // black background, like the images of Fashion-MNIST and MNIST.
 //
 // Decode reads PNG, JPEG, GIF, WebP, BMP and TIFF files and refuses images too large to
-// handle before decoding them. Prepare converts a decoded image to
-// grayscale, inverts it when the object is darker than its background,
-// normalises the levels, frames the object the way the training data frames
-// it and scales it to Size×Size.
+// handle before decoding them. Prepare turns a decoded photo into the
+// model's input: it fits the background from the picture's border (uneven
+// light, a tinted surface), finds the object as what differs from it by
+// more than the border's own noise, inverts it when it is darker than its
+// background, and frames it the way the training data frames its objects.
+// It says when it is unsure (Result). Fit is the simpler resize of models
+// trained on image folders. Both scale with the package's one resampler,
+// area averaging.
 //
 // Prepare is built to leave the training data's own pictures alone: a
 // Fashion-MNIST or MNIST test image saved as a 28×28 PNG comes back
 // unchanged, and the same image enlarged, inverted and saved as JPEG comes
-// back within a few levels of the original.
+// back within a few levels of the original. Package phototest renders the
+// dataset's images as phone photos, to measure the rest.
 package imageprep
 
 import (

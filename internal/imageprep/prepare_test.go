@@ -113,7 +113,7 @@ func TestPrepareInversionRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, got := Prepare(tt.img, tt.inv, Options{})
+			got := Prepare(tt.img, tt.inv, Options{}).Inverted
 			if got != tt.want {
 				t.Errorf("inverted = %v, want %v", got, tt.want)
 			}
@@ -135,7 +135,7 @@ func TestPrepareOutputPolarity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pix, _ := Prepare(tt.img, InvertAuto, Options{})
+			pix := Prepare(tt.img, InvertAuto, Options{}).Pix
 			if c := pix[14*Size+14]; c < 250 {
 				t.Errorf("centre = %d, want white", c)
 			}
@@ -150,7 +150,7 @@ func TestPrepareOutputPolarity(t *testing.T) {
 
 func TestPrepareBlank(t *testing.T) {
 	for _, v := range []float64{0, 0.5, 1} {
-		pix, _ := Prepare(grayImage(40, 40, func(int, int) float64 { return v }), InvertAuto, Options{})
+		pix := Prepare(grayImage(40, 40, func(int, int) float64 { return v }), InvertAuto, Options{}).Pix
 		for i, p := range pix {
 			if p != 0 {
 				t.Fatalf("uniform %.1f: pixel %d = %d, want all black", v, i, p)
@@ -194,7 +194,8 @@ func TestPrepareAlpha(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pix, inverted := Prepare(tt.img, InvertAuto, Options{})
+			r := Prepare(tt.img, InvertAuto, Options{})
+			pix, inverted := r.Pix, r.Inverted
 			if inverted != tt.wantInverted {
 				t.Errorf("inverted = %v, want %v", inverted, tt.wantInverted)
 			}
@@ -236,7 +237,7 @@ func TestPrepareFraming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pix, _ := Prepare(tt.img, InvertAuto, Options{Box: tt.box})
+			pix := Prepare(tt.img, InvertAuto, Options{Box: tt.box}).Pix
 			b := bbox(pix, 64)
 			if abs(b.Dx()-tt.wantW) > 1 || abs(b.Dy()-tt.wantH) > 1 {
 				t.Errorf("object is %dx%d, want %dx%d±1 (bbox %v)", b.Dx(), b.Dy(), tt.wantW, tt.wantH, b)
@@ -260,7 +261,8 @@ func TestPrepareLargeImage(t *testing.T) {
 	// Big enough to take the block-averaging path (shorter side over
 	// 2*workSide), with a dark disc on white like a phone photo.
 	img := grayImage(3000, 2000, disc(1500, 1000, 600, 0.1, 0.9))
-	pix, inverted := Prepare(img, InvertAuto, Options{})
+	r := Prepare(img, InvertAuto, Options{})
+	pix, inverted := r.Pix, r.Inverted
 	if !inverted {
 		t.Error("inverted = false, want true")
 	}
@@ -279,7 +281,8 @@ func TestPrepareSubImage(t *testing.T) {
 		return disc(75, 50, 10, 1, 0)(x, y)
 	})
 	sub := full.SubImage(image.Rect(50, 25, 100, 75))
-	pix, inverted := Prepare(sub, InvertAuto, Options{})
+	r := Prepare(sub, InvertAuto, Options{})
+	pix, inverted := r.Pix, r.Inverted
 	if inverted {
 		t.Error("inverted = true, want false")
 	}

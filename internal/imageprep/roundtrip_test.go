@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/softmaxctl/softmaxctl/internal/testenv"
@@ -81,7 +82,8 @@ func checkRoundTrips(t *testing.T, label string, pics []*image.Gray) {
 				if err != nil {
 					t.Fatalf("picture %d: Decode: %v", i, err)
 				}
-				pix, inverted := Prepare(img, InvertAuto, Options{})
+				r := Prepare(img, InvertAuto, Options{})
+				pix, inverted := r.Pix, r.Inverted
 				if inverted != rt.wantInverted {
 					wrongInversion++
 				}
@@ -126,6 +128,12 @@ func (s shape) contains(x, y float64) bool {
 	return (x-cx)*(x-cx)/(rx*rx)+(y-cy)*(y-cy)/(ry*ry) <= 1
 }
 
+// overlaps says whether s and t share a point: one holds the other's
+// centre.
+func (s shape) overlaps(t shape) bool {
+	return s.contains((t.x0+t.x1)/2, (t.y0+t.y1)/2) || t.contains((s.x0+s.x1)/2, (s.y0+s.y1)/2)
+}
+
 // syntheticPictures returns n Fashion-MNIST-like pictures: a few
 // overlapping shapes with texture, antialiased, scaled so that the longer
 // side of their bounding box spans the frame and centred, as Fashion-MNIST
@@ -141,6 +149,12 @@ func syntheticPictures(n int) []*image.Gray {
 			x, y := rng.Float64(), rng.Float64()
 			w, h := 0.2+rng.Float64()*0.8, 0.2+rng.Float64()*0.8
 			shapes[j] = shape{rng.IntN(2) == 0, x, y, x + w, y + h, 0.3 + 0.7*rng.Float64()}
+			if j > 0 && !shapes[j].overlaps(shapes[j-1]) {
+				// One object, as a garment is: each shape overlaps the
+				// one before.
+				shapes = shapes[:j]
+				break
+			}
 			bx0, by0 = math.Min(bx0, x), math.Min(by0, y)
 			bx1, by1 = math.Max(bx1, x+w), math.Max(by1, y+h)
 		}
@@ -173,15 +187,38 @@ func syntheticPictures(n int) []*image.Gray {
 		// Like Fashion-MNIST's and MNIST's, the brightest pixel is white.
 		pic := grayImage(Size, Size, func(x, y int) float64 { return v[y*Size+x] / hi })
 		// Fashion-MNIST objects leave much of the border black: over its
-		// test set, the border ring's 10th percentile is always 0 and its
-		// median at most 95. Shapes that cover the border leave no
-		// background to find, so they are drawn again.
-		if ring := toGray(pic).ring(); percentile(ring, 0.1) > 0 || percentile(ring, 0.5) > 95.0/255 {
+		// test set, at least 18.5% of the outer ring is black (85% in the
+		// median picture) and the ring's median is at most 95. Shapes that
+		// cover more of the border leave no background to find, so they
+		// are drawn again.
+		if ring := ringOf(pic); zeroShare(ring) < 0.185 || median(ring) > 95 {
 			continue
 		}
 		pics = append(pics, pic)
 	}
 	return pics
+}
+
+// ringOf returns the outermost one-pixel ring of a Size×Size picture.
+func ringOf(pic *image.Gray) []byte {
+	var r []byte
+	for x := 0; x < Size; x++ {
+		r = append(r, pic.Pix[x], pic.Pix[(Size-1)*Size+x])
+	}
+	for y := 1; y < Size-1; y++ {
+		r = append(r, pic.Pix[y*Size], pic.Pix[y*Size+Size-1])
+	}
+	return r
+}
+
+func zeroShare(v []byte) float64 {
+	return float64(bytes.Count(v, []byte{0})) / float64(len(v))
+}
+
+func median(v []byte) byte {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func TestRoundTripSynthetic(t *testing.T) {
@@ -200,13 +237,17 @@ func TestRoundTripFashionMNIST(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Every test picture, as it is in memory, must pass through unchanged
-	// and must not be inverted.
-	changed, inverted := 0, 0
+	// Every test picture, as it is in memory, must pass through unchanged,
+	// must not be inverted, and must not be doubted.
+	changed, inverted, flagged := 0, 0, 0
 	for i, src := range pics {
-		pix, inv := Prepare(src, InvertAuto, Options{})
+		r := Prepare(src, InvertAuto, Options{})
+		pix, inv := r.Pix, r.Inverted
 		if inv {
 			inverted++
+		}
+		if r.Blank || r.SmallObject() || r.Uneven {
+			flagged++
 		}
 		if !bytes.Equal(pix, src.Pix) {
 			changed++
@@ -215,9 +256,9 @@ func TestRoundTripFashionMNIST(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("fashion-mnist, %d pictures in memory: %d changed, %d inverted", len(pics), changed, inverted)
-	if changed > 0 || inverted > 0 {
-		t.Errorf("%d of %d pictures changed and %d inverted, want none", changed, len(pics), inverted)
+	t.Logf("fashion-mnist, %d pictures in memory: %d changed, %d inverted, %d flagged", len(pics), changed, inverted, flagged)
+	if changed > 0 || inverted > 0 || flagged > 0 {
+		t.Errorf("%d of %d pictures changed, %d inverted and %d flagged blank, small or uneven; want none", changed, len(pics), inverted, flagged)
 	}
 
 	checkRoundTrips(t, "fashion-mnist", pics[:min(realPictures, len(pics))])
