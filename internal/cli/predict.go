@@ -7,7 +7,6 @@ import (
 	"image/png"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/softmaxctl/softmaxctl/internal/model"
 	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 	"github.com/softmaxctl/softmaxctl/internal/termtext"
+	"github.com/softmaxctl/softmaxctl/internal/train"
 )
 
 // PredictOptions are the inputs of `softmaxctl predict`.
@@ -206,7 +206,7 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 	// One graph for every chunk: building it per chunk would redo the
 	// fusion and compilation hundreds of times for a large folder.
 	chunkN := chunkSize(m)
-	cls, err := newClassifier(m, min(len(files), chunkN))
+	cls, err := train.NewClassifier(m, min(len(files), chunkN))
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 			ok = append(ok, i)
 		}
 		if len(ok) > 0 {
-			probs, err := cls.probs(x, len(ok))
+			probs, err := cls.Probs(x, len(ok))
 			if err != nil {
 				return err
 			}
@@ -366,103 +366,6 @@ func listSome(list []string, n int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(list[:n], ", "), len(list)-n)
 }
 
-// classifier runs a model's forward graph over images, batch rows at a
-// time, one graph for the whole command.
-type classifier struct {
-	m  *model.Model
-	gr *model.Graph
-}
-
-func newClassifier(m *model.Model, batch int) (*classifier, error) {
-	gr, err := m.NewGraph(batch, false)
-	if err != nil {
-		return nil, err
-	}
-	return &classifier{m: m, gr: gr}, nil
-}
-
-func (c *classifier) Close() error { return c.gr.Close() }
-
-// probs returns the class probabilities of the n images in x (n×In
-// pixels scaled to [0, 1]), n×Out.
-func (c *classifier) probs(x []float32, n int) ([]float64, error) {
-	m, gr := c.m, c.gr
-	gx, gy := gr.Inputs()
-	probs := make([]float64, 0, n*m.Out)
-	for lo := 0; lo < n; lo += gr.Batch {
-		hi := min(lo+gr.Batch, n)
-		clear(gx)
-		clear(gy)
-		copy(gx, x[lo*m.In:hi*m.In])
-		if m.Norm != nil {
-			m.Norm.Apply(gx, hi-lo)
-		}
-		if _, err := gr.Run(); err != nil {
-			return nil, err
-		}
-		for _, row := range rows(gr.Logits()[:(hi-lo)*m.Out], m.Out) {
-			probs = append(probs, softmax64(row)...)
-		}
-	}
-	return probs, nil
-}
-
-// classify is a one-shot classifier: the probabilities of n images.
-func classify(m *model.Model, x []float32, n int) ([]float64, error) {
-	c, err := newClassifier(m, min(n, chunkSize(m)))
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	return c.probs(x, n)
-}
-
-func rows(v []float32, cols int) [][]float32 {
-	var out [][]float32
-	for i := 0; i+cols <= len(v); i += cols {
-		out = append(out, v[i:i+cols])
-	}
-	return out
-}
-
-// softmax64 turns one row of logits into probabilities, in float64 so
-// that small ones print correctly. It stays finite for any logits: an
-// infinite maximum shares the probability among the classes that reach
-// it, and a NaN (which only an overflowing model can produce) counts as
-// the lowest logit.
-func softmax64(logits []float32) []float64 {
-	mx := math.Inf(-1)
-	for _, v := range logits {
-		if !math.IsNaN(float64(v)) {
-			mx = math.Max(mx, float64(v))
-		}
-	}
-	p := make([]float64, len(logits))
-	sum := 0.0
-	for i, v := range logits {
-		switch x := float64(v); {
-		case math.IsNaN(x):
-		case math.IsInf(mx, 0):
-			if x == mx {
-				p[i] = 1
-			}
-		default:
-			p[i] = math.Exp(x - mx)
-		}
-		sum += p[i]
-	}
-	if sum == 0 { // every logit NaN
-		for i := range p {
-			p[i] = 1 / float64(len(p))
-		}
-		return p
-	}
-	for i := range p {
-		p[i] /= sum
-	}
-	return p
-}
-
 // topK returns the k most probable classes, most probable first.
 func topK(p []float64, classes []string, k int) []prediction {
 	idx := make([]int, len(p))
@@ -483,4 +386,9 @@ func topK(p []float64, classes []string, k int) []prediction {
 		out[i] = prediction{Class: classes[idx[i]], Index: idx[i], Prob: p[idx[i]]}
 	}
 	return out
+}
+
+// classify is a one-shot classifier of n images, as predict runs it.
+func classify(m *model.Model, x []float32, n int) ([]float64, error) {
+	return train.Classify(m, x, n, chunkSize(m))
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"math"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -93,31 +92,6 @@ func TestOutFlagsConsistent(t *testing.T) {
 		}
 		if strings.Contains(r.stdout, "--output") {
 			t.Errorf("%s --help still shows --output", c)
-		}
-	}
-}
-
-// Probabilities stay finite and sum to one whatever the logits.
-func TestSoftmax64Stable(t *testing.T) {
-	inf, nan := float32(math.Inf(1)), float32(math.NaN())
-	tests := []struct {
-		logits []float32
-		want   []float64
-	}{
-		{[]float32{0, 0}, []float64{0.5, 0.5}},
-		{[]float32{1e4, -1e4}, []float64{1, 0}},
-		{[]float32{inf, 1, inf}, []float64{0.5, 0, 0.5}},
-		{[]float32{-inf, 0}, []float64{0, 1}},
-		{[]float32{nan, 0}, []float64{0, 1}},
-		{[]float32{nan, nan}, []float64{0.5, 0.5}},
-	}
-	for _, tt := range tests {
-		got := softmax64(tt.logits)
-		for i := range got {
-			if math.IsNaN(got[i]) || math.Abs(got[i]-tt.want[i]) > 1e-12 {
-				t.Errorf("softmax64(%v) = %v, want %v", tt.logits, got, tt.want)
-				break
-			}
 		}
 	}
 }

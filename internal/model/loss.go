@@ -187,3 +187,41 @@ func expf(x float32) float32 {
 	}
 	return e * math.Float32frombits(uint32(k+127)<<23)
 }
+
+// Probabilities is softmax of one row of logits in float64, for reporting:
+// small probabilities print correctly, and it stays finite for any logits.
+// An infinite maximum shares the probability among the classes that reach
+// it, and a NaN (which only an overflowing model can produce) counts as
+// the lowest logit.
+func Probabilities(logits []float32) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range logits {
+		if !math.IsNaN(float64(v)) {
+			mx = math.Max(mx, float64(v))
+		}
+	}
+	p := make([]float64, len(logits))
+	sum := 0.0
+	for i, v := range logits {
+		switch x := float64(v); {
+		case math.IsNaN(x):
+		case math.IsInf(mx, 0):
+			if x == mx {
+				p[i] = 1
+			}
+		default:
+			p[i] = math.Exp(x - mx)
+		}
+		sum += p[i]
+	}
+	if sum == 0 { // every logit NaN
+		for i := range p {
+			p[i] = 1 / float64(len(p))
+		}
+		return p
+	}
+	for i := range p {
+		p[i] /= sum
+	}
+	return p
+}
