@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/png"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -406,21 +403,10 @@ func TestExportONNXMatchesPredict(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &p); err != nil || len(p.Top) != 10 || p.Input == "" {
 			t.Fatalf("predict line %q (%v)", l, err)
 		}
-		data, err := os.ReadFile(p.Input)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := png.Decode(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, ok := img.(*image.Gray)
-		if !ok || g.Rect.Dx() != 28 || g.Rect.Dy() != 28 {
-			t.Fatalf("%s: %T %v, want a 28×28 gray image", p.Input, img, img.Bounds())
-		}
+		pix := savedInput(t, p.Input)
 		x := make([]float32, 784)
 		for i := range x {
-			x[i] = float32(g.Pix[(i/28)*g.Stride+i%28]) / 255
+			x[i] = float32(pix[i]) / 255
 		}
 		probs := make([]float64, 10)
 		for _, c := range p.Top {

@@ -3,9 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"image"
-	"io"
-	"io/fs"
 	"slices"
 	"strings"
 
@@ -13,8 +10,6 @@ import (
 
 	"github.com/softmaxctl/softmaxctl/internal/checkpoint"
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
-	"github.com/softmaxctl/softmaxctl/internal/imageprep"
-	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 	"github.com/softmaxctl/softmaxctl/internal/termtext"
 )
 
@@ -280,63 +275,4 @@ func (d *dataOptions) trainPreprocess(spec dataset.Spec) (*checkpoint.Preprocess
 	}
 	p := (&checkpoint.Meta{Dataset: spec.Name}).Prep()
 	return &p, nil
-}
-
-// prepareFor reads one image argument and turns it into the input of a
-// model trained with preprocessing p: the photo pipeline for MNIST-family
-// models, imageprep.Fit (what training on a folder did) for folder models.
-func (o *PredictOptions) prepareFor(p checkpoint.Preprocess, f string, inv imageprep.Invert, opts imageprep.Options, stdinUsed *bool) ([]byte, bool, error) {
-	switch p.Kind {
-	case checkpoint.PrepMNIST:
-		return o.prepare(f, inv, opts, stdinUsed)
-	case checkpoint.PrepResize:
-		img, err := o.decode(f, stdinUsed)
-		if err != nil {
-			return nil, false, err
-		}
-		return imageprep.Fit(img, p.Size, p.Color), false, nil
-	}
-	return nil, false, fmt.Errorf("the model's preprocessing %q is unknown to this softmaxctl", p.Kind)
-}
-
-// decode reads and decodes one image argument ("-" is standard input).
-func (o *PredictOptions) decode(f string, stdinUsed *bool) (image.Image, error) {
-	var r io.Reader
-	if f == "-" {
-		if *stdinUsed {
-			return nil, fmt.Errorf("standard input can be read only once")
-		}
-		*stdinUsed = true
-		r = o.IO.In
-	} else {
-		fh, _, err := safeopen.Open(f)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("no such file")
-			}
-			return nil, err
-		}
-		defer fh.Close()
-		r = fh
-	}
-	return imageprep.Decode(r)
-}
-
-// inputImage is the picture of a model input of the given shape ([rows,
-// cols] gray or [3, rows, cols] CHW colour).
-func inputImage(pix []byte, shape []int) image.Image {
-	if len(shape) == 3 && shape[0] == 3 {
-		rows, cols := shape[1], shape[2]
-		img := image.NewNRGBA(image.Rect(0, 0, cols, rows))
-		plane := rows * cols
-		for i := 0; i < plane; i++ {
-			img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = pix[i], pix[plane+i], pix[2*plane+i], 0xff
-		}
-		return img
-	}
-	rows, cols := imageprep.Size, imageprep.Size
-	if len(shape) == 2 {
-		rows, cols = shape[0], shape[1]
-	}
-	return &image.Gray{Pix: pix, Stride: cols, Rect: image.Rect(0, 0, cols, rows)}
 }

@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"image/png"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,11 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/softmaxctl/softmaxctl/internal/atomicfile"
 	"github.com/softmaxctl/softmaxctl/internal/checkpoint"
 	"github.com/softmaxctl/softmaxctl/internal/imageprep"
 	"github.com/softmaxctl/softmaxctl/internal/model"
-	"github.com/softmaxctl/softmaxctl/internal/safeopen"
 	"github.com/softmaxctl/softmaxctl/internal/termtext"
 	"github.com/softmaxctl/softmaxctl/internal/train"
 )
@@ -42,22 +37,33 @@ func NewCmdPredict(ios *IO, runF func(*cobra.Command, *PredictOptions) error) *c
 	cmd := &cobra.Command{
 		Use:   "predict [flags] IMAGE...",
 		Short: "Classify your own images (PNG, JPEG, GIF, WebP, BMP, TIFF)",
-		Long: `Classify images (PNG, JPEG, GIF, WebP, BMP, TIFF) with a saved model. Each
-image is turned into what the model
-was trained on: grayscale, a light object on a black background (dark-on-light
-pictures are inverted, see --invert), framed in a square with its aspect ratio
-kept, and shrunk to 28x28 with area averaging; --save-input keeps that 28x28
-picture so you can see what the model saw. A folder means every image in it
-(other entries are listed as skipped); - reads one image from standard input.
-An image in which no object is found (blank or uniform) is flagged: its
-classes are a guess.
+		Long: `Classify images (PNG, JPEG, GIF, WebP, BMP, TIFF) with a saved model, such as
+a phone photo of a shirt on a table. Each picture is framed the way
+Fashion-MNIST framed its product photos: the background is fitted to the
+picture's border (uneven light and a tinted surface included), the object is
+what differs from it by more than the border's own noise, and it is cropped,
+centred, inverted to light on black (see --invert) and scaled to 28x28. An
+image of the dataset itself passes through unchanged. --save-input keeps the
+picture the model saw, enlarged 8 times.
 
---invert auto looks at the image's border: its median brightness is taken as
-the background, and the picture is inverted when what differs from that
-background is mostly darker than it (a drawing or a photo of an object on a
-light surface). always and never override the rule.`,
+predict says when it is unsure, one line on stderr per reason and a field in
+--json: the object takes under 5% of the picture (small_object), the
+background is too uneven to separate it (uneven_background), or the top class
+has under 40% (low_confidence). An image with no object (blank or uniform) is
+flagged: its classes are a guess.
+
+A folder means every image in it and its subfolders (other entries are listed
+as skipped); - reads one image from standard input. When every image of a
+folder lies in a folder named after one of the model's classes (CLASS/..., or
+train/CLASS/... and test/CLASS/..., as export-images writes them), predict
+also prints its accuracy, one line per split.
+
+--invert auto inverts a picture whose object is darker than its background;
+always and never override the rule.`,
 		Example: `  softmaxctl predict shirt.jpg
   softmaxctl predict --top 1 photos/
+  softmaxctl predict --save-input seen/ shirt.jpg
+  softmaxctl predict --top 1 ./fashion-png/test
   cat sneaker.png | softmaxctl predict --json -`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -77,7 +83,7 @@ light surface). always and never override the rule.`,
 	cmd.Flags().IntVarP(&opts.Top, "top", "k", 3, "how many classes to show per image")
 	cmd.Flags().StringVar(&opts.Invert, "invert", "auto", "auto, always or never: whether to invert dark-on-light images")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per image")
-	cmd.Flags().StringVar(&opts.SaveInput, "save-input", "", "save the 28x28 picture the model saw for each image into this folder, as NAME.input.png")
+	cmd.Flags().StringVar(&opts.SaveInput, "save-input", "", "save the picture the model saw for each image into this folder, as NAME.input.png (enlarged 8 times)")
 	completeFolders(cmd, "save-input")
 	completeFiles(cmd, "model", "safetensors")
 	completeValues(cmd, "invert", "auto", "always", "never")
@@ -87,55 +93,6 @@ light surface). always and never override the rule.`,
 	return cmd
 }
 
-// imageExts are the file types a folder argument picks up.
-var imageExts = []string{".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
-
-// imageExtsNoDot is imageExts as shell completion wants them.
-func imageExtsNoDot() []string {
-	exts := make([]string, len(imageExts))
-	for i, e := range imageExts {
-		exts[i] = strings.TrimPrefix(e, ".")
-	}
-	return exts
-}
-
-// expandArgs turns folder arguments into the images they hold, sorted,
-// and lists the entries of those folders that it skipped, with why.
-// Entries that are not regular files (a FIFO named x.png, say) are kept:
-// opening them is refused, with a reason, like any other bad file.
-func expandArgs(args []string) (files, skipped []string, err error) {
-	for _, a := range args {
-		if a == "-" {
-			files = append(files, a)
-			continue
-		}
-		info, err := os.Stat(a)
-		if err != nil || !info.IsDir() {
-			files = append(files, a) // a missing file is reported with the others
-			continue
-		}
-		entries, err := os.ReadDir(a)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read folder %s: %w", a, err)
-		}
-		n := len(files)
-		for _, e := range entries {
-			switch {
-			case e.IsDir():
-				skipped = append(skipped, filepath.Join(a, e.Name())+" (a folder)")
-			case slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))):
-				files = append(files, filepath.Join(a, e.Name()))
-			default:
-				skipped = append(skipped, filepath.Join(a, e.Name())+" (not an image extension)")
-			}
-		}
-		if len(files) == n {
-			return nil, nil, fmt.Errorf("folder %s has no PNG, JPEG, GIF, WebP, BMP or TIFF images", a)
-		}
-	}
-	return files, skipped, nil
-}
-
 type prediction struct {
 	Class string  `json:"class"`
 	Index int     `json:"index"`
@@ -143,16 +100,34 @@ type prediction struct {
 }
 
 type predictLine struct {
-	File string       `json:"file"`
-	Top  []prediction `json:"top,omitempty"`
+	File string `json:"file"`
+	// Label is the class of the folder the image lies in, in a class tree.
+	Label string       `json:"label,omitempty"`
+	Top   []prediction `json:"top,omitempty"`
 	// Inverted says whether the image was inverted to light on dark.
 	Inverted *bool `json:"inverted,omitempty"`
 	// Blank marks an image in which no object was found: its classes
 	// are a guess.
 	Blank bool `json:"blank,omitempty"`
+	// SmallObject, UnevenBackground and LowConfidence are why predict is
+	// unsure of an image (see unsureReasons).
+	SmallObject      bool `json:"small_object,omitempty"`
+	UnevenBackground bool `json:"uneven_background,omitempty"`
+	LowConfidence    bool `json:"low_confidence,omitempty"`
 	// Input is where --save-input wrote what the model saw.
 	Input string `json:"input,omitempty"`
 	Error string `json:"error,omitempty"`
+
+	unsure []string // the reasons, as sentences for stderr
+}
+
+// splitScore is predict's accuracy over the labelled images of one split
+// of a class tree; it is also the JSON line that reports it.
+type splitScore struct {
+	Split    string  `json:"split,omitempty"`
+	Images   int     `json:"images"`
+	Correct  int     `json:"correct"`
+	Accuracy float64 `json:"accuracy"`
 }
 
 // predictChunk is the most images predict prepares and classifies at a
@@ -163,6 +138,14 @@ type predictLine struct {
 const (
 	predictChunk      = 256
 	predictChunkBytes = 64 << 20
+)
+
+// lowConfidence is the top probability under which predict says it is
+// unsure; unsureShown is how many images' reasons it prints on stderr
+// before it only counts them (--json marks every one).
+const (
+	lowConfidence = 0.40
+	unsureShown   = 10
 )
 
 // chunkSize is how many images of m predict takes at a time.
@@ -195,7 +178,7 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 			return err
 		}
 	}
-	files, skipped, err := expandArgs(o.Args)
+	inputs, skipped, err := expandArgs(o.Args, ck.Meta.Classes)
 	if err != nil {
 		return err
 	}
@@ -206,7 +189,7 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 	// One graph for every chunk: building it per chunk would redo the
 	// fusion and compilation hundreds of times for a large folder.
 	chunkN := chunkSize(m)
-	cls, err := train.NewClassifier(m, min(len(files), chunkN))
+	cls, err := train.NewClassifier(m, min(len(inputs), chunkN))
 	if err != nil {
 		return err
 	}
@@ -219,36 +202,41 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 		width = max(width, len(termtext.Escape(c)))
 	}
 
-	failed := 0
+	failed, unsure := 0, 0
+	var scores []*splitScore // in the order the splits first appear
 	stdinUsed := false
-	x := make([]float32, 0, min(len(files), chunkN)*m.In) // one chunk's input, reused
-	for lo := 0; lo < len(files); lo += chunkN {
-		chunk := files[lo:min(lo+chunkN, len(files))]
+	x := make([]float32, 0, min(len(inputs), chunkN)*m.In) // one chunk's input, reused
+	for lo := 0; lo < len(inputs); lo += chunkN {
+		chunk := inputs[lo:min(lo+chunkN, len(inputs))]
 		lines := make([]predictLine, len(chunk))
 		x = x[:0]
 		var ok []int
-		for i, f := range chunk {
+		for i, in := range chunk {
 			if ctx.Err() != nil {
-				return interrupted(ctx, fmt.Sprintf("interrupted: classified %d of %d images", lo, len(files)))
+				return interrupted(ctx, fmt.Sprintf("interrupted: classified %d of %d images", lo, len(inputs)))
 			}
-			lines[i].File = f
-			pix, inverted, err := o.prepareFor(prepKind, f, inv, prep, &stdinUsed)
+			lines[i].File = in.path
+			if in.label >= 0 {
+				lines[i].Label = ck.Meta.Classes[in.label]
+			}
+			res, err := o.prepareFor(prepKind, in.path, inv, prep, &stdinUsed)
 			if err != nil {
 				lines[i].Error = err.Error()
 				continue
 			}
 			if prepKind.Kind == checkpoint.PrepMNIST {
-				lines[i].Inverted = &inverted
+				lines[i].Inverted = &res.Inverted
+				lines[i].Blank = res.Blank || !slices.ContainsFunc(res.Pix, func(p byte) bool { return p != 0 })
+				lines[i].flagPicture(res)
 			}
-			lines[i].Blank = prepKind.Kind == checkpoint.PrepMNIST && !slices.ContainsFunc(pix, func(p byte) bool { return p != 0 })
 			if o.SaveInput != "" {
-				in, err := saveInput(o.SaveInput, f, pix, ck.Meta.InputShape, saved)
+				name, err := saveInput(o.SaveInput, in.path, res.Pix, ck.Meta.InputShape, saved)
 				if err != nil {
 					return fmt.Errorf("--save-input: %w", err)
 				}
-				lines[i].Input = in
+				lines[i].Input = name
 			}
-			for _, p := range pix {
+			for _, p := range res.Pix {
 				x = append(x, float32(p)/255)
 			}
 			ok = append(ok, i)
@@ -259,20 +247,96 @@ func runPredict(ctx context.Context, o *PredictOptions) error {
 				return err
 			}
 			for k, i := range ok {
-				lines[i].Top = topK(probs[k*m.Out:(k+1)*m.Out], ck.Meta.Classes, top)
+				l := &lines[i]
+				l.Top = topK(probs[k*m.Out:(k+1)*m.Out], ck.Meta.Classes, top)
+				if !l.Blank && l.Top[0].Prob < lowConfidence {
+					l.LowConfidence = true
+					l.unsure = append(l.unsure, fmt.Sprintf("the most likely class, %s, has %.1f%% (under %.0f%%)", termtext.Escape(l.Top[0].Class), 100*l.Top[0].Prob, 100*lowConfidence))
+				}
+				if in := chunk[i]; in.label >= 0 {
+					scores = score(scores, in.split, l.Top[0].Index == in.label)
+				}
 			}
 		}
 		for _, l := range lines {
 			if l.Error != "" {
 				failed++
 			}
+			if len(l.unsure) > 0 {
+				if unsure < unsureShown {
+					for _, why := range l.unsure {
+						fmt.Fprintf(o.IO.ErrOut, "%s: unsure: %s\n", termtext.Escape(l.File), why)
+					}
+				}
+				unsure++
+			}
 			if err := o.print(l, width); err != nil {
 				return err
 			}
 		}
 	}
+	if unsure > unsureShown {
+		fmt.Fprintf(o.IO.ErrOut, "unsure of %d of %d images (reasons shown for the first %d; --json marks each)\n", unsure, len(inputs), unsureShown)
+	}
+	for _, s := range scores {
+		if err := o.printScore(s); err != nil {
+			return err
+		}
+	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d %s could not be classified", failed, len(files), plural(len(files), "image"))
+		return fmt.Errorf("%d of %d %s could not be classified", failed, len(inputs), plural(len(inputs), "image"))
+	}
+	return nil
+}
+
+// flagPicture records why predict is unsure of what Prepare made of a
+// picture: an object too small to read, or a background it could not
+// separate the object from.
+func (l *predictLine) flagPicture(r imageprep.Result) {
+	if l.Blank {
+		return
+	}
+	if r.SmallObject() {
+		l.SmallObject = true
+		l.unsure = append(l.unsure, fmt.Sprintf("the object takes %.1f%% of the picture (under 5%%), so the model sees it enlarged from few pixels: crop the picture closer to it", 100*r.Share))
+	}
+	if r.Uneven {
+		l.UnevenBackground = true
+		l.unsure = append(l.unsure, fmt.Sprintf("the background is too uneven to separate the object from it (%.0f%% of the border fits a smooth background, spread %.0f levels): photograph it on a plain, evenly lit surface", 100*r.BackgroundFit, r.BackgroundSpread))
+	}
+}
+
+// score counts one labelled image of split in scores, adding the split
+// when it is new.
+func score(scores []*splitScore, split string, correct bool) []*splitScore {
+	i := slices.IndexFunc(scores, func(s *splitScore) bool { return s.Split == split })
+	if i < 0 {
+		scores = append(scores, &splitScore{Split: split})
+		i = len(scores) - 1
+	}
+	s := scores[i]
+	s.Images++
+	if correct {
+		s.Correct++
+	}
+	s.Accuracy = float64(s.Correct) / float64(s.Images)
+	return scores
+}
+
+// printScore writes the accuracy over one split's labelled images.
+func (o *PredictOptions) printScore(s *splitScore) error {
+	var err error
+	if o.JSON {
+		err = writeJSON(o.IO.Out, s, "")
+	} else {
+		prefix := ""
+		if s.Split != "" {
+			prefix = s.Split + ": "
+		}
+		_, err = fmt.Fprintf(o.IO.Out, "%saccuracy %.4f: %d of %d images in class folders\n", prefix, s.Accuracy, s.Correct, s.Images)
+	}
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
 }
@@ -306,56 +370,6 @@ func (o *PredictOptions) print(l predictLine, width int) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
-}
-
-// prepare reads one image argument and turns it into 28x28 bytes. Only
-// regular files are opened (a FIFO would block for ever), and reads are
-// bounded by imageprep.Decode.
-func (o *PredictOptions) prepare(f string, inv imageprep.Invert, opts imageprep.Options, stdinUsed *bool) ([]byte, bool, error) {
-	var r io.Reader
-	if f == "-" {
-		if *stdinUsed {
-			return nil, false, fmt.Errorf("standard input can be read only once")
-		}
-		*stdinUsed = true
-		r = o.IO.In
-	} else {
-		fh, _, err := safeopen.Open(f)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, false, fmt.Errorf("no such file")
-			}
-			return nil, false, err
-		}
-		defer fh.Close()
-		r = fh
-	}
-	img, err := imageprep.Decode(r)
-	if err != nil {
-		return nil, false, err
-	}
-	res := imageprep.Prepare(img, inv, opts)
-	return res.Pix, res.Inverted, nil
-}
-
-// saveInput writes the 28×28 picture the model saw for file f into dir,
-// as NAME.input.png, numbering names that two files share; used records
-// the names taken.
-func saveInput(dir, f string, pix []byte, shape []int, used map[string]bool) (string, error) {
-	base := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
-	if f == "-" {
-		base = "stdin"
-	}
-	name := filepath.Join(dir, base+".input.png")
-	for k := 2; used[name]; k++ {
-		name = filepath.Join(dir, fmt.Sprintf("%s-%d.input.png", base, k))
-	}
-	used[name] = true
-	img := inputImage(pix, shape)
-	if err := atomicfile.Write(name, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
-		return "", fmt.Errorf("write %s: %w", name, err)
-	}
-	return name, nil
 }
 
 // listSome joins the first n items of list, saying how many more there are.

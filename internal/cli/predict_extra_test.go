@@ -52,7 +52,10 @@ func TestPredictReportsWhatItSaw(t *testing.T) {
 	tiff.Encode(&b, tile(2), nil)
 	os.WriteFile(filepath.Join(folder, "c.tiff"), b.Bytes(), 0o644)
 	os.WriteFile(filepath.Join(folder, "notes.txt"), []byte("hi"), 0o644)
+	os.WriteFile(filepath.Join(folder, ".DS_Store"), []byte("hi"), 0o644)
+	// Subfolders are read too.
 	os.Mkdir(filepath.Join(folder, "sub"), 0o755)
+	savePNG(t, filepath.Join(folder, "sub", "e.png"), tile(1))
 	// A dark object on white must be inverted.
 	dark := image.NewGray(image.Rect(0, 0, 28, 28))
 	for i := range dark.Pix {
@@ -65,7 +68,7 @@ func TestPredictReportsWhatItSaw(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
-	if !strings.Contains(r.err, "skipped 2 entries") || !strings.Contains(r.err, "notes.txt (not an image extension)") || !strings.Contains(r.err, "sub (a folder)") {
+	if !strings.Contains(r.err, "skipped 2 entries") || !strings.Contains(r.err, "notes.txt (not an image extension)") || !strings.Contains(r.err, ".DS_Store (a hidden file)") {
 		t.Errorf("stderr %q does not list the skipped entries", r.err)
 	}
 	got := map[string]predictLine{}
@@ -76,8 +79,8 @@ func TestPredictReportsWhatItSaw(t *testing.T) {
 		}
 		got[filepath.Base(pl.File)] = pl
 	}
-	if len(got) != 5 {
-		t.Fatalf("%d results, want 5 (a, b.bmp, blank, c.tiff, dark): %v", len(got), got)
+	if len(got) != 6 {
+		t.Fatalf("%d results, want 6 (a, b.bmp, blank, c.tiff, dark, sub/e): %v", len(got), got)
 	}
 	if !got["blank.png"].Blank || got["a.png"].Blank {
 		t.Errorf("blank flags: blank.png %v, a.png %v", got["blank.png"].Blank, got["a.png"].Blank)
@@ -85,22 +88,12 @@ func TestPredictReportsWhatItSaw(t *testing.T) {
 	if got["a.png"].Inverted == nil || *got["a.png"].Inverted || got["dark.png"].Inverted == nil || !*got["dark.png"].Inverted {
 		t.Errorf("inverted flags wrong: a %v, dark %v", got["a.png"].Inverted, got["dark.png"].Inverted)
 	}
-	// The saved input is exactly what Prepare makes of the image.
-	for name, i := range map[string]int{"a.png": 0, "b.bmp": 1, "c.tiff": 2} {
+	// The saved input is exactly what Prepare makes of the image, each
+	// pixel enlarged to 8×8.
+	for name, i := range map[string]int{"a.png": 0, "b.bmp": 1, "c.tiff": 2, "e.png": 1} {
 		want := imageprep.Prepare(tile(i), imageprep.InvertAuto, imageprep.Options{}).Pix
-		f, err := os.Open(got[name].Input)
-		if err != nil {
-			t.Fatalf("%s: saved input: %v", name, err)
-		}
-		img, err := png.Decode(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for p := 0; p < 784; p++ {
-			if v := color.GrayModel.Convert(img.At(p%28, p/28)).(color.Gray).Y; v != want[p] {
-				t.Fatalf("%s: saved input differs from the model's input at pixel %d", name, p)
-			}
+		if got := savedInput(t, got[name].Input); !bytes.Equal(got, want) {
+			t.Errorf("%s: saved input is not the model's input", name)
 		}
 	}
 
@@ -112,4 +105,35 @@ func TestPredictReportsWhatItSaw(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.err, "--save-input") {
 		t.Errorf("--save-input into a missing folder: exit %d, %q", r.code, r.err)
 	}
+}
+
+// savedInput reads a picture --save-input wrote for a 28×28 model and
+// returns the model input it shows, checking that each pixel is an 8×8
+// block.
+func savedInput(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("saved input: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Bounds() != image.Rect(0, 0, 224, 224) {
+		t.Fatalf("%s is %v, want 224×224 (28×28 enlarged 8 times)", path, img.Bounds())
+	}
+	pix := make([]byte, 784)
+	for y := range 224 {
+		for x := range 224 {
+			v := color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y
+			p := &pix[(y/8)*28+x/8]
+			if x%8 == 0 && y%8 == 0 {
+				*p = v
+			} else if v != *p {
+				t.Fatalf("%s: pixel (%d, %d) is not part of an 8×8 block", path, x, y)
+			}
+		}
+	}
+	return pix
 }
