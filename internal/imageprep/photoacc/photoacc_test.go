@@ -27,14 +27,14 @@ const (
 	minAgreement = 0.85
 	// allN is how many images the other conditions are measured on, for
 	// the log: a coarser look at where the Phone figures come from.
-	allN = 60
+	allN = 100
 )
 
 // TestPhotoAccuracy trains the default recipe on the real Fashion-MNIST
 // and holds predict's photo pipeline to its targets on photos of the
 // test images under phototest.Phone; it logs every condition's figures.
 func TestPhotoAccuracy(t *testing.T) {
-	testenv.SkipShort(t, "trains a model and prepares about a thousand photos (~40 s on two cores)")
+	testenv.SkipShort(t, "trains a model and prepares 1,500 photos (~30 s on two cores)")
 	dir := testenv.Data(t)
 	spec, err := dataset.Lookup("fashion-mnist")
 	if err != nil {
