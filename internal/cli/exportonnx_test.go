@@ -18,6 +18,7 @@ import (
 
 	"github.com/softmaxctl/softmaxctl/internal/checkpoint"
 	"github.com/softmaxctl/softmaxctl/internal/dataset"
+	"github.com/softmaxctl/softmaxctl/internal/onnxexport"
 	"github.com/softmaxctl/softmaxctl/internal/onnxpb"
 	"github.com/softmaxctl/softmaxctl/internal/testenv"
 )
@@ -137,7 +138,7 @@ func checkONNXStructure(t *testing.T, mp *onnxpb.ModelProto, modelPath string) {
 		t.Errorf("producer %q %q", mp.GetProducerName(), mp.GetProducerVersion())
 	}
 	g := mp.GetGraph()
-	c, h, w := onnxImageShape(ck.Meta.InputShape)
+	c, h, w := onnxexport.ImageShape(ck.Meta.InputShape)
 	wantIn := []string{"N", fmt.Sprint(c), fmt.Sprint(h), fmt.Sprint(w)}
 	if len(g.GetInput()) != 1 || g.GetInput()[0].GetName() != "input" || !slices.Equal(onnxValueDims(g.GetInput()[0]), wantIn) ||
 		g.GetInput()[0].GetType().GetTensorType().GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
@@ -323,7 +324,7 @@ func onnxCasesFor(t *testing.T, ck *checkpoint.Checkpoint, x []float32, n int) o
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, h, w := onnxImageShape(ck.Meta.InputShape)
+	c, h, w := onnxexport.ImageShape(ck.Meta.InputShape)
 	cases := onnxCases{Shape: []int{c, h, w}, Classes: ck.Meta.Classes, Dataset: ck.Meta.Dataset}
 	for k := 0; k < n; k++ {
 		cases.Inputs = append(cases.Inputs, x[k*m.In:(k+1)*m.In])
@@ -447,7 +448,7 @@ func TestExportONNXCheckFails(t *testing.T) {
 		}, "differ from predict's"},
 		{"standardisation not folded", func(mp *onnxpb.ModelProto, _ *onnxCases) {
 			_, m, _ := loadModel(model)
-			mp.GetGraph().GetInitializer()[0] = onnxFloats("W", m.W, m.In, m.Out)
+			mp.GetGraph().GetInitializer()[0] = onnxexport.Floats("W", m.W, m.In, m.Out)
 		}, "differ from predict's"},
 		{"Softmax over the batch", func(mp *onnxpb.ModelProto, _ *onnxCases) {
 			mp.GetGraph().GetNode()[2].GetAttribute()[0].I = proto.Int64(0)
