@@ -3,7 +3,7 @@
 // prepares each photo as predict does (imageprep.Decode, then
 // imageprep.Prepare), and compares the model's answer with the label and
 // with its answer on the plain 28×28 image. The figures in docs/predict.md
-// ("Accuracy on photos", written by scripts/photoacc) and the test that
+// ("Accuracy on photos", written by scripts/phototable) and the test that
 // holds predict to its targets on photos both come from Measure.
 //
 // It is a package of its own because imageprep's tests import phototest,

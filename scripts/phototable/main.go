@@ -1,7 +1,7 @@
-// Command photoacc measures predict on photos of the real test images and
+// Command phototable measures predict on photos of the real test images and
 // prints the markdown table of docs/predict.md ("Accuracy on photos"):
 //
-//	go run ./scripts/photoacc --data DIR [--model M] [--n 500]
+//	go run ./scripts/phototable --data DIR [--model M] [--n 500]
 //
 // Without --model it trains the default recipe of softmaxctl train itself
 // (Fashion-MNIST, 10 epochs, lr 0.1, batch 256, seed 0, about a second on
@@ -32,7 +32,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(os.Stderr, "photoacc: %v\n", err)
+			fmt.Fprintf(os.Stderr, "phototable: %v\n", err)
 		}
 		os.Exit(2)
 	}
@@ -40,7 +40,7 @@ func main() {
 
 // run is the command with its arguments and outputs, for the tests.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("photoacc", flag.ContinueOnError)
+	fs := flag.NewFlagSet("phototable", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "", "the Fashion-MNIST folder (IDX files, as softmaxctl train --data takes)")
 	modelPath := fs.String("model", "", "a model saved by softmaxctl train (default: train the default recipe here)")
