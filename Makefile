@@ -164,7 +164,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RACE_PKGS   := ./internal/train ./internal/cli ./internal/dataset/... ./internal/atomicfile
 KERNEL_PKGS := ./internal/blas ./internal/dataset ./internal/train ./internal/model
 check-more:
-	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(GO) test -count=1 -race -timeout 30m $(RACE_PKGS)
 	$(GO) test -count=1 -tags purego $(KERNEL_PKGS)
 	GODEBUG=cpu.avx2=off,cpu.avx512f=off $(GO) test -count=1 $(KERNEL_PKGS)
 	GODEBUG=cpu.avx512f=off $(GO) test -count=1 $(KERNEL_PKGS)

@@ -29,7 +29,7 @@ func TestPredictClassTree(t *testing.T) {
 		exact bool
 	}{
 		{"synthetic", func(t *testing.T) string { return synthData(t, 400, 300) }, 2, 0, false},
-		{"Fashion-MNIST", func(t *testing.T) string { return testenv.Data(t) }, 1, 2000, true},
+		{"Fashion-MNIST", func(t *testing.T) string { return testenv.Data(t) }, 1, 500, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
