@@ -53,14 +53,20 @@ func mayFollow(path string, info fs.FileInfo) error {
 	if err != nil {
 		return err
 	}
-	if dinfo.Mode()&fs.ModeSticky == 0 || dinfo.Mode().Perm()&0o002 == 0 {
-		return nil
-	}
 	dst, ok := dinfo.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid == uint32(os.Geteuid()) || st.Uid == dst.Uid {
+	if !ok || !protected(dinfo.Mode(), dst.Uid, st.Uid, uint32(os.Geteuid())) {
 		return nil
 	}
 	return &UnsafeLinkError{Link: path, Owner: int(st.Uid), Dir: dir}
+}
+
+// protected is the protected_symlinks rule itself: a link owned by
+// linkUID, in a folder of mode dirMode owned by dirUID, may not be
+// followed by caller when the folder is sticky and world-writable and the
+// link belongs neither to the caller nor to the folder's owner.
+func protected(dirMode fs.FileMode, dirUID, linkUID, caller uint32) bool {
+	shared := dirMode&fs.ModeSticky != 0 && dirMode.Perm()&0o002 != 0
+	return shared && linkUID != caller && linkUID != dirUID
 }
 
 // ownDir reports whether the folder e belongs to the caller: stale
